@@ -1,0 +1,281 @@
+import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { ConfigError } from '../errors/errors.js';
+
+/** Backends known to `DatabaseFactory` and `DatabaseConfig.fromUrl`. */
+export type BackendName = 'postgres' | 'mysql' | 'sqlite';
+
+export interface DatabaseConfigOptions {
+  /** Database name; for SQLite a file path or ':memory:'. */
+  database: string;
+  host?: string;
+  /** Defaults to the backend's usual port (5432, 3306) when omitted. */
+  port?: number;
+  user?: string;
+  password?: string;
+  /** Friendly name used in logs, errors and metrics; defaults to `database`. */
+  alias?: string;
+  /** Deployment environment label; 'prod' by default. */
+  env?: string;
+  /** Backend this config is meant for; set by `fromUrl`, optional otherwise. */
+  backend?: BackendName;
+  /** Wait for a pooled connection (default 10 s). */
+  connectionAcquisitionTimeoutMs?: number;
+  /** Build the pool, including its first connection (default 30 s). */
+  poolCreationTimeoutMs?: number;
+  /** Default per-statement timeout, overridable per call (default 60 s). */
+  queryExecutionTimeoutMs?: number;
+  /** Open one physical connection (default 15 s). */
+  connectionCreationTimeoutMs?: number;
+  /** Connections kept open even when idle (default 1). */
+  poolMin?: number;
+  /** Most connections open at once (default: 4 per CPU, between 4 and 20). */
+  poolMax?: number;
+  /** An idle connection above poolMin is closed after this long (default 10 min). */
+  idleTimeoutMs?: number;
+  /** A connection is closed once this old, when next idle (default 30 min). */
+  maxLifetimeMs?: number;
+  /** Statements slower than this are reported as slow (default 2 s). */
+  slowQueryThresholdMs?: number;
+  /** Extra options handed to the driver as they are (ssl, socketPath, pragmas, ...). */
+  driverOptions?: Readonly<Record<string, unknown>>;
+}
+
+const DEFAULTS = {
+  host: 'localhost',
+  env: 'prod',
+  connectionAcquisitionTimeoutMs: 10_000,
+  poolCreationTimeoutMs: 30_000,
+  queryExecutionTimeoutMs: 60_000,
+  connectionCreationTimeoutMs: 15_000,
+  idleTimeoutMs: 600_000,
+  maxLifetimeMs: 1_800_000,
+  slowQueryThresholdMs: 2_000,
+} as const;
+
+const DURATION_KEYS = [
+  'connectionAcquisitionTimeoutMs',
+  'poolCreationTimeoutMs',
+  'queryExecutionTimeoutMs',
+  'connectionCreationTimeoutMs',
+  'idleTimeoutMs',
+  'maxLifetimeMs',
+  'slowQueryThresholdMs',
+] as const;
+
+const URL_SCHEMES: Record<string, BackendName> = {
+  postgres: 'postgres',
+  postgresql: 'postgres',
+  mysql: 'mysql',
+  mariadb: 'mysql',
+  sqlite: 'sqlite',
+};
+
+function defaultPoolMax(): number {
+  return Math.min(20, Math.max(4, availableParallelism() * 4));
+}
+
+/**
+ * Immutable connection settings for one database. Validated at construction.
+ *
+ * ```ts
+ * const config = new DatabaseConfig({ database: 'app', host: 'localhost', user: 'postgres', alias: 'main' });
+ * const same = DatabaseConfig.fromUrl('postgres://postgres@localhost:5432/app?alias=main');
+ * ```
+ * @throws {ConfigError} when a setting is invalid.
+ */
+export class DatabaseConfig {
+  readonly database: string;
+  readonly host: string;
+  readonly port: number | undefined;
+  readonly user: string | undefined;
+  readonly alias: string;
+  readonly env: string;
+  readonly backend: BackendName | undefined;
+  readonly connectionAcquisitionTimeoutMs: number;
+  readonly poolCreationTimeoutMs: number;
+  readonly queryExecutionTimeoutMs: number;
+  readonly connectionCreationTimeoutMs: number;
+  readonly poolMin: number;
+  readonly poolMax: number;
+  /** True when poolMin/poolMax were given, false when they are computed defaults. */
+  readonly poolSizeExplicit: boolean;
+  readonly idleTimeoutMs: number;
+  readonly maxLifetimeMs: number;
+  readonly slowQueryThresholdMs: number;
+  readonly driverOptions: Readonly<Record<string, unknown>>;
+  readonly #password: string | undefined;
+  #hash: string | undefined;
+
+  constructor(options: DatabaseConfigOptions) {
+    if (options === null || typeof options !== 'object') throw new ConfigError('DatabaseConfig needs an options object');
+    if (typeof options.database !== 'string' || options.database.length === 0) {
+      throw new ConfigError('DatabaseConfig: "database" must be a non-empty string (a file path or ":memory:" for SQLite)');
+    }
+    this.database = options.database;
+    this.alias = options.alias ?? options.database;
+    const where = `DatabaseConfig(${this.alias})`;
+    for (const key of ['host', 'user', 'password', 'alias', 'env'] as const) {
+      const value = options[key];
+      if (value !== undefined && typeof value !== 'string') throw new ConfigError(`${where}: "${key}" must be a string`);
+    }
+    this.host = options.host ?? DEFAULTS.host;
+    if (options.port !== undefined && !(Number.isInteger(options.port) && options.port > 0 && options.port < 65536)) {
+      throw new ConfigError(`${where}: "port" must be an integer between 1 and 65535, got ${String(options.port)}`);
+    }
+    this.port = options.port;
+    this.user = options.user;
+    this.#password = options.password;
+    this.env = options.env ?? DEFAULTS.env;
+    if (options.backend !== undefined && !Object.values(URL_SCHEMES).includes(options.backend)) {
+      throw new ConfigError(`${where}: unknown backend "${String(options.backend)}"`);
+    }
+    this.backend = options.backend;
+
+    const durations = {} as Record<(typeof DURATION_KEYS)[number], number>;
+    for (const key of DURATION_KEYS) {
+      const value = options[key] ?? DEFAULTS[key];
+      if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+        throw new ConfigError(`${where}: "${key}" must be a positive number of milliseconds, got ${String(value)}`);
+      }
+      durations[key] = value;
+    }
+    this.connectionAcquisitionTimeoutMs = durations.connectionAcquisitionTimeoutMs;
+    this.poolCreationTimeoutMs = durations.poolCreationTimeoutMs;
+    this.queryExecutionTimeoutMs = durations.queryExecutionTimeoutMs;
+    this.connectionCreationTimeoutMs = durations.connectionCreationTimeoutMs;
+    this.idleTimeoutMs = durations.idleTimeoutMs;
+    this.maxLifetimeMs = durations.maxLifetimeMs;
+    this.slowQueryThresholdMs = durations.slowQueryThresholdMs;
+
+    this.poolSizeExplicit = options.poolMin !== undefined || options.poolMax !== undefined;
+    const poolMax = options.poolMax ?? Math.max(defaultPoolMax(), options.poolMin ?? 0);
+    const poolMin = options.poolMin ?? Math.min(1, poolMax);
+    if (!Number.isInteger(poolMax) || poolMax < 1) throw new ConfigError(`${where}: "poolMax" must be an integer >= 1, got ${String(poolMax)}`);
+    if (!Number.isInteger(poolMin) || poolMin < 0) throw new ConfigError(`${where}: "poolMin" must be an integer >= 0, got ${String(poolMin)}`);
+    if (poolMin > poolMax) throw new ConfigError(`${where}: poolMin (${poolMin}) must not exceed poolMax (${poolMax})`);
+    this.poolMin = poolMin;
+    this.poolMax = poolMax;
+    this.driverOptions = Object.freeze({ ...(options.driverOptions ?? {}) });
+    Object.freeze(this);
+  }
+
+  /** The password, for drivers only; never part of `hash()`, `toJSON()` or messages. */
+  get password(): string | undefined {
+    return this.#password;
+  }
+
+  /**
+   * Build a config from a URL: `postgres://user:pw@host:5432/db?alias=main&poolMax=10`,
+   * `mysql://root@127.0.0.1/test`, `sqlite:///abs/path.db`, `sqlite::memory:`.
+   * Query parameters may set `alias`, `env` and any numeric option by its name.
+   * @throws {ConfigError} for a malformed URL or an unknown scheme.
+   */
+  static fromUrl(url: string, overrides: Partial<DatabaseConfigOptions> = {}): DatabaseConfig {
+    if (typeof url !== 'string') throw new ConfigError('DatabaseConfig.fromUrl needs a string');
+    const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
+    const backend = scheme === undefined ? undefined : URL_SCHEMES[scheme];
+    if (backend === undefined) {
+      throw new ConfigError(
+        `DatabaseConfig.fromUrl: unknown URL scheme "${scheme ?? ''}" (expected postgres://, postgresql://, mysql://, mariadb:// or sqlite:)`,
+      );
+    }
+    if (backend === 'sqlite' && /^sqlite::memory:/i.test(url)) {
+      return new DatabaseConfig({ database: ':memory:', backend, ...queryOptions(url.slice(url.indexOf('?') >>> 0)), ...overrides });
+    }
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch (cause) {
+      throw new ConfigError('DatabaseConfig.fromUrl: malformed URL', { cause: redactedCause(cause) });
+    }
+    const query = queryOptions(parsed.search);
+    if (backend === 'sqlite') {
+      // sqlite:///abs/path.db, sqlite://./relative.db
+      const path = decodeURIComponent(parsed.host ? parsed.host + parsed.pathname : parsed.pathname);
+      return new DatabaseConfig({ database: path, backend, ...query, ...overrides });
+    }
+    const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
+    return new DatabaseConfig({
+      database,
+      backend,
+      host: parsed.hostname || undefined,
+      port: parsed.port ? Number(parsed.port) : undefined,
+      user: parsed.username ? decodeURIComponent(parsed.username) : undefined,
+      password: parsed.password ? decodeURIComponent(parsed.password) : undefined,
+      ...query,
+      ...overrides,
+    });
+  }
+
+  /** Stable key over every setting except the password; pools are shared per hash. */
+  hash(): string {
+    this.#hash ??= createHash('sha256').update(JSON.stringify(this.toJSON())).digest('hex').slice(0, 16);
+    return this.#hash;
+  }
+
+  /** Every setting, password redacted. */
+  toJSON(): Record<string, unknown> {
+    return {
+      backend: this.backend,
+      database: this.database,
+      host: this.host,
+      port: this.port,
+      user: this.user,
+      password: this.#password === undefined ? undefined : '***',
+      alias: this.alias,
+      env: this.env,
+      connectionAcquisitionTimeoutMs: this.connectionAcquisitionTimeoutMs,
+      poolCreationTimeoutMs: this.poolCreationTimeoutMs,
+      queryExecutionTimeoutMs: this.queryExecutionTimeoutMs,
+      connectionCreationTimeoutMs: this.connectionCreationTimeoutMs,
+      poolMin: this.poolMin,
+      poolMax: this.poolMax,
+      idleTimeoutMs: this.idleTimeoutMs,
+      maxLifetimeMs: this.maxLifetimeMs,
+      slowQueryThresholdMs: this.slowQueryThresholdMs,
+      driverOptions: sortedKeys(this.driverOptions),
+    };
+  }
+
+  /** A copy with some settings changed. */
+  with(changes: Partial<DatabaseConfigOptions>): DatabaseConfig {
+    const current = this.toJSON() as unknown as DatabaseConfigOptions;
+    const next: DatabaseConfigOptions = { ...current, password: this.#password, driverOptions: this.driverOptions, ...changes };
+    if (!this.poolSizeExplicit && changes.poolMin === undefined && changes.poolMax === undefined) {
+      delete next.poolMin;
+      delete next.poolMax;
+    }
+    return new DatabaseConfig(next);
+  }
+
+  toString(): string {
+    return `DatabaseConfig(${this.alias})`;
+  }
+}
+
+const NUMERIC_QUERY_KEYS = new Set<string>([...DURATION_KEYS, 'poolMin', 'poolMax', 'port']);
+
+function queryOptions(search: string): Partial<DatabaseConfigOptions> {
+  const result: Record<string, unknown> = {};
+  for (const [key, value] of new URLSearchParams(search)) {
+    if (key === 'alias' || key === 'env') result[key] = value;
+    else if (NUMERIC_QUERY_KEYS.has(key)) {
+      const n = Number(value);
+      if (value === '' || !Number.isFinite(n)) throw new ConfigError(`DatabaseConfig.fromUrl: "${key}" must be a number`);
+      result[key] = n;
+    }
+  }
+  return result as Partial<DatabaseConfigOptions>;
+}
+
+/** URL parse errors quote the input, which may contain a password: keep only the kind of error. */
+function redactedCause(cause: unknown): Error {
+  return new Error(cause instanceof Error ? cause.name : 'invalid URL');
+}
+
+function sortedKeys(obj: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(obj).sort()) out[key] = obj[key];
+  return out;
+}

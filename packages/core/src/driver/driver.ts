@@ -1,0 +1,132 @@
+/**
+ * The backend contract. A driver package (PostgreSQL, MySQL, SQLite, or your own) implements
+ * these small interfaces; core owns everything else once: pooling, timeouts, cancellation,
+ * transactions, errors, metrics and resilience.
+ *
+ * A driver supplies:
+ *  - its dialect (how portable SQL becomes native SQL, transaction statements, error mapping),
+ *  - how to open one raw connection (async, and optionally sync),
+ *  - how to run one statement on it, how to cancel the running one, how to check and close it.
+ *
+ * See docs/adding-a-backend.md for a walk-through with a hypothetical Oracle driver.
+ */
+import type { DalError } from '@dal/resilience';
+import type { TranslateTarget } from '@dal/sql-translate';
+import type { DatabaseConfig } from '../config/database-config.js';
+
+/** Version of this contract. Core rejects a driver declaring another one. */
+export type DriverSpecVersion = 'v1';
+
+/** Names of the built-in dialects; plugins may use any other string. */
+export type DialectName = 'postgres' | 'mysql' | 'sqlite' | (string & {});
+
+export type RowMode = 'object' | 'array';
+
+export type IsolationLevel = 'read uncommitted' | 'read committed' | 'repeatable read' | 'serializable';
+
+/** What a backend can do; core branches on these flags, never on the dialect name. */
+export interface DriverCapabilities {
+  /** A running statement can be stopped from the server side (cancel request, KILL QUERY, interrupt). */
+  readonly cancel: boolean;
+  /** SAVEPOINT / RELEASE SAVEPOINT / ROLLBACK TO SAVEPOINT work inside a transaction. */
+  readonly savepoints: boolean;
+  /** DDL inside a transaction is rolled back with it (false on MySQL: DDL commits implicitly). */
+  readonly transactionalDdl: boolean;
+  /** INSERT ... RETURNING is supported. */
+  readonly returning: boolean;
+  /** `connectSync` is implemented, so `Database.syncConnection()` works. */
+  readonly sync: boolean;
+}
+
+/** Result of one statement, as a driver returns it. */
+export interface DriverResult<R = unknown> {
+  /** Rows as objects (rowMode 'object') or tuples (rowMode 'array'); empty for statements without rows. */
+  readonly rows: R[];
+  /** Rows inserted, updated or deleted; 0 when the server does not say. */
+  readonly affectedRows: number;
+  /** Last inserted id where the backend reports one (MySQL, SQLite). */
+  readonly insertId?: number | bigint | string;
+}
+
+export interface DriverExecuteOptions {
+  readonly rowMode: RowMode;
+  /**
+   * The caller's timeout for this statement, so a driver may also set a server-side bound
+   * (PostgreSQL `statement_timeout`, MariaDB `max_statement_time`). Core enforces the timeout
+   * itself anyway, by calling `cancel()`.
+   */
+  readonly timeoutMs: number;
+}
+
+/** How a dialect turns portable SQL into native SQL and talks about transactions. */
+export interface Dialect {
+  readonly name: DialectName;
+  /** Translation rules for @dal/sql-translate (a built-in name or a custom target). */
+  readonly translateTarget: TranslateTarget;
+  /** Quote one identifier natively (used by core and @dal/entities for generated SQL). */
+  quoteIdentifier(name: string): string;
+  /** Statements that start a transaction, e.g. ['BEGIN ISOLATION LEVEL SERIALIZABLE']. */
+  beginTransactionSql(isolationLevel?: IsolationLevel): readonly string[];
+  /** Native SQL for savepoints (only called when `capabilities.savepoints`). */
+  savepointSql(name: string): string;
+  releaseSavepointSql(name: string): string;
+  rollbackToSavepointSql(name: string): string;
+  /**
+   * Turn a native driver error into a DalError (QueryError subclasses, ConnectionError, ...).
+   * Keep the native error as `cause`; never put parameter values in the message.
+   * `context.sql` is the native SQL that failed, when there was one.
+   */
+  mapError(error: unknown, context: { alias: string; sql?: string }): DalError;
+}
+
+/** One open physical connection, driven by core. Core never runs two statements on it at once. */
+export interface DriverConnection {
+  /** Run one native statement with positional parameters. */
+  execute<R = unknown>(sql: string, params: readonly unknown[], options: DriverExecuteOptions): Promise<DriverResult<R>>;
+  /**
+   * Stop the statement running on this connection, from the server side (a side connection's
+   * `pg_cancel_backend` / `KILL QUERY`, a cancel request, `sqlite3_interrupt`, terminating a worker).
+   * Resolves once the cancel was delivered; the pending `execute` then rejects.
+   * Called only when `capabilities.cancel`.
+   */
+  cancel(): Promise<void>;
+  /** Cheap liveness check (e.g. `SELECT 1`); rejects if the connection is unusable. */
+  ping(options: { signal: AbortSignal }): Promise<void>;
+  /** The server's version string. */
+  serverVersion(): Promise<string>;
+  /** True once the driver knows the connection is broken (socket closed, fatal error). */
+  readonly broken: boolean;
+  /** Close gracefully. */
+  close(): Promise<void>;
+  /** Close at once, without waiting for anything (used after a cancel that did not stop the statement). */
+  destroy(): void;
+}
+
+/** A synchronous physical connection (SQLite natively; others may use a worker thread). */
+export interface SyncDriverConnection {
+  execute<R = unknown>(sql: string, params: readonly unknown[], options: DriverExecuteOptions): DriverResult<R>;
+  serverVersion(): string;
+  close(): void;
+}
+
+export interface DriverConnectOptions {
+  /** Aborted when `connectionCreationTimeoutMs` passes or the pool closes: stop connecting. */
+  readonly signal: AbortSignal;
+}
+
+/** Everything core needs from a backend. */
+export interface Driver {
+  readonly specVersion: DriverSpecVersion;
+  readonly dialect: Dialect;
+  readonly capabilities: DriverCapabilities;
+  /** Native client library and version, e.g. 'pg 8.16.3' (reported by getVersionDetails). */
+  readonly clientName: string;
+  /** Pool size to use when the config sets none (e.g. 1 for an in-memory SQLite database). */
+  defaultPoolSize?(config: DatabaseConfig): { min: number; max: number };
+  /** Open one physical connection within `options.signal`. Errors should go through `dialect.mapError`. */
+  connect(config: DatabaseConfig, options: DriverConnectOptions): Promise<DriverConnection>;
+  /** Open one synchronous connection (only when `capabilities.sync`). */
+  connectSync?(config: DatabaseConfig): SyncDriverConnection;
+  /** Release resources shared by this driver's connections (side connections for cancels, ...). */
+  close?(): Promise<void>;
+}

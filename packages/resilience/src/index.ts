@@ -1,0 +1,2 @@
+export { DalError, TimeoutError, AbortedError, CircuitOpenError } from './errors.js';
+export type { DalErrorCode, DalErrorOptions } from './errors.js';
