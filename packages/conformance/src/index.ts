@@ -1,1 +1,35 @@
-export {};
+/**
+ * @dal/conformance: the one behaviour suite every @dal backend passes. A driver's test file
+ * supplies a `ConformanceTarget` and calls `describeConformance(target)` inside vitest.
+ *
+ * ```ts
+ * import { describeConformance } from '@dal/conformance';
+ * describeConformance({ name: 'oracle', createDatabase: (o) => new OracleDatabase(config.with(o ?? {})), ... });
+ * ```
+ */
+import { describe } from 'vitest';
+import { connectSuite } from './suites/connect.js';
+import { errorsSuite } from './suites/errors.js';
+import { poolSuite } from './suites/pool.js';
+import { querySuite } from './suites/query.js';
+import { timeoutSuite } from './suites/timeout.js';
+import { transactionsSuite } from './suites/transactions.js';
+import { typesSuite } from './suites/types.js';
+import type { ConformanceTarget } from './target.js';
+
+export type { ConformanceTarget } from './target.js';
+export { connectSuite, errorsSuite, poolSuite, querySuite, timeoutSuite, transactionsSuite, typesSuite };
+
+/** Every suite, in one `describe` named after the backend. */
+export function describeConformance(target: ConformanceTarget): void {
+  describe(`@dal conformance: ${target.name}`, () => {
+    connectSuite(target);
+    querySuite(target);
+    typesSuite(target);
+    errorsSuite(target);
+    transactionsSuite(target);
+    poolSuite(target);
+    timeoutSuite(target);
+  });
+}
+

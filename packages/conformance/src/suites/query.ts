@@ -1,0 +1,93 @@
+import { ConnectionReleasedError, DalError, QueryError, TranslationError, type Database } from '@dal/core';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
+import { conformanceTest as test, tableName } from '../harness.js';
+import type { ConformanceTarget } from '../target.js';
+
+/** Statements, parameters, row modes, translation and connection lifecycle. */
+export function querySuite(target: ConformanceTarget): void {
+  describe('query', () => {
+    let db: Database;
+    const table = tableName(target, 'query');
+    const { int, varchar } = target.types;
+
+    beforeAll(async () => {
+      db = target.createDatabase();
+      await db.execute(`DROP TABLE IF EXISTS [${table}]`);
+      await db.execute(`CREATE TABLE [${table}] ([id] ${int} PRIMARY KEY, [full name] ${varchar}(100) NOT NULL, [age] ${int})`);
+    });
+    afterAll(async () => {
+      await db.execute(`DROP TABLE IF EXISTS [${table}]`).catch(() => undefined);
+      await db.close();
+    });
+
+    test(target, 'runs portable SQL with [identifiers] and ? parameters', async () => {
+      await db.withConnection(async (conn) => {
+        const inserted = await conn.query(`INSERT INTO [${table}] ([id], [full name], [age]) VALUES (?, ?, ?)`, [1, 'Ada Lovelace', 36]);
+        expect(inserted.affectedRows).toBe(1);
+        await conn.executeMany(`INSERT INTO [${table}] ([id], [full name], [age]) VALUES (?, ?, ?)`, [
+          [2, 'Alan Turing', 41],
+          [3, 'Grace Hopper', 85],
+        ]);
+        const rows = await conn.execute<{ id: number; 'full name': string }>(
+          `SELECT [id], [full name] FROM [${table}] WHERE [age] > ? ORDER BY [id]`,
+          [40],
+        );
+        expect(rows).toEqual([
+          { id: 2, 'full name': 'Alan Turing' },
+          { id: 3, 'full name': 'Grace Hopper' },
+        ]);
+      });
+    });
+
+    test(target, 'returns tuples with rowMode array', async () => {
+      const rows = await db.execute(`SELECT [id], [age] FROM [${table}] WHERE [id] = ?`, [1], { rowMode: 'array' });
+      expect(rows).toEqual([[1, 36]]);
+    });
+
+    test(target, 'leaves ?? as a literal question mark and string contents untouched', async () => {
+      const rows = await db.execute<{ q: string; s: string }>(`SELECT '??' AS [q], 'a [b] ?' AS [s]`);
+      expect(rows[0]).toEqual({ q: '??', s: 'a [b] ?' });
+    });
+
+    test(target, 'rejects a parameter count mismatch with TranslationError before the server, losing no pool slot', async () => {
+      const err = await db.execute(`SELECT [id] FROM [${table}] WHERE [id] = ? AND [age] = ?`, [1]).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TranslationError);
+      expect(DalError.isInstance(err)).toBe(true);
+      expect((err as DalError).code).toBe('DAL_TRANSLATE');
+      const { PoolManager } = await import('@dal/core');
+      expect(PoolManager.getPoolStatus(db.config.hash())?.sizes.inUse).toBe(0);
+    });
+
+    test(target, 'maps a syntax error to QueryError with the SQL and no parameter values', async () => {
+      const secret = 'secret-value-9137';
+      const err = await db.execute(`SELEC [id] FROM [${table}] WHERE [full name] = ?`, [secret]).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(QueryError);
+      const q = err as QueryError;
+      expect(q.code).toBe('DAL_QUERY');
+      expect(q.retryable).toBe(false);
+      expect(q.sql).toContain('SELEC');
+      expect(q.message).toContain(db.config.alias);
+      expect(q.message).not.toContain(secret);
+      expect(JSON.stringify(q)).not.toContain(secret);
+      expect(q.cause).toBeDefined();
+    });
+
+    test(target, 'reports the server version and the native driver', async () => {
+      const details = await db.withConnection((conn) => conn.getVersionDetails());
+      expect(details.dbServerVersion).toMatch(/\d+\.\d+/);
+      expect(details.dbDriver.length).toBeGreaterThan(0);
+    });
+
+    test(target, 'releases with await using, twice is harmless, and a released connection refuses work', async () => {
+      let escaped: import('@dal/core').Connection | undefined;
+      {
+        await using conn = await db.connection();
+        escaped = conn;
+        expect(await conn.execute('SELECT 1 AS [one]')).toEqual([{ one: 1 }]);
+      }
+      expect(escaped.isReleased).toBe(true);
+      await escaped.release();
+      await expect(escaped.execute('SELECT 1')).rejects.toBeInstanceOf(ConnectionReleasedError);
+    });
+  });
+}

@@ -1,0 +1,184 @@
+import { DalError } from '@dal/resilience';
+import { checkParameterCount, compile } from '@dal/sql-translate';
+import type { DatabaseConfig } from '../config/database-config.js';
+import type { Driver, IsolationLevel, SyncDriverConnection } from '../driver/driver.js';
+import { ConnectionReleasedError, TransactionError, UnsupportedFeatureError } from '../errors/errors.js';
+import type { ExecuteOptions, QueryResult, Row, VersionDetails } from './connection.js';
+
+const NO_PARAMS: readonly unknown[] = Object.freeze([]);
+
+/** Options of a synchronous statement: no timeout or signal, since nothing can interrupt a synchronous call. */
+export type SyncExecuteOptions = Pick<ExecuteOptions, 'rowMode' | 'tags'>;
+
+/**
+ * A synchronous connection with the same methods as `Connection` (SQLite natively). It is not
+ * pooled: `db.syncConnection()` returns the database's one sync connection.
+ *
+ * ```ts
+ * const conn = db.syncConnection();
+ * const rows = conn.execute('SELECT * FROM [users] WHERE [id] = ?', [id]);
+ * ```
+ */
+export class SyncConnection {
+  readonly #driver: Driver;
+  readonly #config: DatabaseConfig;
+  #conn: SyncDriverConnection | undefined;
+  #transactionDepth = 0;
+  #savepointCounter = 0;
+  readonly #onRelease: () => void;
+
+  /** @internal Created by Database. */
+  constructor(driver: Driver, config: DatabaseConfig, conn: SyncDriverConnection, onRelease: () => void) {
+    this.#driver = driver;
+    this.#config = config;
+    this.#conn = conn;
+    this.#onRelease = onRelease;
+  }
+
+  get alias(): string {
+    return this.#config.alias;
+  }
+
+  get isReleased(): boolean {
+    return this.#conn === undefined;
+  }
+
+  execute<R = Row>(sql: string, params?: readonly unknown[], options?: SyncExecuteOptions): R[] {
+    return this.query<R>(sql, params, options).rows;
+  }
+
+  query<R = Row>(sql: string, params?: readonly unknown[], options?: SyncExecuteOptions): QueryResult<R> {
+    const target = this.#driver.dialect.translateTarget;
+    const compiled = compile(sql, target);
+    const values = params ?? NO_PARAMS;
+    if (compiled.parameterCount !== values.length) checkParameterCount(compiled, values, target);
+    return this.#run<R>(compiled.sql, values, options);
+  }
+
+  executeMany(sql: string, paramsList: readonly (readonly unknown[])[], options?: SyncExecuteOptions): QueryResult {
+    const target = this.#driver.dialect.translateTarget;
+    const compiled = compile(sql, target);
+    for (const params of paramsList) checkParameterCount(compiled, params, target);
+    return this.transaction(() => {
+      const total: QueryResult = { rows: [], affectedRows: 0 };
+      for (const params of paramsList) {
+        const result = this.#run<Row>(compiled.sql, params, options);
+        total.affectedRows += result.affectedRows;
+        if (result.rows.length > 0) total.rows.push(...result.rows);
+        if (result.insertId !== undefined) total.insertId = result.insertId;
+      }
+      return total;
+    });
+  }
+
+  inTransaction(): boolean {
+    return this.#transactionDepth > 0;
+  }
+
+  beginTransaction(options: { isolationLevel?: IsolationLevel } = {}): void {
+    if (this.#transactionDepth > 0) {
+      throw new TransactionError(`${this.alias}: a transaction is already open; use transaction() to nest with savepoints`);
+    }
+    for (const statement of this.#driver.dialect.beginTransactionSql(options.isolationLevel)) this.#run(statement, NO_PARAMS);
+    this.#transactionDepth = 1;
+  }
+
+  commitTransaction(): void {
+    this.#end('COMMIT');
+  }
+
+  rollbackTransaction(): void {
+    this.#end('ROLLBACK');
+  }
+
+  /** Run `fn` in a transaction (savepoint when nested); commit on return, roll back on throw. */
+  transaction<T>(fn: (tx: SyncConnection) => T, options: { isolationLevel?: IsolationLevel } = {}): T {
+    if (this.#transactionDepth > 0) return this.#savepoint(fn);
+    this.beginTransaction(options);
+    try {
+      const result = fn(this);
+      if (result instanceof Promise) {
+        throw new TransactionError(`${this.alias}: a SyncConnection transaction callback must not be async`);
+      }
+      this.commitTransaction();
+      return result;
+    } catch (error) {
+      if (this.#transactionDepth > 0) {
+        try {
+          this.rollbackTransaction();
+        } catch {
+          this.#transactionDepth = 0;
+        }
+      }
+      throw error;
+    }
+  }
+
+  getVersionDetails(): VersionDetails {
+    return { dbServerVersion: this.#live().serverVersion(), dbDriver: this.#driver.clientName };
+  }
+
+  /** Close the connection (rolling back an open transaction). Safe to call twice. */
+  release(): void {
+    const conn = this.#conn;
+    if (conn === undefined) return;
+    try {
+      if (this.#transactionDepth > 0) this.rollbackTransaction();
+    } finally {
+      this.#conn = undefined;
+      this.#transactionDepth = 0;
+      conn.close();
+      this.#onRelease();
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.release();
+  }
+
+  #live(): SyncDriverConnection {
+    if (this.#conn === undefined) {
+      throw new ConnectionReleasedError(`${this.alias}: this sync connection was released; call db.syncConnection() again`);
+    }
+    return this.#conn;
+  }
+
+  #run<R>(sql: string, params: readonly unknown[], options?: SyncExecuteOptions): QueryResult<R> {
+    const conn = this.#live();
+    try {
+      return conn.execute<R>(sql, params, { rowMode: options?.rowMode ?? 'object', timeoutMs: this.#config.queryExecutionTimeoutMs });
+    } catch (error) {
+      if (DalError.isInstance(error)) throw error;
+      throw this.#driver.dialect.mapError(error, { alias: this.alias, sql });
+    }
+  }
+
+  #end(command: 'COMMIT' | 'ROLLBACK'): void {
+    if (this.#transactionDepth === 0) throw new TransactionError(`${this.alias}: ${command} without an open transaction`);
+    try {
+      this.#run(command, NO_PARAMS);
+    } finally {
+      this.#transactionDepth = 0;
+    }
+  }
+
+  #savepoint<T>(fn: (tx: SyncConnection) => T): T {
+    const dialect = this.#driver.dialect;
+    if (!this.#driver.capabilities.savepoints) {
+      throw new UnsupportedFeatureError(`${this.alias}: nested transactions need savepoints`, 'savepoints', dialect.name);
+    }
+    const name = `dal_sp_${++this.#savepointCounter}`;
+    this.#run(dialect.savepointSql(name), NO_PARAMS);
+    this.#transactionDepth++;
+    try {
+      const result = fn(this);
+      this.#run(dialect.releaseSavepointSql(name), NO_PARAMS);
+      return result;
+    } catch (error) {
+      this.#run(dialect.rollbackToSavepointSql(name), NO_PARAMS);
+      throw error;
+    } finally {
+      this.#transactionDepth--;
+    }
+  }
+}

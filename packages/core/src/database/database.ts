@@ -1,0 +1,161 @@
+import { PoolClosedError, UnsupportedFeatureError } from '../errors/errors.js';
+import type { DatabaseConfig } from '../config/database-config.js';
+import { Connection, type ExecuteOptions, type QueryResult, type Row } from '../connection/connection.js';
+import { SyncConnection } from '../connection/sync-connection.js';
+import type { Driver } from '../driver/driver.js';
+import { consoleLogger, type Logger } from '../logger.js';
+import { PoolManager } from '../pool/pool-manager.js';
+import type { PoolRuntime } from '../pool/pool-runtime.js';
+
+/** A driver that is loaded on first use (what DatabaseFactory hands to Database). */
+export interface DriverLoader {
+  load(): Promise<Driver>;
+  loadSync(): Driver;
+}
+
+export interface DatabaseOptions {
+  /** Where slow queries, leaks and warnings go (default: console warnings and errors). */
+  logger?: Logger;
+  /** Keep the stack of each acquisition for leak reports (default: on unless env is 'prod'). */
+  trackAcquireStacks?: boolean;
+}
+
+function isLoader(source: Driver | DriverLoader): source is DriverLoader {
+  return typeof (source as DriverLoader).load === 'function';
+}
+
+/**
+ * The connection manager of one database: pooled async connections, a sync connection, close.
+ * Pools are shared by every Database with the same `config.hash()` in the process.
+ *
+ * ```ts
+ * const db = DatabaseFactory.createDatabase('postgres', config);
+ * const users = await db.withConnection((conn) => conn.execute('SELECT * FROM [users]'));
+ * await db.close();
+ * ```
+ */
+export class Database {
+  readonly config: DatabaseConfig;
+  readonly #source: Driver | DriverLoader;
+  readonly #logger: Logger;
+  readonly #trackStacks: boolean;
+  #driver: Driver | undefined;
+  #runtime: PoolRuntime | undefined;
+  #sync: SyncConnection | undefined;
+  #closed = false;
+
+  constructor(config: DatabaseConfig, driver: Driver | DriverLoader, options: DatabaseOptions = {}) {
+    this.config = config;
+    this.#source = driver;
+    if (!isLoader(driver)) this.#driver = driver;
+    this.#logger = options.logger ?? consoleLogger;
+    this.#trackStacks = options.trackAcquireStacks ?? config.env !== 'prod';
+  }
+
+  get alias(): string {
+    return this.config.alias;
+  }
+
+  /**
+   * Get a pooled connection; release it with `release()` or `await using`.
+   * @throws {PoolTimeoutError} when none is free within `connectionAcquisitionTimeoutMs`.
+   * @throws {ConnectionError} when the server cannot be reached.
+   * @throws {DriverNotInstalledError} when the backend's package is missing.
+   */
+  connection(options: { signal?: AbortSignal } = {}): Promise<Connection> {
+    const runtime = this.#runtime;
+    if (runtime !== undefined && !runtime.pool.closed) {
+      return runtime.pool.acquire(options.signal).then((entry) => new Connection(runtime, entry));
+    }
+    return this.#openRuntime().then((opened) => opened.pool.acquire(options.signal).then((entry) => new Connection(opened, entry)));
+  }
+
+  /** Acquire a connection, run `fn`, and always release it. */
+  async withConnection<T>(fn: (conn: Connection) => Promise<T>, options: { signal?: AbortSignal } = {}): Promise<T> {
+    const conn = await this.connection(options);
+    try {
+      return await fn(conn);
+    } finally {
+      await conn.release();
+    }
+  }
+
+  /** Run one statement on a pooled connection (acquire, execute, release). */
+  async execute<R = Row>(sql: string, params?: readonly unknown[], options?: ExecuteOptions): Promise<R[]> {
+    const conn = await this.connection(options?.signal === undefined ? undefined : { signal: options.signal });
+    try {
+      return await conn.execute<R>(sql, params, options);
+    } finally {
+      await conn.release();
+    }
+  }
+
+  /** Like `execute`, with `affectedRows` and `insertId`. */
+  async query<R = Row>(sql: string, params?: readonly unknown[], options?: ExecuteOptions): Promise<QueryResult<R>> {
+    const conn = await this.connection(options?.signal === undefined ? undefined : { signal: options.signal });
+    try {
+      return await conn.query<R>(sql, params, options);
+    } finally {
+      await conn.release();
+    }
+  }
+
+  /**
+   * The database's synchronous connection (created on first call, closed by its `release()` or `close()`).
+   * @throws {UnsupportedFeatureError} for backends without one (PostgreSQL and MySQL: use `await db.connection()`).
+   */
+  syncConnection(): SyncConnection {
+    this.#assertOpen();
+    if (this.#sync !== undefined && !this.#sync.isReleased) return this.#sync;
+    const driver = this.#loadDriverSync();
+    if (!driver.capabilities.sync || driver.connectSync === undefined) {
+      throw new UnsupportedFeatureError(
+        `${this.alias}: the ${driver.dialect.name} backend has no synchronous connection; use \`await db.connection()\` or \`db.withConnection(fn)\` instead`,
+        'syncConnection',
+        driver.dialect.name,
+      );
+    }
+    const raw = driver.connectSync(this.config);
+    const sync = new SyncConnection(driver, this.config, raw, () => {
+      if (this.#sync === sync) this.#sync = undefined;
+    });
+    this.#sync = sync;
+    return sync;
+  }
+
+  /** Drain and close this database's pool (and its sync connection). Safe to call twice. */
+  async close(options: { timeoutMs?: number } = {}): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#sync?.release();
+    this.#runtime = undefined;
+    await PoolManager.closePool(this.config.hash(), options);
+  }
+
+  // --- internals ---------------------------------------------------------------------------
+
+  #assertOpen(): void {
+    if (this.#closed) throw new PoolClosedError(`${this.alias}: the database was closed`);
+  }
+
+  async #openRuntime(): Promise<PoolRuntime> {
+    this.#assertOpen();
+    const runtime = await PoolManager.open(this.config, () => this.#loadDriver(), {
+      logger: this.#logger,
+      trackAcquireStacks: this.#trackStacks,
+    });
+    if (this.#closed) throw new PoolClosedError(`${this.alias}: the database was closed`);
+    this.#runtime = runtime;
+    return runtime;
+  }
+
+  async #loadDriver(): Promise<Driver> {
+    this.#driver ??= await (this.#source as DriverLoader).load();
+    return this.#driver;
+  }
+
+  #loadDriverSync(): Driver {
+    this.#driver ??= (this.#source as DriverLoader).loadSync();
+    return this.#driver;
+  }
+}

@@ -1,0 +1,402 @@
+/**
+ * One connection pool behaviour for every backend.
+ *
+ * Written here rather than taken from tarn or generic-pool because core needs, on the hot path
+ * and without per-call wrappers: AbortSignal-aware FIFO waiting, a broken connection discarded
+ * the moment it is released, validation only after a connection saw a failure, and counters
+ * for metrics. Both libraries would need most of that layered on top.
+ */
+import { AbortedError } from '@dal/resilience';
+import type { DriverConnection } from '../driver/driver.js';
+import { ConnectionError, PoolClosedError, PoolTimeoutError } from '../errors/errors.js';
+import { PoolMetrics } from './pool-metrics.js';
+
+/** A physical connection and the pool's bookkeeping about it. */
+export interface PoolEntry {
+  readonly conn: DriverConnection;
+  readonly createdAt: number;
+  lastReleasedAt: number;
+  acquiredAt: number;
+  /** Stack of the acquiring call, kept only when leak tracking is on. */
+  acquireStack: Error | undefined;
+  /** Set after a connection-level error: ping before handing it out again. */
+  needsValidation: boolean;
+  /** Set when the connection must be destroyed instead of pooled again. */
+  discard: boolean;
+}
+
+export interface PoolOptions {
+  readonly name: string;
+  readonly min: number;
+  readonly max: number;
+  readonly acquireTimeoutMs: number;
+  readonly createTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly maxLifetimeMs: number;
+  /** Keep the acquiring stack of each connection for leak reports. */
+  readonly trackAcquireStacks: boolean;
+  /** Open one physical connection; must stop when the signal aborts. */
+  create(signal: AbortSignal): Promise<DriverConnection>;
+  metrics: PoolMetrics;
+}
+
+interface Waiter {
+  resolve(entry: PoolEntry): void;
+  reject(error: unknown): void;
+  readonly enqueuedAt: number;
+  timer: NodeJS.Timeout | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  done: boolean;
+}
+
+export interface PoolSizes {
+  min: number;
+  max: number;
+  /** Open connections, idle and in use. */
+  size: number;
+  idle: number;
+  inUse: number;
+  /** Callers waiting for a connection. */
+  pending: number;
+  /** Connections being opened right now. */
+  creating: number;
+}
+
+const PING_TIMEOUT_MS = 5_000;
+
+export class Pool {
+  readonly #options: PoolOptions;
+  /** Idle connections; the most recently released is at the end (reused first, keeps caches warm). */
+  readonly #idle: PoolEntry[] = [];
+  readonly #inUse = new Set<PoolEntry>();
+  readonly #waiters: Waiter[] = [];
+  #waiterHead = 0;
+  #creating = 0;
+  #closed = false;
+  #reaper: NodeJS.Timeout | undefined;
+  readonly #closeController = new AbortController();
+
+  constructor(options: PoolOptions) {
+    this.#options = options;
+    const sweepEvery = Math.min(Math.max(Math.min(options.idleTimeoutMs, options.maxLifetimeMs) / 4, 25), 10_000);
+    this.#reaper = setInterval(() => this.#sweep(), sweepEvery);
+    this.#reaper.unref();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get metrics(): PoolMetrics {
+    return this.#options.metrics;
+  }
+
+  /** Open `min` connections (at least one, to prove the settings work). */
+  async warmUp(): Promise<void> {
+    const wanted = Math.max(1, this.#options.min) - this.#idle.length - this.#inUse.size;
+    const created = await Promise.allSettled(Array.from({ length: Math.max(0, wanted) }, () => this.#createEntry()));
+    for (const result of created) {
+      if (result.status === 'fulfilled') this.#releaseToIdleOrWaiter(result.value);
+    }
+    const failure = created.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failure !== undefined) throw failure.reason;
+  }
+
+  sizes(): PoolSizes {
+    const idle = this.#idle.length;
+    const inUse = this.#inUse.size;
+    return {
+      min: this.#options.min,
+      max: this.#options.max,
+      size: idle + inUse,
+      idle,
+      inUse,
+      pending: this.#waiters.length - this.#waiterHead,
+      creating: this.#creating,
+    };
+  }
+
+  /** Connections currently handed out, for leak detection. */
+  inUseEntries(): readonly PoolEntry[] {
+    return [...this.#inUse];
+  }
+
+  /**
+   * Get a connection: an idle one, a new one if below max, or wait in FIFO order.
+   * @throws {PoolTimeoutError} after `acquireTimeoutMs`.
+   * @throws {PoolClosedError} when the pool is closed.
+   */
+  acquire(signal?: AbortSignal): Promise<PoolEntry> {
+    if (this.#closed) return Promise.reject(this.#closedError());
+    if (signal?.aborted) return Promise.reject(new AbortedError(`${this.#options.name}: acquisition aborted`, signal.reason));
+    const metrics = this.#options.metrics;
+    // Fast path: nobody is queued and a healthy idle connection is at hand.
+    if (this.#waiterHead === this.#waiters.length) {
+      const entry = this.#takeIdle();
+      if (entry !== undefined && !entry.needsValidation) {
+        this.#checkOut(entry);
+        metrics.recordAcquire(0);
+        return Promise.resolve(entry);
+      }
+      if (entry !== undefined) this.#idle.push(entry);
+    }
+    return new Promise<PoolEntry>((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve,
+        reject,
+        enqueuedAt: performance.now(),
+        timer: undefined,
+        signal,
+        onAbort: undefined,
+        done: false,
+      };
+      waiter.timer = setTimeout(() => this.#timeOut(waiter), this.#options.acquireTimeoutMs);
+      if (signal !== undefined) {
+        waiter.onAbort = () => this.#failWaiter(waiter, new AbortedError(`${this.#options.name}: acquisition aborted`, signal.reason));
+        signal.addEventListener('abort', waiter.onAbort, { once: true });
+      }
+      this.#waiters.push(waiter);
+      this.#dispense();
+    });
+  }
+
+  /** Return a connection. A connection marked `discard`, broken, or too old is destroyed. */
+  release(entry: PoolEntry): void {
+    if (!this.#inUse.delete(entry)) return;
+    this.#options.metrics.recordRelease(performance.now() - entry.acquiredAt);
+    entry.acquireStack = undefined;
+    if (this.#closed || entry.discard || entry.conn.broken || this.#expired(entry, performance.now())) {
+      this.#destroy(entry);
+      this.#dispense();
+      return;
+    }
+    entry.lastReleasedAt = performance.now();
+    this.#releaseToIdleOrWaiter(entry);
+  }
+
+  /**
+   * Close: reject waiters, close idle connections, wait up to `timeoutMs` for connections in use
+   * to come back, then destroy what is left.
+   */
+  async close(timeoutMs: number): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closeController.abort(new PoolClosedError(`${this.#options.name}: pool closed`));
+    clearInterval(this.#reaper);
+    this.#reaper = undefined;
+    while (this.#waiterHead < this.#waiters.length) {
+      const waiter = this.#waiters[this.#waiterHead]!;
+      this.#failWaiter(waiter, this.#closedError());
+    }
+    const idle = this.#idle.splice(0);
+    await Promise.allSettled(idle.map((entry) => entry.conn.close()));
+    const deadline = performance.now() + timeoutMs;
+    while (this.#inUse.size > 0 && performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    for (const entry of this.#inUse) {
+      entry.conn.destroy();
+    }
+    this.#inUse.clear();
+  }
+
+  // --- internals ---------------------------------------------------------------------------
+
+  #closedError(): PoolClosedError {
+    return new PoolClosedError(`${this.#options.name}: the pool is closed`);
+  }
+
+  #expired(entry: PoolEntry, now: number): boolean {
+    return now - entry.createdAt > this.#options.maxLifetimeMs;
+  }
+
+  #takeIdle(): PoolEntry | undefined {
+    const now = performance.now();
+    let entry = this.#idle.pop();
+    while (entry !== undefined && (entry.conn.broken || this.#expired(entry, now))) {
+      this.#destroy(entry);
+      entry = this.#idle.pop();
+    }
+    return entry;
+  }
+
+  #checkOut(entry: PoolEntry): void {
+    entry.acquiredAt = performance.now();
+    if (this.#options.trackAcquireStacks) entry.acquireStack = new Error('acquired here');
+    this.#inUse.add(entry);
+  }
+
+  #releaseToIdleOrWaiter(entry: PoolEntry): void {
+    this.#idle.push(entry);
+    this.#dispense();
+  }
+
+  /** Hand idle connections to waiters in FIFO order, opening new ones while below max. */
+  #dispense(): void {
+    while (this.#waiterHead < this.#waiters.length) {
+      const entry = this.#takeIdle();
+      if (entry === undefined) break;
+      if (entry.needsValidation) {
+        this.#validateThenDispense(entry);
+        continue;
+      }
+      const waiter = this.#shiftWaiter()!;
+      this.#checkOut(entry);
+      this.#settleWaiter(waiter);
+      this.#options.metrics.recordAcquire(performance.now() - waiter.enqueuedAt);
+      waiter.resolve(entry);
+    }
+    const pending = this.#waiters.length - this.#waiterHead;
+    const room = this.#options.max - this.#idle.length - this.#inUse.size - this.#creating;
+    const toCreate = Math.min(pending - this.#creating, room);
+    for (let i = 0; i < toCreate; i++) this.#createForWaiters();
+  }
+
+  #createForWaiters(): void {
+    this.#createEntry().then(
+      (entry) => {
+        if (this.#closed) {
+          this.#destroy(entry);
+          return;
+        }
+        this.#idle.push(entry);
+        this.#dispense();
+      },
+      (error: unknown) => {
+        // The head waiter gets the failure: it would otherwise wait for a connection that is not coming.
+        const waiter = this.#shiftWaiter();
+        if (waiter !== undefined) this.#failWaiter(waiter, error, true);
+        this.#dispense();
+      },
+    );
+  }
+
+  #validateThenDispense(entry: PoolEntry): void {
+    this.#creating++;
+    const signal = AbortSignal.timeout(PING_TIMEOUT_MS);
+    entry.conn.ping({ signal }).then(
+      () => {
+        this.#creating--;
+        entry.needsValidation = false;
+        this.#idle.push(entry);
+        this.#dispense();
+      },
+      () => {
+        this.#creating--;
+        this.#destroy(entry);
+        this.#dispense();
+      },
+    );
+  }
+
+  async #createEntry(): Promise<PoolEntry> {
+    this.#creating++;
+    const metrics = this.#options.metrics;
+    const signal = AbortSignal.any([AbortSignal.timeout(this.#options.createTimeoutMs), this.#closeController.signal]);
+    try {
+      const conn = await this.#options.create(signal);
+      if (signal.aborted) {
+        conn.destroy();
+        throw signal.reason;
+      }
+      metrics.connectionsCreated++;
+      const now = performance.now();
+      return { conn, createdAt: now, lastReleasedAt: now, acquiredAt: 0, acquireStack: undefined, needsValidation: false, discard: false };
+    } catch (error) {
+      metrics.connectionErrors++;
+      if (signal.aborted && !(error instanceof ConnectionError)) {
+        const reason: unknown = signal.reason;
+        if (reason instanceof PoolClosedError) throw reason;
+        throw new ConnectionError(
+          `${this.#options.name}: could not open a connection within connectionCreationTimeoutMs (${this.#options.createTimeoutMs} ms)`,
+          { cause: error },
+        );
+      }
+      throw error;
+    } finally {
+      this.#creating--;
+    }
+  }
+
+  #destroy(entry: PoolEntry): void {
+    this.#options.metrics.connectionsDestroyed++;
+    entry.conn.close().catch(() => entry.conn.destroy());
+  }
+
+  #shiftWaiter(): Waiter | undefined {
+    if (this.#waiterHead >= this.#waiters.length) return undefined;
+    const waiter = this.#waiters[this.#waiterHead]!;
+    this.#waiters[this.#waiterHead] = undefined as unknown as Waiter;
+    this.#waiterHead++;
+    // Compact the queue now and then instead of shifting the array on every dispense.
+    if (this.#waiterHead > 1024 && this.#waiterHead * 2 > this.#waiters.length) {
+      this.#waiters.splice(0, this.#waiterHead);
+      this.#waiterHead = 0;
+    } else if (this.#waiterHead === this.#waiters.length) {
+      this.#waiters.length = 0;
+      this.#waiterHead = 0;
+    }
+    return waiter;
+  }
+
+  #settleWaiter(waiter: Waiter): void {
+    waiter.done = true;
+    clearTimeout(waiter.timer);
+    if (waiter.onAbort !== undefined) waiter.signal?.removeEventListener('abort', waiter.onAbort);
+  }
+
+  #timeOut(waiter: Waiter): void {
+    if (waiter.done) return;
+    const waited = performance.now() - waiter.enqueuedAt;
+    const { size, inUse } = this.sizes();
+    this.#options.metrics.recordAcquireTimeout(waited);
+    this.#failWaiter(
+      waiter,
+      new PoolTimeoutError(
+        `${this.#options.name}: no connection available within ${this.#options.acquireTimeoutMs} ms ` +
+          `(${inUse} of ${this.#options.max} in use)`,
+        Math.round(waited),
+        size,
+      ),
+    );
+  }
+
+  /** Remove a waiter wherever it is in the queue and reject it. */
+  #failWaiter(waiter: Waiter, error: unknown, alreadyShifted = false): void {
+    if (waiter.done) return;
+    this.#settleWaiter(waiter);
+    if (!alreadyShifted) {
+      const index = this.#waiters.indexOf(waiter, this.#waiterHead);
+      if (index === this.#waiterHead) this.#shiftWaiter();
+      else if (index > this.#waiterHead) this.#waiters.splice(index, 1);
+    }
+    if (!(error instanceof PoolTimeoutError)) this.#options.metrics.acquireErrors++;
+    waiter.reject(error);
+  }
+
+  /** Background upkeep: close idle connections past their time, keep `min` open. */
+  #sweep(): void {
+    if (this.#closed) return;
+    const now = performance.now();
+    const { idleTimeoutMs, min } = this.#options;
+    for (let i = 0; i < this.#idle.length; ) {
+      const entry = this.#idle[i]!;
+      const total = this.#idle.length + this.#inUse.size;
+      const stale = now - entry.lastReleasedAt > idleTimeoutMs && total > min;
+      if (stale || entry.conn.broken || this.#expired(entry, now)) {
+        this.#idle.splice(i, 1);
+        this.#destroy(entry);
+      } else {
+        i++;
+      }
+    }
+    const missing = min - (this.#idle.length + this.#inUse.size + this.#creating);
+    for (let i = 0; i < missing; i++) {
+      this.#createEntry().then(
+        (entry) => (this.#closed ? this.#destroy(entry) : this.#releaseToIdleOrWaiter(entry)),
+        () => undefined, // counted in metrics; the next sweep tries again
+      );
+    }
+  }
+}
