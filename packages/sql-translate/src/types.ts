@@ -12,6 +12,13 @@ export interface CustomDialect {
   readonly backslashEscapes?: boolean;
   /** PostgreSQL dollar-quoted bodies `$tag$...$tag$`. */
   readonly dollarQuotes?: boolean;
+  /**
+   * Which built-in lexer to follow for comments, string prefixes and native placeholders
+   * (`'postgres'`: nested block comments, `E'...'`, `$n`; `'mysql'`: `#` comments, `-- ` needs a
+   * space; `'sqlite'`: `?NNN`, `:name`, `@name`, `$name`). Defaults to `'sqlite'`, the plainest.
+   * `backslashEscapes` and `dollarQuotes` are read from this dialect object only.
+   */
+  readonly syntax?: BuiltinDialect;
 }
 
 /** A built-in dialect name or a custom dialect's rules. */
