@@ -1,1 +1,11 @@
-export {};
+export { PostgresDriver, createPostgresDriver } from './postgres-driver.js';
+export type { PostgresDriverOptions } from './postgres-driver.js';
+export { PostgresConnection, STATEMENT_TIMEOUT_BACKSTOP_MS } from './postgres-connection.js';
+export type { PostgresConnectionSettings } from './postgres-connection.js';
+export { postgresDialect, quotePostgresIdentifier } from './postgres-dialect.js';
+export { mapPostgresError } from './map-error.js';
+export type { PostgresErrorContext } from './map-error.js';
+export { postgresArray, postgresTypeParsers } from './postgres-types.js';
+export { sendCancelRequest } from './cancel-request.js';
+export type { CancelTarget } from './cancel-request.js';
+export { PostgresDatabase } from './postgres-database.js';

@@ -1,0 +1,252 @@
+import { AbortedError, ConnectionError, type DriverConnection, type DriverExecuteOptions, type DriverResult } from '@dal/core';
+import type pg from 'pg';
+import { sendCancelRequest } from './cancel-request.js';
+import { mapPostgresError } from './map-error.js';
+import { preparePostgresParams } from './postgres-types.js';
+
+/** How far the server-side `statement_timeout` trails the caller's own timeout. */
+export const STATEMENT_TIMEOUT_BACKSTOP_MS = 1_000;
+
+/** Largest `statement_timeout` PostgreSQL accepts (INT_MAX ms). */
+const MAX_STATEMENT_TIMEOUT_MS = 2_147_483_647;
+
+/** The `statement_timeout` value for a bound of `ms`: whole ms, or 0 (none) beyond what the server accepts. */
+export function statementTimeoutSetting(ms: number): number {
+  return ms > MAX_STATEMENT_TIMEOUT_MS ? 0 : Math.ceil(ms);
+}
+
+/** Once this many distinct statements were seen only once, forget them (bounds memory for dynamic SQL). */
+const SEEN_ONCE_LIMIT = 1_000;
+
+/** Statements whose result rows count as "affected" (a SELECT's row count is not). */
+const WRITE_COMMANDS = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE', 'COPY']);
+
+/** SQLSTATEs after which a named prepared statement must not be reused (plan result changed, statement gone). */
+const STALE_STATEMENT_STATES = new Set(['0A000', '26000']);
+
+/** The parts of pg's Client used here that its typings leave out. */
+interface PgClientInternals {
+  processID: number | null;
+  secretKey: number | null;
+  getTransactionStatus(): 'I' | 'T' | 'E' | null;
+}
+
+/** Settings one PostgresConnection needs; built by PostgresDriver. */
+export interface PostgresConnectionSettings {
+  readonly alias: string;
+  /** Host name, IP address or socket directory, used for cancel requests. */
+  readonly host: string;
+  readonly port: number;
+  /** `host:port` for messages. */
+  readonly address: string;
+  /** The `statement_timeout` the session started with, in ms (0 = none). */
+  readonly statementTimeoutMs: number;
+  /** Use named prepared statements for parameterized SQL seen twice or more. */
+  readonly preparedStatements: boolean;
+  /** Most named prepared statements kept per connection. */
+  readonly preparedStatementCacheSize: number;
+  /** Bound on delivering a cancel request and on a graceful close. */
+  readonly controlTimeoutMs: number;
+  /** The server version reported at startup, when it was. */
+  readonly serverVersion: string | undefined;
+}
+
+/** A statement with a name or array rows needs pg's config-object form. */
+function queryConfig(text: string, values: unknown[], name: string | undefined, rowMode: DriverExecuteOptions['rowMode']): pg.QueryConfig {
+  const config: pg.QueryConfig & { rowMode?: 'array' } = { text, values };
+  if (name !== undefined) config.name = name;
+  if (rowMode === 'array') config.rowMode = 'array';
+  return config;
+}
+
+function timeoutOrInfinity(ms: number): number {
+  return ms > 0 ? ms : Number.POSITIVE_INFINITY;
+}
+
+/**
+ * One open PostgreSQL session on a `pg.Client`, driven by core: runs one statement at a time,
+ * cancels it with a CancelRequest, keeps the server-side `statement_timeout` just behind the
+ * caller's timeout, and caches named prepared statements for repeated SQL.
+ */
+export class PostgresConnection implements DriverConnection {
+  readonly #client: pg.Client;
+  readonly #settings: PostgresConnectionSettings;
+  readonly #statementNames = new Map<string, string>();
+  readonly #seenOnce = new Set<string>();
+  #statementCounter = 0;
+  #broken = false;
+  #running = false;
+  /** Lower bound of the session's current statement_timeout (Infinity when disabled). */
+  #statementTimeoutMs: number;
+  /** The value last set outside a transaction, which a rollback cannot undo. */
+  #committedStatementTimeoutMs: number;
+  /** A raise issued inside a transaction, which a rollback would undo. */
+  #raisedInTransaction = false;
+
+  /** Wrap a connected client; use `PostgresDriver.connect` rather than this. */
+  constructor(client: pg.Client, settings: PostgresConnectionSettings) {
+    this.#client = client;
+    this.#settings = settings;
+    this.#statementTimeoutMs = timeoutOrInfinity(settings.statementTimeoutMs);
+    this.#committedStatementTimeoutMs = this.#statementTimeoutMs;
+    client.on('error', this.#markBroken);
+    client.on('end', this.#markBroken);
+  }
+
+  readonly #markBroken = (): void => {
+    this.#broken = true;
+  };
+
+  /** True once the socket closed or failed; core then discards the connection. */
+  get broken(): boolean {
+    return this.#broken;
+  }
+
+  /** The server process id of this session (`pg_backend_pid()`). */
+  get processId(): number {
+    return (this.#client as unknown as PgClientInternals).processID ?? -1;
+  }
+
+  /** @inheritDoc */
+  async execute<R = unknown>(sql: string, params: readonly unknown[], options: DriverExecuteOptions): Promise<DriverResult<R>> {
+    const name = params.length > 0 && this.#settings.preparedStatements ? this.#statementName(sql) : undefined;
+    const values = preparePostgresParams(params);
+    // Marked running before a possible SET too, so a cancel arriving during it is not lost.
+    this.#running = true;
+    let result: pg.QueryResult | pg.QueryResult[];
+    try {
+      if (options.timeoutMs + STATEMENT_TIMEOUT_BACKSTOP_MS > this.#statementTimeoutMs) {
+        await this.#raiseStatementTimeout(options.timeoutMs + STATEMENT_TIMEOUT_BACKSTOP_MS);
+      }
+      result =
+        name === undefined && options.rowMode === 'object'
+          ? await this.#client.query(sql, values)
+          : await this.#client.query(queryConfig(sql, values, name, options.rowMode));
+    } catch (error) {
+      if (name !== undefined && STALE_STATEMENT_STATES.has((error as { code?: string }).code ?? '')) {
+        this.#statementNames.delete(sql);
+      }
+      throw mapPostgresError(error, { alias: this.#settings.alias, sql, host: this.#settings.address });
+    } finally {
+      this.#running = false;
+      if (this.#raisedInTransaction) this.#afterTransactionRaise();
+    }
+    // Several statements in one parameterless string give one result each: report the last.
+    const last = Array.isArray(result) ? result[result.length - 1] : result;
+    if (last === undefined) return { rows: [], affectedRows: 0 };
+    return {
+      rows: last.rows as R[],
+      affectedRows: last.rowCount !== null && WRITE_COMMANDS.has(last.command) ? last.rowCount : 0,
+    };
+  }
+
+  /**
+   * Named statement for `sql`, prepared from its second use on; undefined while the SQL is new
+   * or the cache is full (a full cache simply stops preparing: no eviction round trips).
+   */
+  #statementName(sql: string): string | undefined {
+    const known = this.#statementNames.get(sql);
+    if (known !== undefined) return known;
+    if (this.#statementNames.size >= this.#settings.preparedStatementCacheSize) return undefined;
+    if (!this.#seenOnce.has(sql)) {
+      if (this.#seenOnce.size >= SEEN_ONCE_LIMIT) this.#seenOnce.clear();
+      this.#seenOnce.add(sql);
+      return undefined;
+    }
+    this.#seenOnce.delete(sql);
+    const name = `dal_${++this.#statementCounter}`;
+    this.#statementNames.set(sql, name);
+    return name;
+  }
+
+  /** Raise the session's statement_timeout to at least `wantedMs` (never lowered). */
+  async #raiseStatementTimeout(wantedMs: number): Promise<void> {
+    const txStatus = (this.#client as unknown as PgClientInternals).getTransactionStatus();
+    // In a failed transaction the SET would fail too; the statement will report the real error.
+    if (txStatus === 'E') return;
+    const value = statementTimeoutSetting(wantedMs);
+    await this.#client.query(`SET statement_timeout = ${value}`);
+    this.#statementTimeoutMs = timeoutOrInfinity(value);
+    if (txStatus === 'T') this.#raisedInTransaction = true;
+    else this.#committedStatementTimeoutMs = this.#statementTimeoutMs;
+  }
+
+  /** Once the transaction ended, fall back to the value that survives a rollback. */
+  #afterTransactionRaise(): void {
+    if ((this.#client as unknown as PgClientInternals).getTransactionStatus() !== 'I') return;
+    this.#raisedInTransaction = false;
+    this.#statementTimeoutMs = this.#committedStatementTimeoutMs;
+  }
+
+  /**
+   * Stop the running statement with a PostgreSQL CancelRequest on a fresh socket; resolves once
+   * the server handled it. Does nothing when no statement is running.
+   * @throws {ConnectionError} when the cancel request could not be delivered.
+   */
+  async cancel(): Promise<void> {
+    if (!this.#running || this.#broken) return;
+    const internals = this.#client as unknown as PgClientInternals;
+    const { processID, secretKey } = internals;
+    if (typeof processID !== 'number' || typeof secretKey !== 'number') {
+      throw new ConnectionError(`${this.#settings.alias}: cannot cancel, the server sent no cancel key`, { retryable: false });
+    }
+    try {
+      await sendCancelRequest(
+        { host: this.#settings.host, port: this.#settings.port, processId: processID, secretKey },
+        this.#settings.controlTimeoutMs,
+      );
+    } catch (error) {
+      throw new ConnectionError(`${this.#settings.alias} (${this.#settings.address}): cancel request failed: ${(error as Error).message}`, {
+        cause: error,
+        host: this.#settings.address,
+      });
+    }
+  }
+
+  /**
+   * Round trip an empty query. When `signal` aborts first, the connection is destroyed (a ping
+   * that hangs means the session is unusable).
+   * @throws {AbortedError} when the signal aborted; {ConnectionError} when the session is gone.
+   */
+  async ping(options: { signal: AbortSignal }): Promise<void> {
+    const { signal } = options;
+    if (signal.aborted) throw new AbortedError(`${this.#settings.alias}: ping aborted`, signal.reason);
+    const onAbort = (): void => this.destroy();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      await this.#client.query('');
+    } catch (error) {
+      if (signal.aborted) throw new AbortedError(`${this.#settings.alias}: ping aborted`, signal.reason, { cause: error });
+      throw mapPostgresError(error, { alias: this.#settings.alias, host: this.#settings.address });
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** 'PostgreSQL <server_version>', from the startup parameters (no round trip). */
+  async serverVersion(): Promise<string> {
+    if (this.#settings.serverVersion !== undefined) return `PostgreSQL ${this.#settings.serverVersion}`;
+    const result = await this.execute<{ server_version: string }>('SHOW server_version', [], { rowMode: 'object', timeoutMs: 0 });
+    return `PostgreSQL ${result.rows[0]?.server_version ?? 'unknown'}`;
+  }
+
+  /**
+   * Send Terminate and wait for the socket to close (a running statement is cut off); a server
+   * that does not close it within the control timeout gets the socket destroyed.
+   */
+  async close(): Promise<void> {
+    this.#broken = true;
+    const timer = setTimeout(() => this.destroy(), this.#settings.controlTimeoutMs);
+    try {
+      await this.#client.end();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Destroy the socket at once. */
+  destroy(): void {
+    this.#broken = true;
+    this.#client.connection.stream.destroy();
+  }
+}

@@ -1,0 +1,152 @@
+import { createRequire } from 'node:module';
+import {
+  ConnectionError,
+  type DatabaseConfig,
+  type Dialect,
+  type Driver,
+  type DriverCapabilities,
+  type DriverConnectOptions,
+} from '@dal/core';
+import pg from 'pg';
+import { mapPostgresError } from './map-error.js';
+import { PostgresConnection, STATEMENT_TIMEOUT_BACKSTOP_MS, statementTimeoutSetting } from './postgres-connection.js';
+import { postgresDialect } from './postgres-dialect.js';
+import { postgresTypeParsers } from './postgres-types.js';
+
+const PG_VERSION = (createRequire(import.meta.url)('pg/package.json') as { version: string }).version;
+
+const DEFAULT_PORT = 5432;
+const DEFAULT_PREPARED_STATEMENT_CACHE_SIZE = 100;
+/** Keys of `config.driverOptions` read by this driver; every other key goes to `pg.Client`. */
+const OWN_OPTION_KEYS = new Set(['preparedStatements', 'preparedStatementCacheSize']);
+
+const CAPABILITIES: DriverCapabilities = Object.freeze({
+  cancel: true,
+  savepoints: true,
+  transactionalDdl: true,
+  returning: true,
+  sync: false,
+});
+
+/** Options of the PostgreSQL driver; `config.driverOptions` may override them per database. */
+export interface PostgresDriverOptions {
+  /**
+   * Run parameterized SQL that repeats on a connection as a named prepared statement (parsed
+   * once per connection). Default true; turn off behind a transaction-mode PgBouncer older than 1.21.
+   */
+  readonly preparedStatements?: boolean;
+  /** Most named prepared statements per connection (default 100). */
+  readonly preparedStatementCacheSize?: number;
+}
+
+function readOptions(base: PostgresDriverOptions, driverOptions: Readonly<Record<string, unknown>>) {
+  const prepared = driverOptions['preparedStatements'] ?? base.preparedStatements ?? true;
+  const cacheSize = driverOptions['preparedStatementCacheSize'] ?? base.preparedStatementCacheSize ?? DEFAULT_PREPARED_STATEMENT_CACHE_SIZE;
+  return {
+    preparedStatements: prepared !== false,
+    preparedStatementCacheSize: typeof cacheSize === 'number' && cacheSize >= 0 ? cacheSize : DEFAULT_PREPARED_STATEMENT_CACHE_SIZE,
+  };
+}
+
+/**
+ * The PostgreSQL backend on `pg`: opens one `pg.Client` per connection (core owns pooling).
+ *
+ * ```ts
+ * const driver = createPostgresDriver();
+ * const conn = await driver.connect(DatabaseConfig.fromUrl('postgres://postgres@localhost/app'), { signal });
+ * ```
+ */
+export class PostgresDriver implements Driver {
+  readonly specVersion = 'v1' as const;
+  readonly dialect: Dialect = postgresDialect;
+  readonly capabilities: DriverCapabilities = CAPABILITIES;
+  readonly clientName: string = `pg ${PG_VERSION}`;
+  readonly #options: PostgresDriverOptions;
+
+  constructor(options: PostgresDriverOptions = {}) {
+    this.#options = { ...options };
+  }
+
+  /**
+   * Open one session: `application_name` is `dal:<alias>` and `statement_timeout` starts at
+   * `queryExecutionTimeoutMs` + 1 s, so the server stops a statement core failed to cancel.
+   * Settings in `config.driverOptions` (ssl, keepAlive, ...) go to `pg.Client` as they are.
+   * @throws {ConnectionError} when the server cannot be reached, refuses the login (not retryable)
+   *   or `options.signal` aborts first.
+   */
+  async connect(config: DatabaseConfig, options: DriverConnectOptions): Promise<PostgresConnection> {
+    const { signal } = options;
+    const port = config.port ?? DEFAULT_PORT;
+    const address = `${config.host}:${port}`;
+    const where = `${config.alias} (${address})`;
+    if (signal.aborted) {
+      throw new ConnectionError(`${where}: connect aborted`, { cause: signal.reason, host: address });
+    }
+    const own = readOptions(this.#options, config.driverOptions);
+    const clientConfig: pg.ClientConfig & Record<string, unknown> = {
+      host: config.host,
+      port,
+      database: config.database,
+      application_name: `dal:${config.alias}`,
+      statement_timeout: statementTimeoutSetting(config.queryExecutionTimeoutMs + STATEMENT_TIMEOUT_BACKSTOP_MS),
+      keepAlive: true,
+      types: postgresTypeParsers,
+    };
+    if (config.user !== undefined) clientConfig.user = config.user;
+    if (config.password !== undefined) clientConfig.password = config.password;
+    for (const [key, value] of Object.entries(config.driverOptions)) {
+      if (!OWN_OPTION_KEYS.has(key)) clientConfig[key] = value;
+    }
+
+    const client = new pg.Client(clientConfig);
+    let serverVersion: string | undefined;
+    client.connection.on('parameterStatus', (msg: { parameterName: string; parameterValue: string }) => {
+      if (msg.parameterName === 'server_version') serverVersion = msg.parameterValue;
+    });
+    // A failure after connect() settled is reported as 'error'; never leave it unhandled.
+    client.on('error', () => {});
+
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        client.connection.stream.destroy();
+        reject(new ConnectionError(`${where}: connect aborted`, { cause: signal.reason, host: address }));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      client.connect().then(
+        () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        (error: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          client.connection.stream.destroy();
+          reject(mapPostgresError(error, { alias: config.alias, host: address, connecting: true }));
+        },
+      );
+    });
+
+    const timeout = clientConfig.statement_timeout;
+    return new PostgresConnection(client, {
+      alias: config.alias,
+      host: typeof clientConfig.host === 'string' ? clientConfig.host : config.host,
+      port: typeof clientConfig.port === 'number' ? clientConfig.port : port,
+      address,
+      statementTimeoutMs: typeof timeout === 'number' ? timeout : 0,
+      preparedStatements: own.preparedStatements,
+      preparedStatementCacheSize: own.preparedStatementCacheSize,
+      controlTimeoutMs: config.connectionCreationTimeoutMs,
+      serverVersion,
+    });
+  }
+}
+
+/**
+ * Create the PostgreSQL driver; `DatabaseFactory.createDatabase('postgres', config)` calls this.
+ *
+ * ```ts
+ * const driver = createPostgresDriver({ preparedStatements: false });
+ * ```
+ */
+export function createPostgresDriver(options?: PostgresDriverOptions): PostgresDriver {
+  return new PostgresDriver(options);
+}

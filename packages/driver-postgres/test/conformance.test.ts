@@ -1,0 +1,30 @@
+import { DatabaseConfig, PoolManager } from '@dal/core';
+import { describeConformance } from '@dal/conformance';
+import { afterAll } from 'vitest';
+import { PostgresDatabase } from '../src/index.js';
+
+const base = DatabaseConfig.fromUrl(process.env.DAL_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test', { alias: 'postgres' });
+afterAll(() => PoolManager.closeAll());
+
+describeConformance({
+  name: 'postgres',
+  createDatabase: (overrides) => new PostgresDatabase(base.with({ ...overrides })),
+  types: { int: 'INTEGER', bigint: 'BIGINT', text: 'TEXT', varchar: 'VARCHAR', decimal: 'NUMERIC(12,2)', timestamp: 'TIMESTAMPTZ', boolean: 'BOOLEAN' },
+  slowStatement: (seconds, marker) => `SELECT /* ${marker} */ pg_sleep(${Number(seconds)})`,
+  isRunningOnServer: async (db, marker) => {
+    const rows = await db.execute<{ n: number }>(
+      `SELECT COUNT(*) AS [n] FROM pg_stat_activity WHERE state = 'active' AND pid <> pg_backend_pid() AND query LIKE ?`,
+      [`%${marker}%`],
+    );
+    return Number(rows[0]!.n) > 0;
+  },
+  sessionId: async (conn) => (await conn.execute<{ pid: number }>('SELECT pg_backend_pid() AS [pid]'))[0]!.pid,
+  killSession: async (db, id) => {
+    await db.execute('SELECT pg_terminate_backend(?)', [id]);
+  },
+  networked: true,
+  skip: {
+    'a wrong password is a ConnectionError that is not retryable and never shows the password':
+      'this server trusts every login from 127.0.0.1; the driver tests check 28P01 and an unknown role (28000) instead',
+  },
+});
