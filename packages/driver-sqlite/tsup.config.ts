@@ -1,10 +1,13 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts'],
+  // The worker is its own entry: connections start it as dist/sqlite-worker.js.
+  entry: ['src/index.ts', 'src/sqlite-worker.ts'],
   format: ['esm', 'cjs'],
-  dts: true,
+  dts: { entry: 'src/index.ts' },
   sourcemap: true,
   clean: true,
+  // import.meta.url in the CJS build, used to find the worker.
+  shims: true,
   target: 'node20',
 });

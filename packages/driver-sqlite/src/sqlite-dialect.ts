@@ -1,0 +1,34 @@
+import type { Dialect, IsolationLevel } from '@dal/core';
+import { mapSqliteError } from './map-error.js';
+
+const BEGIN: readonly string[] = Object.freeze(['BEGIN IMMEDIATE']);
+
+function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/**
+ * The SQLite dialect: `"ident"` quoting, `BEGIN IMMEDIATE` transactions, savepoints, and error
+ * mapping by extended result code.
+ *
+ * SQLite transactions are always serializable, so every isolation level maps to the same
+ * `BEGIN IMMEDIATE`; taking the write lock up front avoids the deferred-lock upgrade that makes
+ * two pooled connections fail with SQLITE_BUSY.
+ *
+ * ```ts
+ * sqliteDialect.quoteIdentifier('order'); // '"order"'
+ * sqliteDialect.beginTransactionSql('read committed'); // ['BEGIN IMMEDIATE']
+ * ```
+ */
+export const sqliteDialect: Dialect = Object.freeze({
+  name: 'sqlite',
+  translateTarget: 'sqlite',
+  quoteIdentifier,
+  beginTransactionSql(_isolationLevel?: IsolationLevel): readonly string[] {
+    return BEGIN;
+  },
+  savepointSql: (name: string) => `SAVEPOINT ${quoteIdentifier(name)}`,
+  releaseSavepointSql: (name: string) => `RELEASE SAVEPOINT ${quoteIdentifier(name)}`,
+  rollbackToSavepointSql: (name: string) => `ROLLBACK TO SAVEPOINT ${quoteIdentifier(name)}`,
+  mapError: mapSqliteError,
+});

@@ -1,0 +1,127 @@
+import Database from 'better-sqlite3';
+import type { SqliteOpenOptions } from './sqlite-options.js';
+
+/** A better-sqlite3 database handle. */
+export type SqliteDatabase = Database.Database;
+
+/**
+ * How rows come back: better-sqlite3's objects, tuples, or tuples plus column names (what a worker
+ * sends, since tuples are cheaper to clone across threads than objects).
+ */
+export type RowShape = 'object' | 'array' | 'columns';
+
+/** One statement's outcome, plain data so it can cross a thread or process boundary. */
+export interface EngineResult {
+  rows: unknown[];
+  affectedRows: number;
+  insertId?: number | bigint;
+  /** Column names, only for the 'columns' row shape. */
+  columns?: string[];
+}
+
+interface CachedStatement {
+  readonly stmt: Database.Statement;
+  readonly reader: boolean;
+  /** A reader that changes data (INSERT ... RETURNING): each returned row is an affected row. */
+  readonly writes: boolean;
+  readonly insert: boolean;
+  raw: boolean;
+}
+
+const INSERT = /^\s*(?:insert|replace)\b/i;
+const MULTIPLE_STATEMENTS = 'more than one statement';
+
+/**
+ * Open a database and apply the house pragmas: WAL + synchronous NORMAL for files, foreign keys
+ * on, busy timeout (better-sqlite3's `timeout` sets `sqlite3_busy_timeout`), then the caller's pragmas.
+ *
+ * @throws the native SqliteError (SQLITE_CANTOPEN, SQLITE_NOTADB, ...) or better-sqlite3's TypeError.
+ */
+export function openSqliteDatabase(options: SqliteOpenOptions): SqliteDatabase {
+  const db = new Database(options.filename, {
+    readonly: options.readonly,
+    fileMustExist: options.fileMustExist,
+    timeout: options.busyTimeoutMs,
+  });
+  try {
+    if (!options.memory && !options.readonly) {
+      const journal = db.pragma('journal_mode = WAL', { simple: true });
+      if (String(journal).toLowerCase() === 'wal') db.pragma('synchronous = NORMAL');
+    }
+    db.pragma('foreign_keys = ON');
+    if (options.safeIntegers) db.defaultSafeIntegers(true);
+    for (const [name, value] of Object.entries(options.pragmas)) db.pragma(`${name} = ${value}`);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return db;
+}
+
+/**
+ * Runs statements on one database through a bounded cache of prepared statements. Shared by the
+ * inline, sync and worker connections so they behave the same.
+ */
+export class StatementRunner {
+  readonly #db: SqliteDatabase;
+  readonly #max: number;
+  readonly #cache = new Map<string, CachedStatement>();
+
+  constructor(db: SqliteDatabase, cacheSize: number) {
+    this.#db = db;
+    this.#max = cacheSize;
+  }
+
+  /**
+   * Run one statement with already converted positional parameters.
+   * @throws the native error (SqliteError, or better-sqlite3's TypeError/RangeError for bad bindings).
+   */
+  run(sql: string, params: readonly unknown[], shape: RowShape): EngineResult {
+    const entry = this.#cache.get(sql) ?? this.#prepare(sql, params);
+    if (entry === undefined) return { rows: [], affectedRows: 0 };
+    // better-sqlite3 takes an array as the list of positional values, which spares a spread.
+    const args = params as unknown[];
+    if (entry.reader) {
+      const raw = shape !== 'object';
+      if (entry.raw !== raw) {
+        entry.stmt.raw(raw);
+        entry.raw = raw;
+      }
+      const rows = entry.stmt.all(args);
+      const result: EngineResult = { rows, affectedRows: entry.writes ? rows.length : 0 };
+      if (shape === 'columns') result.columns = columnNames(entry.stmt);
+      return result;
+    }
+    const info = entry.stmt.run(args);
+    return entry.insert ? { rows: [], affectedRows: info.changes, insertId: info.lastInsertRowid } : { rows: [], affectedRows: info.changes };
+  }
+
+  /** Prepare and cache `sql`; a parameterless multi-statement script runs through `exec` instead (returns undefined). */
+  #prepare(sql: string, params: readonly unknown[]): CachedStatement | undefined {
+    let stmt: Database.Statement;
+    try {
+      stmt = this.#db.prepare(sql);
+    } catch (error) {
+      if (params.length === 0 && error instanceof RangeError && error.message.includes(MULTIPLE_STATEMENTS)) {
+        this.#db.exec(sql);
+        return undefined;
+      }
+      throw error;
+    }
+    const entry: CachedStatement = { stmt, reader: stmt.reader, writes: stmt.reader && !stmt.readonly, insert: INSERT.test(sql), raw: false };
+    if (this.#max > 0) {
+      // Evict the oldest entry: cheaper than LRU bookkeeping on every hit.
+      if (this.#cache.size >= this.#max) this.#cache.delete(this.#cache.keys().next().value as string);
+      this.#cache.set(sql, entry);
+    }
+    return entry;
+  }
+}
+
+function columnNames(stmt: Database.Statement): string[] {
+  // Read each time rather than cached: another connection's ALTER TABLE can change a SELECT *.
+  const columns = stmt.columns();
+  const names = new Array<string>(columns.length);
+  for (let i = 0; i < columns.length; i++) names[i] = (columns[i] as Database.ColumnDefinition).name;
+  return names;
+}

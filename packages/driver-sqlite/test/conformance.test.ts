@@ -1,0 +1,38 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseConfig, PoolManager } from '@dal/core';
+import { describeConformance } from '@dal/conformance';
+import { afterAll } from 'vitest';
+import { SqliteDatabase } from '../src/index.js';
+
+// One file for the whole run, as a server would be: every Database of the suite sees the same tables.
+const dir = mkdtempSync(join(tmpdir(), 'dal-conformance-'));
+const base = new DatabaseConfig({ database: join(dir, 'conformance.db'), alias: 'sqlite' });
+afterAll(async () => {
+  await PoolManager.closeAll();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const noServer = 'SQLite is embedded: there is no server, network or password';
+const oneWriter = 'SQLite takes the write lock at BEGIN IMMEDIATE, so writers queue and cannot deadlock';
+
+describeConformance({
+  name: 'sqlite',
+  createDatabase: (overrides) => new SqliteDatabase(base.with({ ...overrides })),
+  types: { int: 'INTEGER', bigint: 'INTEGER', text: 'TEXT', varchar: 'VARCHAR', decimal: 'NUMERIC', timestamp: 'TEXT', boolean: 'INTEGER' },
+  slowStatement: (seconds, marker) =>
+    `WITH RECURSIVE /* ${marker} */ [c]([x]) AS (SELECT 1 UNION ALL SELECT [x] + 1 FROM [c] WHERE [x] < ${Math.round(seconds * 4_000_000)}) SELECT COUNT(*) AS [n] FROM [c]`,
+  networked: false,
+  skip: {
+    'connectionCreationTimeoutMs fires on time against a server that never answers': noServer,
+    'poolCreationTimeoutMs bounds building the pool': noServer,
+    'a refused port is a ConnectionError, quickly': noServer,
+    'a wrong password is a ConnectionError that is not retryable and never shows the password': noServer,
+    'a killed session is discarded, never handed out again': `${noServer}; killing a connection's child process is tested in sqlite-driver.test.ts`,
+    'a real deadlock is DeadlockError, and transaction({ retry }) re-runs the loser to success': oneWriter,
+    'without retry, the deadlock victim sees DeadlockError': oneWriter,
+    '64-bit integers beyond 2^53 come back exact, as bigint':
+      'better-sqlite3 returns JS numbers unless driverOptions.safeIntegers is set (then every integer is a bigint)',
+  },
+});
