@@ -7,6 +7,8 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   target: 'node20',
+  // import.meta.url in the CJS build (createRequire for lazy driver loading).
+  shims: true,
   // Drivers are loaded lazily by DatabaseFactory and are never bundled into core.
   external: [/^@dal\/driver-/],
 });

@@ -20,6 +20,7 @@ export interface ConformanceTarget {
     readonly varchar: string;
     readonly decimal: string;
     readonly timestamp: string;
+    readonly boolean: string;
   };
   /**
    * A statement that keeps the server busy for about `seconds` seconds. It must contain

@@ -1,5 +1,14 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { ConfigError, ConnectionError, DalError, DatabaseFactory, DatabaseConfig, PoolManager, UnsupportedFeatureError } from '@dal/core';
+import {
+  ConfigError,
+  ConnectionError,
+  DalError,
+  DatabaseFactory,
+  DatabaseConfig,
+  PoolManager,
+  UnsupportedFeatureError,
+  type SyncConnection,
+} from '@dal/core';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { conformanceTest as test } from '../harness.js';
 import type { ConformanceTarget } from '../target.js';
@@ -90,6 +99,20 @@ export function connectSuite(target: ConformanceTarget): void {
       const viaFactory = DatabaseFactory.createDatabase(target.name, direct.config.with({ alias: `factory_${target.name}` }));
       try {
         expect(await viaFactory.execute('SELECT 3 AS [three]')).toEqual([{ three: 3 }]);
+        // The lazily loaded driver maps errors like a directly constructed one. (Class identity
+        // is checked by examples/quickstart: a test runner loads workspace packages twice.)
+        const err = await viaFactory.execute('SELEC 1').catch((e: unknown) => e);
+        expect(DalError.isInstance(err) && err.code).toBe('DAL_QUERY');
+        let sync: SyncConnection | undefined;
+        try {
+          sync = viaFactory.syncConnection();
+        } catch (e) {
+          expect(DalError.isInstance(e) && e.code).toBe('DAL_UNSUPPORTED');
+        }
+        if (sync !== undefined) {
+          expect(() => sync.execute('SELEC 1')).toThrow(expect.objectContaining({ code: 'DAL_QUERY' }));
+          sync.release();
+        }
       } finally {
         await viaFactory.close();
         await direct.close();

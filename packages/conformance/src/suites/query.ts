@@ -72,6 +72,14 @@ export function querySuite(target: ConformanceTarget): void {
       expect(q.cause).toBeDefined();
     });
 
+    test(target, 'rejects a bad timeoutMs with ConfigError; Infinity means no timeout', async () => {
+      const { ConfigError, PoolManager } = await import('@dal/core');
+      await expect(db.execute('SELECT 1', [], { timeoutMs: -5 })).rejects.toBeInstanceOf(ConfigError);
+      await expect(db.execute('SELECT 1', [], { timeoutMs: Number.NaN })).rejects.toBeInstanceOf(ConfigError);
+      expect(await db.execute('SELECT 1 AS [one]', [], { timeoutMs: Number.POSITIVE_INFINITY })).toEqual([{ one: 1 }]);
+      expect(PoolManager.getPoolStatus(db.config.hash())?.sizes.inUse).toBe(0);
+    });
+
     test(target, 'reports the server version and the native driver', async () => {
       const details = await db.withConnection((conn) => conn.getVersionDetails());
       expect(details.dbServerVersion).toMatch(/\d+\.\d+/);

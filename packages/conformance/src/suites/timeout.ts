@@ -43,10 +43,13 @@ export function timeoutSuite(target: ConformanceTarget): void {
       const short = target.createDatabase({ poolMin: 0, poolMax: 1, queryExecutionTimeoutMs: 250 });
       try {
         const mark = marker('default');
-        const started = performance.now();
-        const err = await short.execute(target.slowStatement(3, mark)).catch((e: unknown) => e);
-        expect(err).toBeInstanceOf(QueryTimeoutError);
-        expect(performance.now() - started).toBeLessThan(350);
+        await short.withConnection(async (conn) => {
+          const started = performance.now();
+          const err = await conn.execute(target.slowStatement(3, mark)).catch((e: unknown) => e);
+          expect(err).toBeInstanceOf(QueryTimeoutError);
+          expect((err as QueryTimeoutError).timeoutMs).toBe(250);
+          expect(performance.now() - started).toBeLessThan(350);
+        });
         expect(await short.execute('SELECT 2 AS [two]')).toEqual([{ two: 2 }]);
       } finally {
         await short.close();

@@ -2,6 +2,7 @@ import { AbortedError, DalError } from '@dal/resilience';
 import { checkParameterCount, compile } from '@dal/sql-translate';
 import type { DriverResult, IsolationLevel, RowMode } from '../driver/driver.js';
 import {
+  ConfigError,
   ConnectionError,
   ConnectionReleasedError,
   QueryTimeoutError,
@@ -44,6 +45,7 @@ export interface VersionDetails {
 }
 
 const NO_PARAMS: readonly unknown[] = Object.freeze([]);
+const MAX_TIMER_MS = 2_147_483_647;
 /** How long a cancelled statement may take to stop before its connection is destroyed. */
 const CANCEL_GRACE_MS = 2_000;
 
@@ -258,6 +260,9 @@ export class Connection {
     }
     const runtime = this.#runtime;
     const timeoutMs = options?.timeoutMs ?? runtime.config.queryExecutionTimeoutMs;
+    if (!(timeoutMs > 0)) {
+      return Promise.reject(new ConfigError(`${this.alias}: timeoutMs must be a positive number of milliseconds (Infinity for none), got ${String(timeoutMs)}`));
+    }
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(new AbortedError(`${this.alias}: statement aborted before it started`, signal.reason));
     const rowMode = options?.rowMode ?? 'object';
@@ -278,10 +283,14 @@ export class Connection {
         runtime.recordQuery(performance.now() - started, error, options?.tags, nativeSql);
         reject(error);
       };
-      const timer = setTimeout(
-        () => interrupt(new QueryTimeoutError(`${this.alias}: statement timed out after ${timeoutMs} ms and was cancelled`, timeoutMs, nativeSql)),
-        timeoutMs,
-      );
+      // Node fires longer timers at once, so anything beyond its limit means "no timeout".
+      const timer =
+        timeoutMs <= MAX_TIMER_MS
+          ? setTimeout(
+              () => interrupt(new QueryTimeoutError(`${this.alias}: statement timed out after ${timeoutMs} ms and was cancelled`, timeoutMs, nativeSql)),
+              timeoutMs,
+            )
+          : undefined;
       const onAbort =
         signal === undefined
           ? undefined

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DatabaseConfig } from '../config/database-config.js';
 import type { Driver } from '../driver/driver.js';
@@ -10,7 +11,7 @@ import { Database, type DatabaseOptions, type DriverLoader } from './database.js
 export interface BackendPackage {
   /** npm package of the driver, e.g. '@dal/driver-postgres'. */
   readonly packageName: string;
-  /** Named export that creates the driver, e.g. 'createPostgresDriver'. */
+  /** Named export that creates the driver from `config.driverOptions`, e.g. 'createPostgresDriver'. */
   readonly factoryExport: string;
   /** Native client packages the driver needs installed beside it (named in the error when missing). */
   readonly nativePackages: readonly string[];
@@ -49,7 +50,7 @@ export class DatabaseFactory {
     if (config === null || typeof config !== 'object' || typeof config.hash !== 'function') {
       throw new ConfigError('DatabaseFactory.createDatabase needs a DatabaseConfig as its second argument');
     }
-    return new Database(config, lazyDriver(backend, pkg), options);
+    return new Database(config, lazyDriver(backend, pkg, config.driverOptions), options);
   }
 
   /** A Database from a URL (`postgres://…`, `mysql://…`, `sqlite:…`). */
@@ -69,13 +70,13 @@ export class DatabaseFactory {
   }
 }
 
-function lazyDriver(backend: string, pkg: BackendPackage): DriverLoader {
+function lazyDriver(backend: string, pkg: BackendPackage, driverOptions: Readonly<Record<string, unknown>>): DriverLoader {
   const fromModule = (mod: DriverModule): Driver => {
     const factory = mod[pkg.factoryExport];
     if (typeof factory !== 'function') {
       throw new DriverNotInstalledError(`${pkg.packageName} does not export ${pkg.factoryExport}(); is it an @dal driver?`, pkg.packageName);
     }
-    return (factory as () => Driver)();
+    return (factory as (options: Readonly<Record<string, unknown>>) => Driver)(driverOptions);
   };
   return {
     async load() {
@@ -84,7 +85,7 @@ function lazyDriver(backend: string, pkg: BackendPackage): DriverLoader {
       } catch (error) {
         if (!isModuleNotFound(error)) throw error;
         // Not resolvable from core's own folder (strict node_modules): try from the app's folder.
-        const fromApp = resolveFromApp(pkg.packageName);
+        const fromApp = resolveEntry(pkg.packageName, appBases());
         if (fromApp !== undefined) {
           try {
             return fromModule((await import(pathToFileURL(fromApp).href)) as DriverModule);
@@ -97,9 +98,12 @@ function lazyDriver(backend: string, pkg: BackendPackage): DriverLoader {
       }
     },
     loadSync() {
-      const requireFrom = createRequire(join(process.cwd(), 'noop.js'));
+      // From core's own folder first, then the app's; the entry of core's own module system.
+      const entry = resolveEntry(pkg.packageName, [import.meta.url, ...appBases()]);
+      if (entry === undefined) throw notInstalled(backend, pkg, new Error(`Cannot find package '${pkg.packageName}'`));
       try {
-        return fromModule(requireFrom(pkg.packageName) as DriverModule);
+        // Requiring an ESM entry needs Node >= 20.19 (require(esm)); it shares the ESM instance.
+        return fromModule(createRequire(import.meta.url)(entry) as DriverModule);
       } catch (error) {
         if (isModuleNotFound(error)) throw notInstalled(backend, pkg, error);
         throw error;
@@ -108,12 +112,44 @@ function lazyDriver(backend: string, pkg: BackendPackage): DriverLoader {
   };
 }
 
-function resolveFromApp(packageName: string): string | undefined {
-  try {
-    return createRequire(join(process.cwd(), 'noop.js')).resolve(packageName);
-  } catch {
-    return undefined;
+// Core itself may run as ESM or CJS; a driver must be loaded through the same module system,
+// or its errors would be classes of a second copy of core (the dual-package hazard).
+const loadedAsCommonJs = typeof module !== 'undefined' && typeof module.exports === 'object';
+
+/** Where the application's own dependencies resolve from: its entry script, then the working directory. */
+function appBases(): string[] {
+  return [process.argv[1], join(process.cwd(), 'noop.js')].filter((b): b is string => typeof b === 'string' && b.length > 0);
+}
+
+/**
+ * Resolve a package's entry file from the first base that can see it (strict layouts such as
+ * pnpm's do not let core see the app's dependencies), picking the entry of core's own module system.
+ */
+function resolveEntry(packageName: string, bases: readonly string[]): string | undefined {
+  for (const base of bases) {
+    try {
+      const requireFromBase = createRequire(base);
+      if (loadedAsCommonJs) return requireFromBase.resolve(packageName);
+      const manifestPath = requireFromBase.resolve(`${packageName}/package.json`);
+      return join(dirname(manifestPath), esmEntry(JSON.parse(readFileSync(manifestPath, 'utf8')) as PackageManifest));
+    } catch {
+      // try the next base
+    }
   }
+  return undefined;
+}
+
+interface PackageManifest {
+  exports?: { '.'?: { import?: string | { default?: string } } };
+  module?: string;
+  main?: string;
+}
+
+function esmEntry(manifest: PackageManifest): string {
+  const fromExports = manifest.exports?.['.']?.import;
+  const entry = typeof fromExports === 'string' ? fromExports : (fromExports?.default ?? manifest.module ?? manifest.main);
+  if (entry === undefined) throw new Error('no entry point');
+  return entry;
 }
 
 function isModuleNotFound(error: unknown): boolean {
