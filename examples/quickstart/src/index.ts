@@ -1,0 +1,73 @@
+/**
+ * The @dal quickstart: embedded SQLite, nothing to install or start. It opens a database through
+ * the factory, writes and reads with portable SQL, uses a transaction, shows a typed error and a
+ * timeout that really stops a runaway statement, then prints the pool's status.
+ */
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseConfig, DatabaseFactory, PoolManager, QueryTimeoutError, UniqueViolationError } from '@dal/core';
+
+const file = join(tmpdir(), `dal-quickstart-${process.pid}.db`);
+const config = new DatabaseConfig({ database: file, alias: 'quickstart', env: 'dev', queryExecutionTimeoutMs: 5_000 });
+const db = DatabaseFactory.createDatabase('sqlite', config);
+const say = (line: string) => console.log(`  ${line}`);
+
+try {
+  console.log(`@dal quickstart on SQLite (${file})`);
+  await db.withConnection(async (conn) => {
+    const { dbServerVersion, dbDriver } = await conn.getVersionDetails();
+    say(`connected: SQLite ${dbServerVersion} through ${dbDriver}`);
+
+    await conn.execute('CREATE TABLE [users] ([id] INTEGER PRIMARY KEY, [name] TEXT NOT NULL UNIQUE, [age] INTEGER, [department] TEXT)');
+    const saved = await conn.executeMany('INSERT INTO [users] ([name], [age]) VALUES (?, ?)', [
+      ['Phil', 30],
+      ['Karen', 25],
+    ]);
+    say(`inserted ${saved.affectedRows} users with executeMany (one transaction)`);
+
+    await conn.transaction(async (tx) => {
+      await tx.execute('UPDATE [users] SET [department] = ? WHERE [name] = ?', ['Engineering', 'Phil']);
+      await tx.execute('INSERT INTO [users] ([name], [age], [department]) VALUES (?, ?, ?)', ['Bob', 24, 'Engineering']);
+    });
+    say('committed a transaction that updated Phil and added Bob');
+
+    const engineers = await conn.execute<{ name: string; age: number }>(
+      'SELECT [name], [age] FROM [users] WHERE [department] = ? ORDER BY [name] ASC',
+      ['Engineering'],
+      { tags: { operation: 'list_engineers' } },
+    );
+    say(`engineers: ${engineers.map((u) => `${u.name} (${u.age})`).join(', ')}`);
+
+    try {
+      await conn.execute('INSERT INTO [users] ([name]) VALUES (?)', ['Karen']);
+    } catch (error) {
+      if (!(error instanceof UniqueViolationError)) throw error;
+      say(`a duplicate name is a typed error: ${error.name} (${error.code})`);
+    }
+
+    const started = performance.now();
+    try {
+      await conn.execute(
+        'WITH RECURSIVE [n]([x]) AS (SELECT 1 UNION ALL SELECT [x] + 1 FROM [n] WHERE [x] < 1000000000) SELECT COUNT(*) FROM [n]',
+        [],
+        { timeoutMs: 200 },
+      );
+    } catch (error) {
+      if (!(error instanceof QueryTimeoutError)) throw error;
+      say(`a runaway statement was stopped after ${Math.round(performance.now() - started)} ms: ${error.code}`);
+    }
+    const [count] = await conn.execute<{ n: number }>('SELECT COUNT(*) AS [n] FROM [users]');
+    say(`the connection is usable right after: ${count!.n} users`);
+  });
+
+  const status = PoolManager.getPoolStatus(config.hash())!;
+  say(
+    `pool "${status.alias}": ${status.sizes.size} open, ${status.sizes.inUse} in use, ` +
+      `${status.metrics.queries} statements, scaling advice: ${status.scaling.level} (${status.scaling.advice})`,
+  );
+  console.log('done.');
+} finally {
+  await db.close();
+  for (const suffix of ['', '-wal', '-shm']) rmSync(file + suffix, { force: true });
+}
