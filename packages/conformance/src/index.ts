@@ -12,13 +12,14 @@ import { connectSuite } from './suites/connect.js';
 import { errorsSuite } from './suites/errors.js';
 import { poolSuite } from './suites/pool.js';
 import { querySuite } from './suites/query.js';
+import { resilienceSuite } from './suites/resilience.js';
 import { timeoutSuite } from './suites/timeout.js';
 import { transactionsSuite } from './suites/transactions.js';
 import { typesSuite } from './suites/types.js';
 import type { ConformanceTarget } from './target.js';
 
 export type { ConformanceTarget } from './target.js';
-export { connectSuite, errorsSuite, poolSuite, querySuite, timeoutSuite, transactionsSuite, typesSuite };
+export { connectSuite, errorsSuite, poolSuite, querySuite, resilienceSuite, timeoutSuite, transactionsSuite, typesSuite };
 
 /** Every suite, in one `describe` named after the backend. */
 export function describeConformance(target: ConformanceTarget): void {
@@ -30,6 +31,7 @@ export function describeConformance(target: ConformanceTarget): void {
     transactionsSuite(target);
     poolSuite(target);
     timeoutSuite(target);
+    resilienceSuite(target);
   });
 }
 

@@ -1,9 +1,9 @@
-export { DalError, TimeoutError, AbortedError, CircuitOpenError } from '@dal/resilience';
+export { DalError, TimeoutError, AbortedError, CircuitOpenError, CircuitBreaker } from '@dal/resilience';
 export type { DalErrorCode, DalErrorOptions } from '@dal/resilience';
 export { TranslationError, translate } from '@dal/sql-translate';
 export * from './errors/errors.js';
 export { DatabaseConfig } from './config/database-config.js';
-export type { DatabaseConfigOptions, BackendName } from './config/database-config.js';
+export type { DatabaseConfigOptions, BackendName, HostAddress, CircuitBreakerSettings, RetrySettings } from './config/database-config.js';
 export type * from './driver/driver.js';
 export { Database } from './database/database.js';
 export type { DatabaseOptions, DriverLoader } from './database/database.js';
@@ -14,9 +14,11 @@ export type { ExecuteOptions, QueryResult, Row, TransactionOptions, VersionDetai
 export { SyncConnection } from './connection/sync-connection.js';
 export type { SyncExecuteOptions } from './connection/sync-connection.js';
 export { PoolManager } from './pool/pool-manager.js';
-export type { PoolStatus, LeakedConnection } from './pool/pool-manager.js';
+export type { PoolStatus, LeakedConnection, CircuitStatus, CapacityAdvice, CacheStats } from './pool/pool-manager.js';
 export type { PoolSizes } from './pool/pool.js';
-export { scalingFor } from './pool/pool-metrics.js';
-export type { ScalingAdvice, ScalingLevel, PoolMetricsSnapshot } from './pool/pool-metrics.js';
+export { scalingFor, DURATION_BOUNDS_MS } from './pool/pool-metrics.js';
+export type { ScalingAdvice, ScalingLevel, PoolMetricsSnapshot, HistogramSnapshot, OperationSnapshot, ErrorsByCategory } from './pool/pool-metrics.js';
+export { onDalEvent } from './events.js';
+export type { DalEvent, DalEventListener } from './events.js';
 export { consoleLogger } from './logger.js';
 export type { Logger } from './logger.js';

@@ -82,3 +82,28 @@ describe('DatabaseConfig', () => {
     expect(config.alias).toBe('app');
   });
 });
+
+describe('DatabaseConfig resilience settings', () => {
+  it('fills breaker and retry defaults, and accepts false', () => {
+    const config = new DatabaseConfig({ database: 'app' });
+    expect(config.circuitBreaker).toEqual({ failureThreshold: 5, recoveryTimeoutMs: 30_000, halfOpenMaxCalls: 3, windowSizeMs: 60_000 });
+    expect(config.retry).toEqual({ maxRetries: 3, baseDelayMs: 100, maxDelayMs: 10_000, totalTimeoutMs: 30_000 });
+    const off = new DatabaseConfig({ database: 'app', circuitBreaker: false, retry: false });
+    expect(off.circuitBreaker).toBe(false);
+    expect(off.retry).toBe(false);
+    expect(new DatabaseConfig({ database: 'app', retry: { maxRetries: 0 } }).retry).toMatchObject({ maxRetries: 0 });
+    expect(() => new DatabaseConfig({ database: 'app', circuitBreaker: { failureThreshold: 0 } })).toThrow(ConfigError);
+    expect(() => new DatabaseConfig({ database: 'app', retry: { baseDelayMs: -1 } })).toThrow(ConfigError);
+  });
+
+  it('parses hosts, and the first is host/port', () => {
+    const config = new DatabaseConfig({ database: 'app', hosts: ['db1:5433', { host: 'db2' }, '[::1]:5434'] });
+    expect(config.hosts).toEqual([{ host: 'db1', port: 5433 }, { host: 'db2' }, { host: '::1', port: 5434 }]);
+    expect(config.host).toBe('db1');
+    expect(config.port).toBe(5433);
+    expect(new DatabaseConfig({ database: 'app', host: 'h', port: 1 }).hosts).toEqual([{ host: 'h', port: 1 }]);
+    expect(() => new DatabaseConfig({ database: 'app', hosts: [] })).toThrow(ConfigError);
+    expect(() => new DatabaseConfig({ database: 'app', hosts: ['db:99999'] })).toThrow(ConfigError);
+    expect(config.with({ host: 'other', port: 7 }).hosts).toEqual([{ host: 'other', port: 7 }]);
+  });
+});

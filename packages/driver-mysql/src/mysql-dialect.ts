@@ -43,4 +43,6 @@ export const mysqlDialect: Dialect = Object.freeze({
   releaseSavepointSql: (name: string) => `RELEASE SAVEPOINT ${quoteIdentifier(name)}`,
   rollbackToSavepointSql: (name: string) => `ROLLBACK TO SAVEPOINT ${quoteIdentifier(name)}`,
   mapError: (error: unknown, context: { alias: string; sql?: string }) => mapMysqlError(error, context),
+  connectionLimitsSql:
+    "SELECT @@max_connections AS max_connections, (SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND <> 'Daemon') AS current_connections",
 });

@@ -45,4 +45,6 @@ export const postgresDialect: Dialect = Object.freeze({
   releaseSavepointSql: (name: string): string => `RELEASE SAVEPOINT ${quotePostgresIdentifier(name)}`,
   rollbackToSavepointSql: (name: string): string => `ROLLBACK TO SAVEPOINT ${quotePostgresIdentifier(name)}`,
   mapError: (error: unknown, context: { alias: string; sql?: string }) => mapPostgresError(error, context),
+  connectionLimitsSql:
+    "SELECT current_setting('max_connections')::int AS max_connections, (SELECT count(*)::int FROM pg_stat_activity WHERE backend_type = 'client backend') AS current_connections",
 });

@@ -39,6 +39,50 @@ export interface DatabaseConfigOptions {
   slowQueryThresholdMs?: number;
   /** Extra options handed to the driver as they are (ssl, socketPath, pragmas, ...). */
   driverOptions?: Readonly<Record<string, unknown>>;
+  /**
+   * Several servers to try in order ('host:port' or objects); `host`/`port` are the first when
+   * omitted. When one cannot be reached, new connections go to the next; the first is tried
+   * again after `failbackAfterMs`.
+   */
+  hosts?: ReadonlyArray<string | HostAddress>;
+  /** How long to stay on a fallback host before trying the first one again (default 30 s). */
+  failbackAfterMs?: number;
+  /** The pool's circuit breaker (opens on connection failures only), or false for none. */
+  circuitBreaker?: CircuitBreakerSettings | false;
+  /** Retry of transient connection failures (never inside a transaction, never once a statement was sent), or false. */
+  retry?: RetrySettings | false;
+  /** A connection held longer than this is reported as leaked, with its acquisition stack (default 5 min). */
+  leakDetectionThresholdMs?: number;
+  /** Window of the timeout rate behind the scaling advice (default 5 min). */
+  metricsWindowMs?: number;
+}
+
+/** One server of a multi-host config. */
+export interface HostAddress {
+  host: string;
+  port?: number;
+}
+
+export interface CircuitBreakerSettings {
+  /** Connection failures within the window that open the circuit (default 5). */
+  failureThreshold?: number;
+  /** How long it stays open before trial calls (default 30 s). */
+  recoveryTimeoutMs?: number;
+  /** Trial calls at once while half-open (default 3). */
+  halfOpenMaxCalls?: number;
+  /** Sliding window for counting failures (default 60 s). */
+  windowSizeMs?: number;
+}
+
+export interface RetrySettings {
+  /** Retries after the first attempt (default 3). */
+  maxRetries?: number;
+  /** First backoff delay, doubled each retry, with jitter (default 100 ms). */
+  baseDelayMs?: number;
+  /** Cap of one delay (default 10 s). */
+  maxDelayMs?: number;
+  /** Give up when the next retry would start after this much time (default 30 s). */
+  totalTimeoutMs?: number;
 }
 
 const DEFAULTS = {
@@ -51,7 +95,24 @@ const DEFAULTS = {
   idleTimeoutMs: 600_000,
   maxLifetimeMs: 1_800_000,
   slowQueryThresholdMs: 2_000,
+  failbackAfterMs: 30_000,
+  leakDetectionThresholdMs: 300_000,
+  metricsWindowMs: 300_000,
 } as const;
+
+const BREAKER_DEFAULTS: Required<CircuitBreakerSettings> = {
+  failureThreshold: 5,
+  recoveryTimeoutMs: 30_000,
+  halfOpenMaxCalls: 3,
+  windowSizeMs: 60_000,
+};
+
+const RETRY_DEFAULTS: Required<RetrySettings> = {
+  maxRetries: 3,
+  baseDelayMs: 100,
+  maxDelayMs: 10_000,
+  totalTimeoutMs: 30_000,
+};
 
 const DURATION_KEYS = [
   'connectionAcquisitionTimeoutMs',
@@ -61,6 +122,9 @@ const DURATION_KEYS = [
   'idleTimeoutMs',
   'maxLifetimeMs',
   'slowQueryThresholdMs',
+  'failbackAfterMs',
+  'leakDetectionThresholdMs',
+  'metricsWindowMs',
 ] as const;
 
 const URL_SCHEMES: Record<string, BackendName> = {
@@ -104,6 +168,15 @@ export class DatabaseConfig {
   readonly maxLifetimeMs: number;
   readonly slowQueryThresholdMs: number;
   readonly driverOptions: Readonly<Record<string, unknown>>;
+  /** Every server to try, in order; the first is `host`/`port`. */
+  readonly hosts: ReadonlyArray<Readonly<HostAddress>>;
+  readonly failbackAfterMs: number;
+  /** The circuit breaker's settings, defaults filled in, or false when disabled. */
+  readonly circuitBreaker: Readonly<Required<CircuitBreakerSettings>> | false;
+  /** The retry settings, defaults filled in, or false when disabled. */
+  readonly retry: Readonly<Required<RetrySettings>> | false;
+  readonly leakDetectionThresholdMs: number;
+  readonly metricsWindowMs: number;
   readonly #password: string | undefined;
   #hash: string | undefined;
 
@@ -157,6 +230,16 @@ export class DatabaseConfig {
     this.poolMin = poolMin;
     this.poolMax = poolMax;
     this.driverOptions = Object.freeze({ ...(options.driverOptions ?? {}) });
+    this.failbackAfterMs = durations.failbackAfterMs;
+    this.leakDetectionThresholdMs = durations.leakDetectionThresholdMs;
+    this.metricsWindowMs = durations.metricsWindowMs;
+    this.hosts = Object.freeze(parseHosts(where, options.hosts, this.host, this.port));
+    if (options.hosts !== undefined && options.host === undefined) {
+      this.host = this.hosts[0]!.host;
+      this.port = this.hosts[0]!.port;
+    }
+    this.circuitBreaker = settingsOrFalse(where, 'circuitBreaker', options.circuitBreaker, BREAKER_DEFAULTS);
+    this.retry = settingsOrFalse(where, 'retry', options.retry, RETRY_DEFAULTS, ['maxRetries']);
     Object.freeze(this);
   }
 
@@ -235,6 +318,12 @@ export class DatabaseConfig {
       maxLifetimeMs: this.maxLifetimeMs,
       slowQueryThresholdMs: this.slowQueryThresholdMs,
       driverOptions: sortedKeys(this.driverOptions),
+      hosts: this.hosts,
+      failbackAfterMs: this.failbackAfterMs,
+      circuitBreaker: this.circuitBreaker,
+      retry: this.retry,
+      leakDetectionThresholdMs: this.leakDetectionThresholdMs,
+      metricsWindowMs: this.metricsWindowMs,
     };
   }
 
@@ -242,6 +331,8 @@ export class DatabaseConfig {
   with(changes: Partial<DatabaseConfigOptions>): DatabaseConfig {
     const current = this.toJSON() as unknown as DatabaseConfigOptions;
     const next: DatabaseConfigOptions = { ...current, password: this.#password, driverOptions: this.driverOptions, ...changes };
+    // A new host or port replaces the host list derived from the old ones.
+    if ((changes.host !== undefined || changes.port !== undefined) && changes.hosts === undefined) delete next.hosts;
     if (!this.poolSizeExplicit && changes.poolMin === undefined && changes.poolMax === undefined) {
       delete next.poolMin;
       delete next.poolMax;
@@ -278,4 +369,47 @@ function sortedKeys(obj: Readonly<Record<string, unknown>>): Record<string, unkn
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(obj).sort()) out[key] = obj[key];
   return out;
+}
+
+function parseHosts(where: string, hosts: DatabaseConfigOptions['hosts'], host: string, port: number | undefined): HostAddress[] {
+  if (hosts === undefined) return [port === undefined ? { host } : { host, port }];
+  if (!Array.isArray(hosts) || hosts.length === 0) throw new ConfigError(`${where}: "hosts" must be a non-empty array`);
+  return hosts.map((entry) => {
+    if (typeof entry === 'string') {
+      const match = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(entry);
+      if (match === null) throw new ConfigError(`${where}: invalid host "${entry}" (expected host or host:port)`);
+      const parsedPort = match[2] === undefined ? undefined : Number(match[2]);
+      return checkedHost(where, { host: match[1]!.replace(/^\[|\]$/g, ''), ...(parsedPort === undefined ? {} : { port: parsedPort }) });
+    }
+    if (entry === null || typeof entry !== 'object' || typeof entry.host !== 'string' || entry.host === '') {
+      throw new ConfigError(`${where}: each of "hosts" must be "host:port" or { host, port }`);
+    }
+    return checkedHost(where, entry.port === undefined ? { host: entry.host } : { host: entry.host, port: entry.port });
+  });
+}
+
+function checkedHost(where: string, address: HostAddress): HostAddress {
+  if (address.port !== undefined && !(Number.isInteger(address.port) && address.port > 0 && address.port < 65536)) {
+    throw new ConfigError(`${where}: port of host "${address.host}" must be an integer between 1 and 65535`);
+  }
+  return Object.freeze(address);
+}
+
+function settingsOrFalse<T extends object>(
+  where: string,
+  name: string,
+  given: Partial<T> | false | undefined,
+  defaults: Required<T>,
+  zeroAllowed: readonly string[] = [],
+): Readonly<Required<T>> | false {
+  if (given === false) return false;
+  if (given !== undefined && (given === null || typeof given !== 'object')) throw new ConfigError(`${where}: "${name}" must be an object or false`);
+  const merged = { ...defaults, ...(given ?? {}) } as Record<string, unknown>;
+  for (const [key, value] of Object.entries(merged)) {
+    const min = zeroAllowed.includes(key) ? 0 : Number.MIN_VALUE;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+      throw new ConfigError(`${where}: "${name}.${key}" must be a ${min === 0 ? 'non-negative' : 'positive'} number, got ${String(value)}`);
+    }
+  }
+  return Object.freeze(merged) as Readonly<Required<T>>;
 }

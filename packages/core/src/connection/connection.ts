@@ -1,6 +1,7 @@
 import { AbortedError, DalError } from '@dal/resilience';
 import { checkParameterCount, compile } from '@dal/sql-translate';
-import type { DriverResult, IsolationLevel, RowMode } from '../driver/driver.js';
+import type { DatabaseConfig } from '../config/database-config.js';
+import type { Dialect, DriverCapabilities, DriverResult, IsolationLevel, RowMode } from '../driver/driver.js';
 import {
   ConfigError,
   ConnectionError,
@@ -74,6 +75,31 @@ export class Connection {
   /** The alias of the database this connection belongs to. */
   get alias(): string {
     return this.#runtime.config.alias;
+  }
+
+  /** The settings of the database this connection belongs to. */
+  get config(): DatabaseConfig {
+    return this.#runtime.config;
+  }
+
+  /** The backend's dialect (name, identifier quoting, transaction SQL), for SQL generators such as @dal/entities. */
+  get dialect(): Dialect {
+    return this.#runtime.dialect;
+  }
+
+  /** What the backend can do (savepoints, transactional DDL, RETURNING, ...). */
+  get capabilities(): DriverCapabilities {
+    return this.#runtime.driver.capabilities;
+  }
+
+  /**
+   * Another connection from the same pool, e.g. to run DDL that must not commit this
+   * connection's transaction on MySQL. Release it yourself.
+   * @throws {PoolTimeoutError} when the pool has no other connection to give within the acquisition timeout.
+   */
+  async separateConnection(options: { signal?: AbortSignal } = {}): Promise<Connection> {
+    this.#usableEntry();
+    return new Connection(this.#runtime, await this.#runtime.acquire(options.signal));
   }
 
   /** True until `release()` was called. */
@@ -247,7 +273,7 @@ export class Connection {
       entry.discard = true;
       this.#runtime.pool.release(entry);
       this.#entry = undefined;
-      this.#entry = await this.#runtime.pool.acquire();
+      this.#entry = await this.#runtime.acquire(undefined);
       entry = this.#entry;
     }
     return entry;
@@ -265,6 +291,10 @@ export class Connection {
     }
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(new AbortedError(`${this.alias}: statement aborted before it started`, signal.reason));
+    if (runtime.breaker !== undefined) {
+      const open = runtime.circuitOpenError();
+      if (open !== undefined) return Promise.reject(open);
+    }
     const rowMode = options?.rowMode ?? 'object';
     const started = performance.now();
     const pending = entry.conn.execute<R>(nativeSql, params, { rowMode, timeoutMs });
@@ -308,7 +338,10 @@ export class Connection {
           if (done) return;
           finish();
           const mapped = runtime.mapError(error, nativeSql);
-          if (mapped instanceof ConnectionError) entry.needsValidation = true;
+          if (mapped instanceof ConnectionError) {
+            entry.needsValidation = true;
+            runtime.reportConnectionFailure(mapped);
+          }
           runtime.recordQuery(performance.now() - started, mapped, options?.tags, nativeSql);
           reject(mapped);
         },

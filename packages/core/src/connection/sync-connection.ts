@@ -1,7 +1,7 @@
 import { DalError } from '@dal/resilience';
 import { checkParameterCount, compile } from '@dal/sql-translate';
 import type { DatabaseConfig } from '../config/database-config.js';
-import type { Driver, IsolationLevel, SyncDriverConnection } from '../driver/driver.js';
+import type { Dialect, Driver, DriverCapabilities, IsolationLevel, SyncDriverConnection } from '../driver/driver.js';
 import { ConnectionReleasedError, TransactionError, UnsupportedFeatureError } from '../errors/errors.js';
 import type { ExecuteOptions, QueryResult, Row, VersionDetails } from './connection.js';
 
@@ -37,6 +37,21 @@ export class SyncConnection {
 
   get alias(): string {
     return this.#config.alias;
+  }
+
+  /** The settings of the database this connection belongs to. */
+  get config(): DatabaseConfig {
+    return this.#config;
+  }
+
+  /** The backend's dialect (name, identifier quoting, transaction SQL). */
+  get dialect(): Dialect {
+    return this.#driver.dialect;
+  }
+
+  /** What the backend can do (savepoints, transactional DDL, RETURNING, ...). */
+  get capabilities(): DriverCapabilities {
+    return this.#driver.capabilities;
   }
 
   get isReleased(): boolean {

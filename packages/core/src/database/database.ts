@@ -65,9 +65,9 @@ export class Database {
   connection(options: { signal?: AbortSignal } = {}): Promise<Connection> {
     const runtime = this.#runtime;
     if (runtime !== undefined && !runtime.pool.closed) {
-      return runtime.pool.acquire(options.signal).then((entry) => new Connection(runtime, entry));
+      return runtime.acquire(options.signal).then((entry) => new Connection(runtime, entry));
     }
-    return this.#openRuntime().then((opened) => opened.pool.acquire(options.signal).then((entry) => new Connection(opened, entry)));
+    return this.#openRuntime().then((opened) => opened.acquire(options.signal).then((entry) => new Connection(opened, entry)));
   }
 
   /** Acquire a connection, run `fn`, and always release it. */

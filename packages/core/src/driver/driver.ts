@@ -77,6 +77,11 @@ export interface Dialect {
    * `context.sql` is the native SQL that failed, when there was one.
    */
   mapError(error: unknown, context: { alias: string; sql?: string }): DalError;
+  /**
+   * Optional native SQL returning one row with `max_connections` (the server's limit) and
+   * `current_connections` (open now, all clients), for capacity advice. Omit without a server.
+   */
+  readonly connectionLimitsSql?: string;
 }
 
 /** One open physical connection, driven by core. Core never runs two statements on it at once. */

@@ -1,3 +1,4 @@
+import { translationCacheStats } from '@dal/sql-translate';
 import { UnsupportedFeatureError, ConnectionError } from '../errors/errors.js';
 import type { DatabaseConfig } from '../config/database-config.js';
 import type { Driver } from '../driver/driver.js';
@@ -5,11 +6,13 @@ import type { Logger } from '../logger.js';
 import { Pool, type PoolSizes } from './pool.js';
 import { PoolMetrics, type PoolMetricsSnapshot, type ScalingAdvice } from './pool-metrics.js';
 import { PoolRuntime } from './pool-runtime.js';
+import { HostSelector } from './host-selector.js';
 
 export interface PoolStatus {
   alias: string;
   hash: string;
   dialect: string;
+  env: string;
   sizes: PoolSizes;
   /** inUse / max, 0..1. */
   utilisation: number;
@@ -17,6 +20,41 @@ export interface PoolStatus {
   /** Last health check result, or undefined when none ran yet. */
   healthy: boolean | undefined;
   scaling: ScalingAdvice;
+  /** The pool's circuit breaker, or undefined when disabled. */
+  circuit: CircuitStatus | undefined;
+  /** What the server can still take, from its connection limit (after `refreshCapacity` or a health check). */
+  capacity: CapacityAdvice | undefined;
+  /** Hit/miss/eviction counts of the caches on this pool's path (translation, entity metadata, ...). */
+  caches: Record<string, CacheStats>;
+}
+
+export interface CircuitStatus {
+  state: 'closed' | 'open' | 'half-open';
+  failures: number;
+  rejected: number;
+  /** How often it opened since the pool was created. */
+  opens: number;
+  retryAfterMs: number;
+}
+
+export interface CapacityAdvice {
+  /** The server's connection limit (`max_connections`). */
+  serverMaxConnections: number;
+  /** Connections open on the server now, from every client. */
+  serverConnections: number;
+  /** This pool's maximum size. */
+  poolMax: number;
+  /** How many more app instances with this pool size the server can take before it is saturated. */
+  additionalInstances: number;
+  advice: string;
+  checkedAt: string;
+}
+
+export interface CacheStats {
+  hits: number;
+  misses: number;
+  evictions: number;
+  size: number;
 }
 
 export interface LeakedConnection {
@@ -36,7 +74,19 @@ const HEALTH_CHECK_TIMEOUT_MS = 5_000;
 interface ManagedPool {
   runtime: PoolRuntime;
   healthy: boolean | undefined;
+  capacity: CapacityAdvice | undefined;
+  opens: number;
 }
+
+const cacheStatsProviders = new Map<string, () => CacheStats>([
+  [
+    'translation',
+    () => {
+      const { hits, misses, evictions, size } = translationCacheStats();
+      return { hits, misses, evictions, size };
+    },
+  ],
+]);
 
 /**
  * The process-wide registry of pools, shared per `config.hash()`.
@@ -77,6 +127,10 @@ export class PoolManager {
         driver.dialect?.name,
       );
     }
+    const hosts = new HostSelector(config, driver, options.logger);
+    const metrics = new PoolMetrics(config.metricsWindowMs);
+    metrics.alias = config.alias;
+    metrics.hash = config.hash();
     const configured = { min: config.poolMin, max: config.poolMax };
     const sizes = config.poolSizeExplicit ? configured : (driver.defaultPoolSize?.(config) ?? configured);
     const pool = new Pool({
@@ -88,8 +142,8 @@ export class PoolManager {
       idleTimeoutMs: config.idleTimeoutMs,
       maxLifetimeMs: config.maxLifetimeMs,
       trackAcquireStacks: options.trackAcquireStacks,
-      create: (signal) => driver.connect(config, { signal }),
-      metrics: new PoolMetrics(),
+      create: (signal) => hosts.connect(signal),
+      metrics,
     });
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -110,7 +164,9 @@ export class PoolManager {
       clearTimeout(timer);
     }
     const runtime = new PoolRuntime(config, driver, pool, options.logger);
-    PoolManager.#pools.set(config.hash(), { runtime, healthy: true });
+    const managed: ManagedPool = { runtime, healthy: true, capacity: undefined, opens: 0 };
+    runtime.breaker?.on('open', () => managed.opens++);
+    PoolManager.#pools.set(config.hash(), managed);
     return runtime;
   }
 
@@ -120,15 +176,25 @@ export class PoolManager {
     if (managed === undefined) return undefined;
     const { runtime } = managed;
     const sizes = runtime.pool.sizes();
+    const breaker = runtime.breaker;
+    const caches: Record<string, CacheStats> = {};
+    for (const [name, provider] of cacheStatsProviders) caches[name] = provider();
     return {
       alias: runtime.config.alias,
       hash,
       dialect: runtime.dialect.name,
+      env: runtime.config.env,
       sizes,
       utilisation: sizes.max === 0 ? 0 : sizes.inUse / sizes.max,
       metrics: runtime.metrics.snapshot(),
       healthy: managed.healthy,
       scaling: runtime.metrics.scaling(),
+      circuit:
+        breaker === undefined
+          ? undefined
+          : { state: breaker.state, failures: breaker.failures, rejected: breaker.rejected, opens: managed.opens, retryAfterMs: breaker.retryAfterMs },
+      capacity: managed.capacity,
+      caches,
     };
   }
 
@@ -164,27 +230,69 @@ export class PoolManager {
           healthy = false;
         }
         managed.healthy = healthy;
+        if (healthy) await PoolManager.#refreshCapacity(managed).catch(() => undefined);
         return [config.alias, healthy] as const;
       }),
     );
     return Object.fromEntries(results);
   }
 
-  /** Connections held longer than `thresholdMs` (default 5 min), with where they were acquired. */
+  /** Connections held longer than `thresholdMs` (default 5 min), with where they were acquired; each is logged once. */
   static async checkForLeakedConnections(options: { thresholdMs?: number } = {}): Promise<LeakedConnection[]> {
     const threshold = options.thresholdMs ?? 300_000;
-    const now = performance.now();
-    const leaks: LeakedConnection[] = [];
-    for (const { runtime } of PoolManager.#pools.values()) {
-      for (const entry of runtime.pool.inUseEntries()) {
-        const heldForMs = now - entry.acquiredAt;
-        if (heldForMs < threshold) continue;
-        const leak = { alias: runtime.config.alias, heldForMs: Math.round(heldForMs), stack: entry.acquireStack?.stack ?? '' };
-        runtime.logger.warn?.({ ...leak }, '[dal] connection held longer than the leak threshold');
-        leaks.push(leak);
-      }
+    return [...PoolManager.#pools.values()].flatMap(({ runtime }) => runtime.reportLeaks(threshold));
+  }
+
+  /**
+   * Read the server's connection limit for one pool (or all) and work out how many more app
+   * instances of this pool size it can take. The result shows in `getPoolStatus(hash).capacity`.
+   */
+  static async refreshCapacity(hash?: string): Promise<Record<string, CapacityAdvice | undefined>> {
+    const out: Record<string, CapacityAdvice | undefined> = {};
+    for (const [key, managed] of PoolManager.#pools) {
+      if (hash !== undefined && key !== hash) continue;
+      out[key] = await PoolManager.#refreshCapacity(managed);
     }
-    return leaks;
+    return out;
+  }
+
+  static async #refreshCapacity(managed: ManagedPool): Promise<CapacityAdvice | undefined> {
+    const { runtime } = managed;
+    const sql = runtime.dialect.connectionLimitsSql;
+    if (sql === undefined) return undefined;
+    const entry = await runtime.acquire(AbortSignal.timeout(HEALTH_CHECK_TIMEOUT_MS));
+    let row: Record<string, unknown> | undefined;
+    try {
+      const result = await entry.conn.execute<Record<string, unknown>>(sql, [], { rowMode: 'object', timeoutMs: HEALTH_CHECK_TIMEOUT_MS });
+      row = result.rows[0];
+    } finally {
+      runtime.pool.release(entry);
+    }
+    const serverMaxConnections = Number(row?.['max_connections']);
+    const serverConnections = Number(row?.['current_connections']);
+    if (!Number.isFinite(serverMaxConnections) || !Number.isFinite(serverConnections)) return undefined;
+    const poolMax = runtime.pool.sizes().max;
+    const { size } = runtime.pool.sizes();
+    // Room left on the server, counting this pool at its full size.
+    const free = serverMaxConnections - serverConnections - (poolMax - size);
+    const additionalInstances = Math.max(0, Math.floor(free / poolMax));
+    managed.capacity = {
+      serverMaxConnections,
+      serverConnections,
+      poolMax,
+      additionalInstances,
+      advice:
+        additionalInstances === 0
+          ? `the server is saturated (${serverConnections} of ${serverMaxConnections} connections): add database capacity or shard before adding app instances`
+          : `the server can take about ${additionalInstances} more app instance(s) with poolMax ${poolMax} (${serverConnections} of ${serverMaxConnections} connections in use)`,
+      checkedAt: new Date().toISOString(),
+    };
+    return managed.capacity;
+  }
+
+  /** Report a cache's counters in every pool status under `name` (used by @dal/entities). */
+  static registerCacheStats(name: string, provider: () => CacheStats): void {
+    cacheStatsProviders.set(name, provider);
   }
 
   /**
@@ -195,6 +303,7 @@ export class PoolManager {
     const managed = PoolManager.#pools.get(hash);
     if (managed === undefined) return false;
     PoolManager.#pools.delete(hash);
+    managed.runtime.stop();
     await managed.runtime.pool.close(options.timeoutMs ?? 30_000);
     await managed.runtime.driver.close?.().catch(() => undefined);
     return true;

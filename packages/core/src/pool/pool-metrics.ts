@@ -1,7 +1,9 @@
+import { emitDalEvent, eventListeners } from '../events.js';
+
 /**
- * Counters for one pool, cheap enough for the hot path (plain number increments), plus a
- * rolling window of per-second buckets from which the timeout rate and the scaling advice
- * of API.md are computed.
+ * Measurements of one pool, cheap enough for the hot path (number increments and a short
+ * bucket scan, no allocation), plus a rolling window of buckets from which the timeout rate
+ * and the scaling advice of API.md are computed.
  */
 
 export type ScalingLevel = 'normal' | 'mild' | 'high' | 'critical';
@@ -28,6 +30,59 @@ export function scalingFor(timeoutRate: number, windowMs: number): ScalingAdvice
   return { level: row.level, advice: row.advice, timeoutRate, windowMs };
 }
 
+/** Upper bounds (ms) of the duration histograms; a last bucket takes everything above. */
+export const DURATION_BOUNDS_MS: readonly number[] = Object.freeze([1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000]);
+
+/** A duration histogram: `counts[i]` values were <= `boundsMs[i]` (and above the previous bound); the last count is above every bound. */
+export interface HistogramSnapshot {
+  boundsMs: readonly number[];
+  counts: number[];
+  sumMs: number;
+  count: number;
+}
+
+class Histogram {
+  readonly counts = new Float64Array(DURATION_BOUNDS_MS.length + 1);
+  sumMs = 0;
+  count = 0;
+
+  record(ms: number): void {
+    let i = 0;
+    while (i < DURATION_BOUNDS_MS.length && ms > DURATION_BOUNDS_MS[i]!) i++;
+    this.counts[i]!++;
+    this.sumMs += ms;
+    this.count++;
+  }
+
+  snapshot(): HistogramSnapshot {
+    return { boundsMs: DURATION_BOUNDS_MS, counts: Array.from(this.counts), sumMs: this.sumMs, count: this.count };
+  }
+}
+
+/** Statements of one `tags.operation`. */
+export interface OperationSnapshot {
+  count: number;
+  errors: number;
+  totalMs: number;
+  duration: HistogramSnapshot;
+}
+
+/** Errors by what went wrong. */
+export interface ErrorsByCategory {
+  /** Statement timeouts. */
+  timeout: number;
+  /** Connection failures (refused, reset, killed). */
+  connection: number;
+  /** The server rejected the statement (syntax, constraint, ...). */
+  query: number;
+  /** Rejected by the open circuit breaker. */
+  circuitOpen: number;
+  /** Pool acquisition timeouts. */
+  pool: number;
+  /** Aborted by the caller's signal. */
+  aborted: number;
+}
+
 export interface PoolMetricsSnapshot {
   acquisitions: number;
   acquisitionTimeouts: number;
@@ -43,9 +98,30 @@ export interface PoolMetricsSnapshot {
   queryTimeouts: number;
   slowQueries: number;
   totalQueryMs: number;
+  /** Time callers waited for a connection. */
+  waitTime: HistogramSnapshot;
+  /** Time connections were held by callers. */
+  useTime: HistogramSnapshot;
+  /** Statement durations. */
+  queryDuration: HistogramSnapshot;
+  /** Statements by `tags.operation` ('unknown' without one; at most 100 names, then 'other'). */
+  operations: Record<string, OperationSnapshot>;
+  errorsByCategory: ErrorsByCategory;
+}
+
+const MAX_OPERATIONS = 100;
+
+class OperationStats {
+  count = 0;
+  errors = 0;
+  totalMs = 0;
+  readonly duration = new Histogram();
 }
 
 export class PoolMetrics {
+  /** Who these metrics belong to, for events. */
+  alias = '';
+  hash = '';
   acquisitions = 0;
   acquisitionTimeouts = 0;
   acquireErrors = 0;
@@ -60,6 +136,11 @@ export class PoolMetrics {
   queryTimeouts = 0;
   slowQueries = 0;
   totalQueryMs = 0;
+  readonly errorsByCategory: ErrorsByCategory = { timeout: 0, connection: 0, query: 0, circuitOpen: 0, pool: 0, aborted: 0 };
+  readonly waitTime = new Histogram();
+  readonly useTime = new Histogram();
+  readonly queryDuration = new Histogram();
+  readonly #operations = new Map<string, OperationStats>();
 
   readonly windowMs: number;
   readonly #bucketMs: number;
@@ -80,19 +161,46 @@ export class PoolMetrics {
     this.acquisitions++;
     this.totalWaitMs += waitMs;
     if (waitMs > this.maxWaitMs) this.maxWaitMs = waitMs;
+    this.waitTime.record(waitMs);
     this.#attempts[this.#slot()]!++;
+    if (eventListeners.length > 0) emitDalEvent({ type: 'acquire', alias: this.alias, hash: this.hash, waitMs });
   }
 
   recordAcquireTimeout(waitMs: number): void {
     this.acquisitionTimeouts++;
+    this.errorsByCategory.pool++;
     this.totalWaitMs += waitMs;
+    this.waitTime.record(waitMs);
     const slot = this.#slot();
     this.#attempts[slot]!++;
     this.#timeouts[slot]!++;
+    if (eventListeners.length > 0) emitDalEvent({ type: 'acquire-timeout', alias: this.alias, hash: this.hash, waitMs });
   }
 
   recordRelease(useMs: number): void {
     this.totalUseMs += useMs;
+    this.useTime.record(useMs);
+    if (eventListeners.length > 0) emitDalEvent({ type: 'release', alias: this.alias, hash: this.hash, useMs });
+  }
+
+  /** One statement; `category` and `errorCode` are set when it failed. */
+  recordQuery(durationMs: number, operation: string | undefined, category: keyof ErrorsByCategory | undefined, errorCode?: string): void {
+    this.queries++;
+    this.totalQueryMs += durationMs;
+    this.queryDuration.record(durationMs);
+    if (category !== undefined) {
+      this.queryErrors++;
+      this.errorsByCategory[category]++;
+      if (category === 'timeout') this.queryTimeouts++;
+    }
+    const stats = this.#operation(operation ?? 'unknown');
+    stats.count++;
+    stats.totalMs += durationMs;
+    stats.duration.record(durationMs);
+    if (category !== undefined) stats.errors++;
+    if (eventListeners.length > 0) {
+      emitDalEvent({ type: 'query', alias: this.alias, hash: this.hash, durationMs, operation: operation ?? 'unknown', errorCode });
+    }
   }
 
   /** Timeout rate and advice over the rolling window. */
@@ -111,6 +219,10 @@ export class PoolMetrics {
   }
 
   snapshot(): PoolMetricsSnapshot {
+    const operations: Record<string, OperationSnapshot> = {};
+    for (const [name, stats] of this.#operations) {
+      operations[name] = { count: stats.count, errors: stats.errors, totalMs: stats.totalMs, duration: stats.duration.snapshot() };
+    }
     return {
       acquisitions: this.acquisitions,
       acquisitionTimeouts: this.acquisitionTimeouts,
@@ -126,7 +238,22 @@ export class PoolMetrics {
       queryTimeouts: this.queryTimeouts,
       slowQueries: this.slowQueries,
       totalQueryMs: this.totalQueryMs,
+      waitTime: this.waitTime.snapshot(),
+      useTime: this.useTime.snapshot(),
+      queryDuration: this.queryDuration.snapshot(),
+      operations,
+      errorsByCategory: { ...this.errorsByCategory },
     };
+  }
+
+  #operation(name: string): OperationStats {
+    let stats = this.#operations.get(name);
+    if (stats !== undefined) return stats;
+    // Bounded: operation names are caller-chosen labels; past the limit they share one entry.
+    const key = this.#operations.size >= MAX_OPERATIONS ? 'other' : name;
+    stats = this.#operations.get(key) ?? new OperationStats();
+    this.#operations.set(key, stats);
+    return stats;
   }
 
   #slot(): number {

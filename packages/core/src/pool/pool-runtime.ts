@@ -1,22 +1,42 @@
-import { DalError } from '@dal/resilience';
+import { AbortedError, CircuitBreaker, CircuitOpenError, DalError, TimeoutError, backoffDelay, sleep } from '@dal/resilience';
 import type { TranslateTarget } from '@dal/sql-translate';
 import type { DatabaseConfig } from '../config/database-config.js';
 import type { Dialect, Driver } from '../driver/driver.js';
-import { QueryTimeoutError } from '../errors/errors.js';
+import { ConnectionError, PoolTimeoutError, QueryTimeoutError } from '../errors/errors.js';
+import { emitDalEvent, eventListeners } from '../events.js';
 import type { Logger } from '../logger.js';
-import type { Pool } from './pool.js';
-import type { PoolMetrics } from './pool-metrics.js';
+import type { Pool, PoolEntry } from './pool.js';
+import type { ErrorsByCategory, PoolMetrics } from './pool-metrics.js';
+
+/** Errors that count against the circuit breaker: the server or the network failed, not the SQL. */
+function isConnectionFailure(error: unknown): boolean {
+  return DalError.isInstance(error) && error.code === 'DAL_CONNECTION';
+}
+
+function categoryOf(error: DalError): keyof ErrorsByCategory {
+  if (error instanceof QueryTimeoutError) return 'timeout';
+  if (error instanceof ConnectionError) return 'connection';
+  if (error instanceof CircuitOpenError) return 'circuitOpen';
+  if (error instanceof PoolTimeoutError) return 'pool';
+  if (error instanceof AbortedError) return 'aborted';
+  if (error instanceof TimeoutError) return 'timeout';
+  return 'query';
+}
 
 /**
- * Everything a live pool's connections share: config, driver, the pool itself, metrics and
- * the logger. One per config hash, owned by PoolManager.
+ * Everything a live pool's connections share: config, driver, the pool, metrics, the
+ * circuit breaker and the logger. One per config hash, owned by PoolManager.
  */
 export class PoolRuntime {
   readonly dialect: Dialect;
   readonly translateTarget: TranslateTarget;
   readonly metrics: PoolMetrics;
+  /** Opens on connection failures only; undefined when the config disables it. */
+  readonly breaker: CircuitBreaker | undefined;
   readonly #slowMs: number;
   readonly #errorContext: { alias: string; sql?: string };
+  #leakTimer: NodeJS.Timeout | undefined;
+  readonly #reportedLeaks = new WeakSet<PoolEntry>();
 
   constructor(
     readonly config: DatabaseConfig,
@@ -29,6 +49,53 @@ export class PoolRuntime {
     this.metrics = pool.metrics;
     this.#slowMs = config.slowQueryThresholdMs;
     this.#errorContext = { alias: config.alias };
+    if (config.circuitBreaker !== false) {
+      this.breaker = new CircuitBreaker({ name: config.alias, ...config.circuitBreaker, isFailure: isConnectionFailure });
+      for (const state of ['open', 'close', 'half-open'] as const) {
+        this.breaker.on(state, () => this.#onCircuit(state === 'close' ? 'closed' : state));
+      }
+    }
+    const every = Math.min(Math.max(config.leakDetectionThresholdMs / 4, 50), 60_000);
+    this.#leakTimer = setInterval(() => this.reportLeaks(config.leakDetectionThresholdMs), every);
+    this.#leakTimer.unref();
+  }
+
+  /**
+   * A connection for a caller: through the circuit breaker, retrying a transient failure to
+   * open one (no statement has been sent yet, so retrying is always safe).
+   * @throws {CircuitOpenError} while the breaker is open.
+   */
+  async acquire(signal: AbortSignal | undefined): Promise<PoolEntry> {
+    const retry = this.config.retry;
+    const started = performance.now();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return this.breaker === undefined ? await this.pool.acquire(signal) : await this.breaker.execute(() => this.pool.acquire(signal));
+      } catch (error) {
+        if (error instanceof CircuitOpenError) this.metrics.errorsByCategory.circuitOpen++;
+        if (retry === false || attempt >= retry.maxRetries || !(error instanceof ConnectionError) || !error.retryable) throw error;
+        const delay = backoffDelay(attempt, retry);
+        if (performance.now() - started + delay > retry.totalTimeoutMs) throw error;
+        await sleep(delay, signal === undefined ? {} : { signal });
+      }
+    }
+  }
+
+  /** Reject a statement at once while the breaker is open. */
+  circuitOpenError(): CircuitOpenError | undefined {
+    const breaker = this.breaker;
+    if (breaker === undefined || breaker.state !== 'open') return undefined;
+    this.metrics.errorsByCategory.circuitOpen++;
+    return new CircuitOpenError(
+      `${this.config.alias}: the circuit breaker is open after repeated connection failures; retry in ${breaker.retryAfterMs} ms`,
+      breaker.name,
+      breaker.retryAfterMs,
+    );
+  }
+
+  /** A statement failed because the connection did: count it against the breaker. */
+  reportConnectionFailure(error: DalError): void {
+    this.breaker?.execute(() => Promise.reject(error)).catch(() => undefined);
   }
 
   /** Native error -> DalError through the dialect; DalErrors pass through. */
@@ -37,21 +104,50 @@ export class PoolRuntime {
     return this.dialect.mapError(error, sql === undefined ? this.#errorContext : { alias: this.config.alias, sql });
   }
 
-  /** Count one statement, and log it when slow. */
+  /** Count one statement, and log it when slow (tags, alias and SQL; never parameter values). */
   recordQuery(durationMs: number, error: DalError | undefined, tags: Readonly<Record<string, unknown>> | undefined, sql: string): void {
-    const metrics = this.metrics;
-    metrics.queries++;
-    metrics.totalQueryMs += durationMs;
-    if (error !== undefined) {
-      metrics.queryErrors++;
-      if (error instanceof QueryTimeoutError) metrics.queryTimeouts++;
-    }
+    const operation = tags?.['operation'];
+    this.metrics.recordQuery(
+      durationMs,
+      operation === undefined ? undefined : String(operation),
+      error === undefined ? undefined : categoryOf(error),
+      error?.code,
+    );
     if (durationMs >= this.#slowMs) {
-      metrics.slowQueries++;
+      this.metrics.slowQueries++;
       this.logger.warn?.(
         { alias: this.config.alias, durationMs: Math.round(durationMs), thresholdMs: this.#slowMs, tags, sql, error: error?.code },
         '[dal] slow query',
       );
     }
+  }
+
+  /** Warn once about every connection held longer than `thresholdMs`; returns all of them. */
+  reportLeaks(thresholdMs: number): Array<{ alias: string; heldForMs: number; stack: string }> {
+    const now = performance.now();
+    const leaks: Array<{ alias: string; heldForMs: number; stack: string }> = [];
+    for (const entry of this.pool.inUseEntries()) {
+      const heldForMs = now - entry.acquiredAt;
+      if (heldForMs < thresholdMs) continue;
+      const leak = { alias: this.config.alias, heldForMs: Math.round(heldForMs), stack: entry.acquireStack?.stack ?? '' };
+      leaks.push(leak);
+      if (this.#reportedLeaks.has(entry)) continue;
+      this.#reportedLeaks.add(entry);
+      this.logger.warn?.({ ...leak }, '[dal] connection held longer than the leak threshold (not released?)');
+      if (eventListeners.length > 0) emitDalEvent({ type: 'leak', hash: this.config.hash(), ...leak });
+    }
+    return leaks;
+  }
+
+  /** Stop background work (leak checks). */
+  stop(): void {
+    clearInterval(this.#leakTimer);
+    this.#leakTimer = undefined;
+  }
+
+  #onCircuit(state: 'closed' | 'open' | 'half-open'): void {
+    const level = state === 'open' ? 'error' : 'warn';
+    this.logger[level]?.({ alias: this.config.alias, state }, `[dal] circuit breaker ${state}`);
+    if (eventListeners.length > 0) emitDalEvent({ type: 'circuit', alias: this.config.alias, hash: this.config.hash(), state });
   }
 }

@@ -1,0 +1,63 @@
+import type { DatabaseConfig } from '../config/database-config.js';
+import type { Driver, DriverConnection } from '../driver/driver.js';
+import { ConnectionError } from '../errors/errors.js';
+import type { Logger } from '../logger.js';
+
+/**
+ * Opens connections to the first reachable server of `config.hosts`. When the current one
+ * fails with a connection error, new connections go to the next; after `failbackAfterMs` on a
+ * fallback, the first host is tried again. With a single host it is a plain `driver.connect`.
+ */
+export class HostSelector {
+  readonly #driver: Driver;
+  readonly #configs: readonly DatabaseConfig[];
+  readonly #failbackAfterMs: number;
+  readonly #logger: Logger;
+  /** Each host gets a share of connectionCreationTimeoutMs, so a silent one cannot use it all. */
+  readonly #attemptMs: number;
+  #current = 0;
+  #switchedAt = 0;
+
+  constructor(config: DatabaseConfig, driver: Driver, logger: Logger) {
+    this.#driver = driver;
+    this.#logger = logger;
+    this.#failbackAfterMs = config.failbackAfterMs;
+    this.#attemptMs = Math.max(250, config.connectionCreationTimeoutMs / Math.max(1, config.hosts.length));
+    this.#configs =
+      config.hosts.length <= 1 ? [config] : config.hosts.map((h) => config.with({ host: h.host, ...(h.port === undefined ? {} : { port: h.port }) }));
+  }
+
+  /** Index of the host new connections go to. */
+  get currentHost(): number {
+    return this.#current;
+  }
+
+  async connect(signal: AbortSignal): Promise<DriverConnection> {
+    if (this.#configs.length === 1) return this.#driver.connect(this.#configs[0]!, { signal });
+    if (this.#current !== 0 && performance.now() - this.#switchedAt >= this.#failbackAfterMs) this.#switchTo(0, 'failback');
+    let lastError: unknown;
+    // Each host at most once per connection attempt, starting with the current one.
+    for (let tried = 0; tried < this.#configs.length; tried++) {
+      const index = (this.#current + tried) % this.#configs.length;
+      const attempt = AbortSignal.any([signal, AbortSignal.timeout(this.#attemptMs)]);
+      try {
+        const conn = await this.#driver.connect(this.#configs[index]!, { signal: attempt });
+        if (index !== this.#current) this.#switchTo(index, 'failover');
+        return conn;
+      } catch (error) {
+        lastError = error;
+        if (signal.aborted) throw error;
+        // A host that timed out or refused is skipped; bad credentials or SQL are not the host's fault.
+        if (!attempt.aborted && !(error instanceof ConnectionError && error.retryable)) throw error;
+      }
+    }
+    throw lastError;
+  }
+
+  #switchTo(index: number, why: 'failover' | 'failback'): void {
+    const config = this.#configs[index]!;
+    this.#logger.warn?.({ alias: config.alias, host: config.host, port: config.port, reason: why }, `[dal] ${why} to another host`);
+    this.#current = index;
+    this.#switchedAt = performance.now();
+  }
+}
