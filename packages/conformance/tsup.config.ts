@@ -2,7 +2,8 @@ import { defineConfig } from 'tsup';
 
 export default defineConfig({
   entry: ['src/index.ts'],
-  format: ['esm', 'cjs'],
+  // ESM only: vitest, which the suite registers tests with, cannot be required from CommonJS.
+  format: ['esm'],
   dts: true,
   sourcemap: true,
   clean: true,

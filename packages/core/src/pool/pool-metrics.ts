@@ -157,12 +157,13 @@ export class PoolMetrics {
     this.#slotEpoch = new Float64Array(buckets).fill(-1);
   }
 
-  recordAcquire(waitMs: number): void {
+  /** A caller got a connection after `waitMs`; `now` is performance.now() (passed in to save a clock read). */
+  recordAcquire(waitMs: number, now: number): void {
     this.acquisitions++;
     this.totalWaitMs += waitMs;
     if (waitMs > this.maxWaitMs) this.maxWaitMs = waitMs;
     this.waitTime.record(waitMs);
-    this.#attempts[this.#slot()]!++;
+    this.#attempts[this.#slot(now)]!++;
     if (eventListeners.length > 0) emitDalEvent({ type: 'acquire', alias: this.alias, hash: this.hash, waitMs });
   }
 
@@ -171,7 +172,7 @@ export class PoolMetrics {
     this.errorsByCategory.pool++;
     this.totalWaitMs += waitMs;
     this.waitTime.record(waitMs);
-    const slot = this.#slot();
+    const slot = this.#slot(performance.now());
     this.#attempts[slot]!++;
     this.#timeouts[slot]!++;
     if (eventListeners.length > 0) emitDalEvent({ type: 'acquire-timeout', alias: this.alias, hash: this.hash, waitMs });
@@ -256,8 +257,8 @@ export class PoolMetrics {
     return stats;
   }
 
-  #slot(): number {
-    const epoch = Math.floor(performance.now() / this.#bucketMs);
+  #slot(now: number): number {
+    const epoch = Math.floor(now / this.#bucketMs);
     const slot = epoch % this.#attempts.length;
     if (this.#slotEpoch[slot] !== epoch) {
       this.#slotEpoch[slot] = epoch;

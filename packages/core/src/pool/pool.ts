@@ -135,8 +135,7 @@ export class Pool {
     if (this.#waiterHead === this.#waiters.length) {
       const entry = this.#takeIdle();
       if (entry !== undefined && !entry.needsValidation) {
-        this.#checkOut(entry);
-        metrics.recordAcquire(0);
+        metrics.recordAcquire(0, this.#checkOut(entry));
         return Promise.resolve(entry);
       }
       if (entry !== undefined) this.#idle.push(entry);
@@ -164,14 +163,15 @@ export class Pool {
   /** Return a connection. A connection marked `discard`, broken, or too old is destroyed. */
   release(entry: PoolEntry): void {
     if (!this.#inUse.delete(entry)) return;
-    this.#options.metrics.recordRelease(performance.now() - entry.acquiredAt);
+    const now = performance.now();
+    this.#options.metrics.recordRelease(now - entry.acquiredAt);
     entry.acquireStack = undefined;
-    if (this.#closed || entry.discard || entry.conn.broken || this.#expired(entry, performance.now())) {
+    if (this.#closed || entry.discard || entry.conn.broken || this.#expired(entry, now)) {
       this.#destroy(entry);
       this.#dispense();
       return;
     }
-    entry.lastReleasedAt = performance.now();
+    entry.lastReleasedAt = now;
     this.#releaseToIdleOrWaiter(entry);
   }
 
@@ -221,15 +221,19 @@ export class Pool {
     return entry;
   }
 
-  #checkOut(entry: PoolEntry): void {
-    entry.acquiredAt = performance.now();
+  /** Hand out `entry`; returns the time it was checked out. */
+  #checkOut(entry: PoolEntry): number {
+    const now = performance.now();
+    entry.acquiredAt = now;
     if (this.#options.trackAcquireStacks) entry.acquireStack = new Error('acquired here');
     this.#inUse.add(entry);
+    return now;
   }
 
   #releaseToIdleOrWaiter(entry: PoolEntry): void {
     this.#idle.push(entry);
-    this.#dispense();
+    // Nobody waiting (the common case): nothing to hand out or open.
+    if (this.#waiterHead < this.#waiters.length) this.#dispense();
   }
 
   /** Hand idle connections to waiters in FIFO order, opening new ones while below max. */
@@ -242,9 +246,9 @@ export class Pool {
         continue;
       }
       const waiter = this.#shiftWaiter()!;
-      this.#checkOut(entry);
+      const now = this.#checkOut(entry);
       this.#settleWaiter(waiter);
-      this.#options.metrics.recordAcquire(performance.now() - waiter.enqueuedAt);
+      this.#options.metrics.recordAcquire(now - waiter.enqueuedAt, now);
       waiter.resolve(entry);
     }
     const pending = this.#waiters.length - this.#waiterHead;
