@@ -1,0 +1,56 @@
+import { PoolManager, type PoolStatus } from '@dal/core';
+
+/** One pool as the exporters see it: core's status plus the names both exporters label it with. */
+export interface PoolView {
+  /** `db.client.connection.pool.name`: the alias, made unique with a hash prefix when two pools share it. */
+  name: string;
+  /** `db.system.name`: postgresql, mysql, sqlite (or core's dialect name when unknown). */
+  system: string;
+  status: PoolStatus;
+}
+
+const SYSTEM_NAMES: Readonly<Record<string, string>> = { postgres: 'postgresql', mysql: 'mysql', sqlite: 'sqlite' };
+
+/**
+ * Map core's dialect name to the OpenTelemetry `db.system.name` value.
+ *
+ * ```ts
+ * dbSystemName('postgres'); // 'postgresql'
+ * ```
+ */
+export function dbSystemName(dialect: string): string {
+  return SYSTEM_NAMES[dialect] ?? dialect;
+}
+
+/** Scaling levels as numbers for gauges: normal 0, mild 1, high 2, critical 3. */
+const SCALING_LEVELS: readonly string[] = ['normal', 'mild', 'high', 'critical'];
+
+/** The numeric level (0..3) of a scaling level name. */
+export function scalingLevelNumber(level: string): number {
+  return Math.max(0, SCALING_LEVELS.indexOf(level));
+}
+
+let cached: PoolView[] | undefined;
+
+/**
+ * Every pool of the process. One read is shared by every caller of the same tick, so the
+ * metrics of one scrape (which prom-client collects metric by metric) come from one snapshot.
+ */
+export function readPools(): PoolView[] {
+  if (cached !== undefined) return cached;
+  const statuses = Object.values(PoolManager.getPoolMetrics());
+  const aliasCount = new Map<string, number>();
+  for (const s of statuses) aliasCount.set(s.alias, (aliasCount.get(s.alias) ?? 0) + 1);
+  const pools = statuses.map(
+    (status): PoolView => ({
+      name: aliasCount.get(status.alias)! > 1 ? `${status.alias}#${status.hash.slice(0, 8)}` : status.alias,
+      system: dbSystemName(status.dialect),
+      status,
+    }),
+  );
+  cached = pools;
+  setImmediate(() => {
+    cached = undefined;
+  });
+  return pools;
+}
