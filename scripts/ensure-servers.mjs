@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Make sure the PostgreSQL and MariaDB/MySQL servers the tests use answer a real query,
-// starting this machine's local servers when they are down. Fails (exit 1) when one cannot
-// be reached: the suite never skips a backend.
+// starting this machine's local servers when they are down, and that Chromium is there for
+// the dashboard test. Fails (exit 1) when something is missing: the suite never skips.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -112,8 +112,29 @@ function redact(url) {
   return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
 }
 
+/**
+ * The dashboard test drives Debian's Chromium (never a browser download). Install it where
+ * apt can, as root; elsewhere say how.
+ */
+function ensureChromium() {
+  const path = process.env.DAL_CHROMIUM_PATH ?? '/usr/bin/chromium';
+  if (existsSync(path)) {
+    console.log(`✓ Chromium at ${path}`);
+    return true;
+  }
+  if (process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
+    console.log('Chromium is missing; installing Debian\'s chromium package');
+    sh('apt-get', ['update', '-qq']);
+    sh('apt-get', ['install', '-y', '-qq', 'chromium']);
+    if (existsSync(path)) return true;
+  }
+  console.error(`✗ Chromium not found at ${path}: install your distribution's chromium, or set DAL_CHROMIUM_PATH.`);
+  return false;
+}
+
 const results = [
   await ensure('PostgreSQL', pgAnswers, startPostgres, PG_URL),
   await ensure('MariaDB/MySQL', mysqlAnswers, startMariadb, MYSQL_URL),
+  ensureChromium(),
 ];
 process.exit(results.every(Boolean) ? 0 : 1);

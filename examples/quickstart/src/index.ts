@@ -7,6 +7,7 @@ import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseConfig, DatabaseFactory, PoolManager, QueryTimeoutError, UniqueViolationError } from '@dal/core';
+import { serveDashboard } from '@dal/metrics';
 
 const file = join(tmpdir(), `dal-quickstart-${process.pid}.db`);
 const config = new DatabaseConfig({ database: file, alias: 'quickstart', env: 'dev', queryExecutionTimeoutMs: 5_000 });
@@ -66,6 +67,14 @@ try {
     `pool "${status.alias}": ${status.sizes.size} open, ${status.sizes.inUse} in use, ` +
       `${status.metrics.queries} statements, scaling advice: ${status.scaling.level} (${status.scaling.advice})`,
   );
+  // The live pool page of @dal/metrics; pass --serve to keep it open and look at it in a browser.
+  const page = await serveDashboard({ port: 0 });
+  say(`pool dashboard: ${page.url} (Prometheus metrics at ${page.url}metrics)`);
+  if (process.argv.includes('--serve')) {
+    say('serving until Ctrl+C');
+    await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+  }
+  await page.close();
   console.log('done.');
 } finally {
   await db.close();

@@ -102,7 +102,7 @@ export function cumulativeBuckets(h: PoolStatus['metrics']['waitTime']): Map<str
 export async function launchChromium(): Promise<{ context: BrowserContext; close: () => Promise<void> }> {
   const profile = tempDir('metrics-chromium-');
   const context = await chromium.launchPersistentContext(profile.dir, {
-    executablePath: '/usr/bin/chromium',
+    executablePath: process.env['DAL_CHROMIUM_PATH'] ?? '/usr/bin/chromium',
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     viewport: { width: 1100, height: 470 },

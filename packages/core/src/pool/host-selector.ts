@@ -32,6 +32,12 @@ export class HostSelector {
     return this.#current;
   }
 
+  /** Address of the host new connections go to. */
+  get currentAddress(): { host: string; port: number | undefined } {
+    const config = this.#configs[this.#current]!;
+    return { host: config.host, port: config.port };
+  }
+
   async connect(signal: AbortSignal): Promise<DriverConnection> {
     if (this.#configs.length === 1) return this.#driver.connect(this.#configs[0]!, { signal });
     if (this.#current !== 0 && performance.now() - this.#switchedAt >= this.#failbackAfterMs) this.#switchTo(0, 'failback');

@@ -13,6 +13,10 @@ export interface PoolStatus {
   hash: string;
   dialect: string;
   env: string;
+  /** Database name (file path for SQLite). */
+  database: string;
+  /** The server new connections go to (changes on failover). */
+  server: { host: string; port: number | undefined };
   sizes: PoolSizes;
   /** inUse / max, 0..1. */
   utilisation: number;
@@ -73,6 +77,7 @@ const HEALTH_CHECK_TIMEOUT_MS = 5_000;
 
 interface ManagedPool {
   runtime: PoolRuntime;
+  hosts: HostSelector;
   healthy: boolean | undefined;
   capacity: CapacityAdvice | undefined;
   opens: number;
@@ -164,7 +169,7 @@ export class PoolManager {
       clearTimeout(timer);
     }
     const runtime = new PoolRuntime(config, driver, pool, options.logger);
-    const managed: ManagedPool = { runtime, healthy: true, capacity: undefined, opens: 0 };
+    const managed: ManagedPool = { runtime, hosts, healthy: true, capacity: undefined, opens: 0 };
     runtime.breaker?.on('open', () => managed.opens++);
     PoolManager.#pools.set(config.hash(), managed);
     return runtime;
@@ -184,6 +189,8 @@ export class PoolManager {
       hash,
       dialect: runtime.dialect.name,
       env: runtime.config.env,
+      database: runtime.config.database,
+      server: managed.hosts.currentAddress,
       sizes,
       utilisation: sizes.max === 0 ? 0 : sizes.inUse / sizes.max,
       metrics: runtime.metrics.snapshot(),
