@@ -229,8 +229,18 @@ export class Connection {
   async release(): Promise<void> {
     const entry = this.#entry;
     if (entry === undefined) return;
+    const draining = this.#draining;
+    if (draining !== undefined) {
+      // A cancelled statement is still winding down: the caller does not wait for it. The pool
+      // gets the connection back once it stopped; inside a transaction it is dropped instead
+      // (the server rolls back on disconnect).
+      if (this.#transactionDepth > 0) entry.discard = true;
+      this.#entry = undefined;
+      this.#transactionDepth = 0;
+      void draining.finally(() => this.#runtime.pool.release(entry));
+      return;
+    }
     try {
-      if (this.#draining !== undefined) await this.#draining;
       if (this.#transactionDepth > 0 && !entry.discard) {
         this.#runtime.logger.warn?.({ alias: this.alias }, '[dal] connection released inside a transaction; rolling back');
         await this.#rollbackQuietly();

@@ -2,6 +2,7 @@ import type { DatabaseConfig } from '../config/database-config.js';
 import type { Driver, DriverConnection } from '../driver/driver.js';
 import { ConnectionError } from '../errors/errors.js';
 import type { Logger } from '../logger.js';
+import { timeoutSignal } from '../timeout-signal.js';
 
 /**
  * Opens connections to the first reachable server of `config.hosts`. When the current one
@@ -45,16 +46,18 @@ export class HostSelector {
     // Each host at most once per connection attempt, starting with the current one.
     for (let tried = 0; tried < this.#configs.length; tried++) {
       const index = (this.#current + tried) % this.#configs.length;
-      const attempt = AbortSignal.any([signal, AbortSignal.timeout(this.#attemptMs)]);
+      const attempt = timeoutSignal(this.#attemptMs, () => new DOMException('host did not answer in time', 'TimeoutError'), signal);
       try {
-        const conn = await this.#driver.connect(this.#configs[index]!, { signal: attempt });
+        const conn = await this.#driver.connect(this.#configs[index]!, { signal: attempt.signal });
         if (index !== this.#current) this.#switchTo(index, 'failover');
         return conn;
       } catch (error) {
         lastError = error;
         if (signal.aborted) throw error;
         // A host that timed out or refused is skipped; bad credentials or SQL are not the host's fault.
-        if (!attempt.aborted && !(error instanceof ConnectionError && error.retryable)) throw error;
+        if (!attempt.signal.aborted && !(error instanceof ConnectionError && error.retryable)) throw error;
+      } finally {
+        attempt.clear();
       }
     }
     throw lastError;

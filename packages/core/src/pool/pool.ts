@@ -10,6 +10,7 @@ import { AbortedError } from '@dal/resilience';
 import type { DriverConnection } from '../driver/driver.js';
 import { ConnectionError, PoolClosedError, PoolTimeoutError } from '../errors/errors.js';
 import { PoolMetrics } from './pool-metrics.js';
+import { timeoutSignal } from '../timeout-signal.js';
 
 /** A physical connection and the pool's bookkeeping about it. */
 export interface PoolEntry {
@@ -297,7 +298,12 @@ export class Pool {
   async #createEntry(): Promise<PoolEntry> {
     this.#creating++;
     const metrics = this.#options.metrics;
-    const signal = AbortSignal.any([AbortSignal.timeout(this.#options.createTimeoutMs), this.#closeController.signal]);
+    const deadline = timeoutSignal(
+      this.#options.createTimeoutMs,
+      () => new DOMException('connection creation timed out', 'TimeoutError'),
+      this.#closeController.signal,
+    );
+    const signal = deadline.signal;
     try {
       const conn = await this.#options.create(signal);
       if (signal.aborted) {
@@ -319,6 +325,7 @@ export class Pool {
       }
       throw error;
     } finally {
+      deadline.clear();
       this.#creating--;
     }
   }
