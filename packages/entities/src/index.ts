@@ -1,1 +1,42 @@
-export {};
+import { PoolManager } from '@dal/core';
+import './augment.js';
+import { entityCacheStats } from './schema-cache.js';
+
+// The schema cache shows in every pool status (and so in @dal/metrics) as `caches.entityMetadata`.
+PoolManager.registerCacheStats('entityMetadata', () => {
+  const { hits, misses, evictions, size } = entityCacheStats();
+  return { hits, misses, evictions, size };
+});
+
+export {
+  saveEntity,
+  saveEntities,
+  getEntity,
+  findEntities,
+  countEntities,
+  deleteEntity,
+  restoreEntity,
+  getEntityHistory,
+  getEntityByVersion,
+} from './entities.js';
+export type { EntityConnection } from './entities.js';
+export { registerSerializer, unregisterSerializer } from './serializers.js';
+export type { FieldType, SerializerOptions } from './serializers.js';
+export { entityCacheStats, clearEntityCache, configureEntities, entitySettings } from './schema-cache.js';
+export type { EntityCacheStats, EntitySettings } from './schema-cache.js';
+export type {
+  CountOptions,
+  DeleteOptions,
+  EntityCallOptions,
+  EntityData,
+  EntityHistoryFields,
+  EntitySystemFields,
+  EntityVersion,
+  FindOptions,
+  HistoryOptions,
+  ReadOptions,
+  RestoreOptions,
+  SaveOptions,
+  SavedEntity,
+  StoredEntity,
+} from './types.js';

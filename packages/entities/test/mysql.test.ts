@@ -1,0 +1,4 @@
+import { mysqlTarget } from './helpers.js';
+import { describeEntityScenarios } from './scenarios.js';
+
+describeEntityScenarios(mysqlTarget());

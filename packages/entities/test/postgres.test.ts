@@ -1,0 +1,4 @@
+import { postgresTarget } from './helpers.js';
+import { describeEntityScenarios } from './scenarios.js';
+
+describeEntityScenarios(postgresTarget());

@@ -1,0 +1,4 @@
+import { sqliteTarget } from './helpers.js';
+import { describeEntityScenarios } from './scenarios.js';
+
+describeEntityScenarios(sqliteTarget());
