@@ -7,6 +7,7 @@ import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseConfig, DatabaseFactory, PoolManager, QueryTimeoutError, UniqueViolationError } from '@dal/core';
+import '@dal/entities'; // adds saveEntity, getEntity, findEntities, ... to every connection
 import { serveDashboard } from '@dal/metrics';
 
 const file = join(tmpdir(), `dal-quickstart-${process.pid}.db`);
@@ -60,6 +61,13 @@ try {
     }
     const [count] = await conn.execute<{ n: number }>('SELECT COUNT(*) AS [n] FROM [users]');
     say(`the connection is usable right after: ${count!.n} users`);
+
+    // Entities: no DDL, tables and columns appear on save, every save is a version.
+    const [ada] = await conn.saveEntities('people', [{ name: 'Ada', age: 36 }, { name: 'Alan', age: 41 }], { userId: 'quickstart' });
+    await conn.saveEntity('people', { id: ada!.id, department: 'Engineering', joined: new Date('1843-01-01') }, { comment: 'new field' });
+    const again = await conn.getEntity('people', ada!.id, { deserialize: true });
+    const history = await conn.getEntityHistory('people', ada!.id);
+    say(`entity ${again!['name']} now in ${again!['department']}, ${history.length} versions, joined is a ${again!['joined']?.constructor.name}`);
   });
 
   const status = PoolManager.getPoolStatus(config.hash())!;
