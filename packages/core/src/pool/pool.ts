@@ -6,6 +6,7 @@
  * the moment it is released, validation only after a connection saw a failure, and counters
  * for metrics. Both libraries would need most of that layered on top.
  */
+import { setMaxListeners } from 'node:events';
 import { AbortedError } from '@dal/resilience';
 import type { DriverConnection } from '../driver/driver.js';
 import { ConnectionError, PoolClosedError, PoolTimeoutError } from '../errors/errors.js';
@@ -80,6 +81,8 @@ export class Pool {
 
   constructor(options: PoolOptions) {
     this.#options = options;
+    // Every connection being opened listens to the close signal; a large pool is not a leak.
+    setMaxListeners(0, this.#closeController.signal);
     const sweepEvery = Math.min(Math.max(Math.min(options.idleTimeoutMs, options.maxLifetimeMs) / 4, 25), 10_000);
     this.#reaper = setInterval(() => this.#sweep(), sweepEvery);
     this.#reaper.unref();

@@ -1,0 +1,307 @@
+import pg from 'pg';
+import knexFactory from 'knex';
+import { Kysely, PostgresDialect } from 'kysely';
+import { DatabaseConfig } from '@dal/core';
+import { PostgresDatabase } from '@dal/driver-postgres';
+import { quietKnexLog } from '../lib/harness.mjs';
+import { BATCH, ENTITY_COLUMNS, HISTORY_COLUMNS, chunks, multiRowInsert } from '../lib/sql.mjs';
+import { ENTITY_NAME, RAW_TABLE } from '../scenarios/entities.mjs';
+
+/** @typedef {import('../lib/types.mjs').Backend} Backend */
+/** @typedef {import('../lib/types.mjs').Options} Options */
+
+const POOL_MAX = 20;
+const SELECT = 'SELECT id, name, score FROM bench_point WHERE id = $1';
+const INSERT = 'INSERT INTO bench_ins (k, v) VALUES ($1, $2)';
+const BULK = 'INSERT INTO bench_bulk (k, v) VALUES ($1, $2)';
+
+/**
+ * Warm a pg.Pool: open `n` connections now rather than during the measurement.
+ * @param {{ connect: () => Promise<{ release: () => void }> }} pool
+ * @param {number} n
+ */
+async function warmPgPool(pool, n) {
+  const clients = await Promise.all(Array.from({ length: n }, () => pool.connect()));
+  for (const c of clients) c.release();
+}
+
+/**
+ * The PostgreSQL backend: @dal, pg.Pool, knex and kysely on the same tables.
+ * @param {Options} opts
+ * @returns {Backend}
+ */
+export function postgresBackend(opts) {
+  const admin = new pg.Pool({ connectionString: opts.pgUrl, max: 2 });
+  /** @param {Partial<import('@dal/core').DatabaseConfigOptions>} overrides */
+  const dalConfig = (overrides) => DatabaseConfig.fromUrl(opts.pgUrl, { alias: 'bench_pg', poolMin: 1, poolMax: POOL_MAX, ...overrides });
+
+  /** @type {Backend} */
+  const backend = {
+    name: 'postgres',
+    poolNote: `pool max ${POOL_MAX} for every contender (pg.Pool max, knex pool max, kysely's pg.Pool max, @dal poolMax)`,
+    async serverVersion() {
+      const { rows } = await admin.query('SHOW server_version');
+      return `PostgreSQL ${rows[0].server_version}`;
+    },
+    async setup() {
+      await admin.query('DROP TABLE IF EXISTS bench_point, bench_ins, bench_bulk');
+      await admin.query('CREATE TABLE bench_point (id integer PRIMARY KEY, name text NOT NULL, score double precision NOT NULL)');
+      await admin.query("INSERT INTO bench_point SELECT i, 'row ' || i, i / 7.0 FROM generate_series(1, $1) AS i", [opts.pointRows]);
+      await admin.query('CREATE TABLE bench_ins (id bigserial PRIMARY KEY, k integer NOT NULL, v text NOT NULL)');
+      await admin.query('CREATE TABLE bench_bulk (id bigserial PRIMARY KEY, k integer NOT NULL, v text NOT NULL)');
+      await admin.query('ANALYZE bench_point');
+    },
+    async teardown() {
+      try {
+        await admin.query('DROP TABLE IF EXISTS bench_point, bench_ins, bench_bulk');
+      } finally {
+        await admin.end();
+      }
+    },
+    async truncate(table) {
+      await admin.query(`TRUNCATE ${table}`);
+    },
+    async count(table) {
+      const { rows } = await admin.query(`SELECT count(*)::int AS n FROM ${table}`);
+      return rows[0].n;
+    },
+    contenders: [
+      {
+        name: 'pg (raw)',
+        baseline: true,
+        async open() {
+          const pool = new pg.Pool({ connectionString: opts.pgUrl, max: POOL_MAX });
+          return {
+            pointSelect: async (id) => (await pool.query(SELECT, [id])).rows[0],
+            insert: (k) => pool.query(INSERT, [k, `v${k}`]),
+            async bulkInsert(rows) {
+              const client = await pool.connect();
+              try {
+                await client.query('BEGIN');
+                for (const row of rows) await client.query(BULK, row);
+                await client.query('COMMIT');
+              } catch (error) {
+                await client.query('ROLLBACK');
+                throw error;
+              } finally {
+                client.release();
+              }
+            },
+            close: () => pool.end(),
+          };
+        },
+      },
+      {
+        name: '@dal',
+        async open() {
+          const db = new PostgresDatabase(dalConfig({}));
+          return {
+            pointSelect: async (id) => (await db.execute('SELECT [id], [name], [score] FROM [bench_point] WHERE [id] = ?', [id]))[0],
+            insert: (k) => db.execute('INSERT INTO [bench_ins] ([k], [v]) VALUES (?, ?)', [k, `v${k}`]),
+            bulkInsert: (rows) => db.withConnection((conn) => conn.executeMany('INSERT INTO [bench_bulk] ([k], [v]) VALUES (?, ?)', rows)),
+            close: () => db.close(),
+          };
+        },
+      },
+      {
+        name: 'knex',
+        async open() {
+          const knex = knexFactory({ client: 'pg', connection: opts.pgUrl, pool: { min: 0, max: POOL_MAX }, log: quietKnexLog });
+          return {
+            pointSelect: (id) => knex('bench_point').select('id', 'name', 'score').where('id', id).first(),
+            insert: (k) => knex('bench_ins').insert({ k, v: `v${k}` }),
+            bulkInsert: (rows) =>
+              knex.transaction(async (trx) => {
+                for (const [k, v] of rows) await trx('bench_bulk').insert({ k, v });
+              }),
+            close: () => knex.destroy(),
+          };
+        },
+      },
+      {
+        name: 'kysely',
+        async open() {
+          /** @type {Kysely<any>} */
+          const db = new Kysely({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: opts.pgUrl, max: POOL_MAX }) }) });
+          return {
+            pointSelect: (id) => db.selectFrom('bench_point').select(['id', 'name', 'score']).where('id', '=', id).executeTakeFirst(),
+            insert: (k) => db.insertInto('bench_ins').values({ k, v: `v${k}` }).execute(),
+            bulkInsert: (rows) =>
+              db.transaction().execute(async (trx) => {
+                for (const [k, v] of rows) await trx.insertInto('bench_bulk').values({ k, v }).execute();
+              }),
+            close: () => db.destroy(),
+          };
+        },
+      },
+      {
+        name: 'pg (raw, multi-row VALUES)',
+        async open() {
+          const pool = new pg.Pool({ connectionString: opts.pgUrl, max: 1 });
+          return {
+            async bulkInsert(rows) {
+              const client = await pool.connect();
+              try {
+                await client.query('BEGIN');
+                for (const part of chunks(rows, BATCH)) {
+                  await client.query(multiRowInsert('bench_bulk', ['k', 'v'], part.length, 'dollar'), part.flat());
+                }
+                await client.query('COMMIT');
+              } finally {
+                client.release();
+              }
+            },
+            close: () => pool.end(),
+          };
+        },
+      },
+    ],
+    saturation: [
+      {
+        name: '@dal',
+        async open(poolSize, acquireTimeoutMs, holdMs) {
+          const db = new PostgresDatabase(dalConfig({ poolMin: poolSize, poolMax: poolSize, connectionAcquisitionTimeoutMs: acquireTimeoutMs }));
+          return {
+            async acquire() {
+              const conn = await db.connection();
+              return { hold: () => conn.execute(`SELECT pg_sleep(${holdMs / 1000})`), release: () => conn.release() };
+            },
+            close: () => db.close(),
+          };
+        },
+      },
+      {
+        name: 'pg.Pool (raw)',
+        note: 'connectionTimeoutMillis',
+        async open(poolSize, acquireTimeoutMs, holdMs) {
+          const pool = new pg.Pool({ connectionString: opts.pgUrl, max: poolSize, connectionTimeoutMillis: acquireTimeoutMs });
+          await warmPgPool(pool, poolSize);
+          return {
+            async acquire() {
+              const client = await pool.connect();
+              return { hold: () => client.query(`SELECT pg_sleep(${holdMs / 1000})`), release: () => client.release() };
+            },
+            close: () => pool.end(),
+          };
+        },
+      },
+      {
+        name: 'knex',
+        note: 'acquireConnectionTimeout (tarn)',
+        async open(poolSize, acquireTimeoutMs, holdMs) {
+          const knex = knexFactory({ client: 'pg', connection: opts.pgUrl, pool: { min: 0, max: poolSize }, acquireConnectionTimeout: acquireTimeoutMs, log: quietKnexLog });
+          return {
+            async acquire() {
+              const conn = await knex.client.acquireConnection();
+              return {
+                hold: () => knex.raw(`SELECT pg_sleep(${holdMs / 1000})`).connection(conn),
+                release: () => knex.client.releaseConnection(conn),
+              };
+            },
+            close: () => knex.destroy(),
+          };
+        },
+      },
+    ],
+    timeout: [
+      {
+        name: '@dal',
+        note: 'timeoutMs: cancel request to the server',
+        async open(o) {
+          const db = new PostgresDatabase(dalConfig({ poolMax: 2 }));
+          await db.execute('SELECT 1');
+          return { run: (marker) => db.execute(slowSql(o, marker), [], { timeoutMs: o.queryTimeoutMs }), close: () => db.close() };
+        },
+      },
+      {
+        name: 'pg (raw) query_timeout',
+        note: 'client-side timer only',
+        async open(o) {
+          const pool = new pg.Pool({ connectionString: opts.pgUrl, max: 2, query_timeout: o.queryTimeoutMs });
+          await pool.query('SELECT 1');
+          return { run: (marker) => pool.query(slowSql(o, marker)), close: () => pool.end() };
+        },
+      },
+      {
+        name: 'pg (raw) statement_timeout',
+        note: 'server-side setting on the connection',
+        async open(o) {
+          const pool = new pg.Pool({ connectionString: opts.pgUrl, max: 2, statement_timeout: o.queryTimeoutMs });
+          await pool.query('SELECT 1');
+          return { run: (marker) => pool.query(slowSql(o, marker)), close: () => pool.end() };
+        },
+      },
+      {
+        name: 'knex .timeout()',
+        note: 'default: no cancel',
+        async open(o) {
+          const knex = knexFactory({ client: 'pg', connection: opts.pgUrl, pool: { min: 0, max: 2 }, log: quietKnexLog });
+          await knex.raw('SELECT 1');
+          return { run: (marker) => knex.raw(slowSql(o, marker)).timeout(o.queryTimeoutMs), close: () => knex.destroy() };
+        },
+      },
+      {
+        name: 'knex .timeout({ cancel: true })',
+        note: 'pg_cancel_backend on a second connection',
+        async open(o) {
+          const knex = knexFactory({ client: 'pg', connection: opts.pgUrl, pool: { min: 0, max: 2 }, log: quietKnexLog });
+          await knex.raw('SELECT 1');
+          return { run: (marker) => knex.raw(slowSql(o, marker)).timeout(o.queryTimeoutMs, { cancel: true }), close: () => knex.destroy() };
+        },
+      },
+    ],
+    async isRunning(marker) {
+      const { rows } = await admin.query(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND pid <> pg_backend_pid() AND position($1 in query) > 0",
+        [marker],
+      );
+      return rows[0].n > 0;
+    },
+    entities: {
+      dal: [{ name: '@dal saveEntities', open: async () => new PostgresDatabase(dalConfig({ poolMax: 2 })) }],
+      async openRaw() {
+        await admin.query(`CREATE TABLE IF NOT EXISTS ${RAW_TABLE} (id text PRIMARY KEY, name text, age integer, email text, score double precision, active boolean,
+          created_at timestamptz, updated_at timestamptz, created_by text, updated_by text, deleted_at timestamptz)`);
+        await admin.query(`CREATE TABLE IF NOT EXISTS ${RAW_TABLE}_history (id text, name text, age integer, email text, score double precision, active boolean,
+          created_at timestamptz, updated_at timestamptz, created_by text, updated_by text, deleted_at timestamptz,
+          version integer, history_timestamp timestamptz, history_user_id text, history_comment text, PRIMARY KEY (id, version))`);
+        const client = new pg.Client({ connectionString: opts.pgUrl });
+        await client.connect();
+        return {
+          async insertBatched(rows) {
+            await client.query('BEGIN');
+            try {
+              for (const part of chunks(rows, BATCH)) {
+                await client.query(multiRowInsert(RAW_TABLE, [...ENTITY_COLUMNS], part.length, 'dollar'), part.flatMap((r) => ENTITY_COLUMNS.map((c) => r.main[c])));
+                await client.query(multiRowInsert(`${RAW_TABLE}_history`, [...HISTORY_COLUMNS], part.length, 'dollar'), part.flatMap((r) => HISTORY_COLUMNS.map((c) => r.history[c])));
+              }
+              await client.query('COMMIT');
+            } catch (error) {
+              await client.query('ROLLBACK');
+              throw error;
+            }
+          },
+          close: () => client.end(),
+        };
+      },
+      async dropTables() {
+        const { rows } = await admin.query(
+          "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND (tablename LIKE $1 OR tablename LIKE $2)",
+          [`${ENTITY_NAME}%`, `${RAW_TABLE}%`],
+        );
+        for (const row of rows) await admin.query(`DROP TABLE IF EXISTS "${row.tablename}" CASCADE`);
+      },
+      count: (table) => backend.count(table),
+    },
+  };
+  return backend;
+}
+
+/**
+ * The slow statement, tagged with `marker` so that pg_stat_activity finds exactly this one.
+ * @param {Options} o
+ * @param {string} marker
+ */
+function slowSql(o, marker) {
+  return `SELECT pg_sleep(${o.slowQueryMs / 1000}) AS slept, '${marker}' AS marker`;
+}

@@ -1,0 +1,136 @@
+import { bounded, collectGarbage, rotate, throughput } from '../lib/harness.mjs';
+import { fmt, median } from '../lib/stats.mjs';
+
+/** @typedef {import('../lib/types.mjs').Backend} Backend */
+/** @typedef {import('../lib/types.mjs').Options} Options */
+/** @typedef {import('../lib/types.mjs').Handle} Handle */
+
+/**
+ * @typedef {object} ThroughputScenario
+ * @property {string} id
+ * @property {string} title
+ * @property {string} unit
+ * @property {'pointSelect' | 'insert' | 'bulkInsert'} op
+ * @property {number} concurrency
+ */
+
+/** @type {readonly ThroughputScenario[]} */
+const SCENARIOS = [
+  { id: 'select-c1', title: 'Point select by primary key, concurrency 1', unit: 'ops/s', op: 'pointSelect', concurrency: 1 },
+  { id: 'select-c64', title: 'Point select by primary key, concurrency 64', unit: 'ops/s', op: 'pointSelect', concurrency: 64 },
+  { id: 'insert-c16', title: 'Single-row insert, concurrency 16', unit: 'ops/s', op: 'insert', concurrency: 16 },
+  { id: 'bulk', title: 'Bulk insert in one transaction (one statement per row)', unit: 'rows/s', op: 'bulkInsert', concurrency: 1 },
+];
+
+/**
+ * @typedef {object} ScenarioResult
+ * @property {string} id
+ * @property {string} title
+ * @property {string} unit
+ * @property {Record<string, number[]>} samples  contender -> one value per round
+ */
+
+/**
+ * Run every throughput scenario for every contender, interleaved: each round opens each contender
+ * once (in rotated order) and runs all scenarios on it, so slow drifts of the shared machine hit
+ * every contender alike.
+ * @param {Backend} backend
+ * @param {Options} opts
+ * @param {(line: string) => void} log
+ * @returns {Promise<ScenarioResult[]>}
+ */
+export async function runThroughput(backend, opts, log) {
+  /** @type {ScenarioResult[]} */
+  const results = SCENARIOS.map((s) => ({ id: s.id, title: s.title, unit: s.unit, samples: {} }));
+  const bulkRows = Array.from({ length: opts.bulkRows }, (_, i) => /** @type {const} */ ([i, `bulk ${i}`]));
+  let insertKey = 0;
+  for (let round = 0; round < opts.rounds; round++) {
+    for (const contender of rotate(backend.contenders, round)) {
+      collectGarbage();
+      const handle = await bounded(contender.open(), 60_000, `${backend.name} ${contender.name} open`);
+      try {
+        await checkHandle(handle, backend, contender.name);
+        for (const [index, scenario] of SCENARIOS.entries()) {
+          const result = /** @type {ScenarioResult} */ (results[index]);
+          const value = await measure(scenario, handle, backend, opts, bulkRows, () => insertKey++);
+          if (value === undefined) continue;
+          (result.samples[contender.name] ??= []).push(value);
+          log(`  ${backend.name} round ${round + 1}/${opts.rounds} ${contender.name.padEnd(28)} ${scenario.id.padEnd(11)} ${fmt(value)} ${scenario.unit}`);
+        }
+      } finally {
+        await bounded(handle.close(), 30_000, `${backend.name} ${contender.name} close`);
+      }
+    }
+  }
+  return results;
+}
+
+/**
+ * One measurement of one scenario; undefined when the contender does not take part.
+ * @param {ThroughputScenario} scenario
+ * @param {Handle} handle
+ * @param {Backend} backend
+ * @param {Options} opts
+ * @param {ReadonlyArray<readonly [number, string]>} bulkRows
+ * @param {() => number} nextKey
+ * @returns {Promise<number | undefined>}
+ */
+async function measure(scenario, handle, backend, opts, bulkRows, nextKey) {
+  if (scenario.op === 'bulkInsert') {
+    const bulkInsert = handle.bulkInsert;
+    if (bulkInsert === undefined) return undefined;
+    await backend.truncate('bench_bulk');
+    collectGarbage();
+    const start = performance.now();
+    await bounded(Promise.resolve(bulkInsert(bulkRows)), 120_000, 'bulk insert');
+    const seconds = (performance.now() - start) / 1000;
+    // A contender that silently dropped rows must not look fast.
+    const stored = await backend.count('bench_bulk');
+    if (stored !== bulkRows.length) throw new Error(`bulk insert stored ${stored} of ${bulkRows.length} rows`);
+    return bulkRows.length / seconds;
+  }
+  const { op } = scenario;
+  const fn = handle[op];
+  if (fn === undefined) return undefined;
+  const call =
+    op === 'pointSelect'
+      ? () => fn(1 + Math.floor(Math.random() * opts.pointRows))
+      : () => fn(nextKey());
+  if (op === 'insert') await backend.truncate('bench_ins');
+  await throughput(call, scenario.concurrency, opts.warmupMs);
+  collectGarbage();
+  return throughput(call, scenario.concurrency, opts.durationMs);
+}
+
+/**
+ * Fail loudly when a contender returns the wrong row: a broken contender must not produce a number.
+ * @param {Handle} handle
+ * @param {Backend} backend
+ * @param {string} name
+ */
+async function checkHandle(handle, backend, name) {
+  if (handle.pointSelect === undefined) return;
+  const row = /** @type {Record<string, unknown> | undefined} */ (await handle.pointSelect(42));
+  if (row === undefined || Number(row.id) !== 42 || row.name !== 'row 42') {
+    throw new Error(`${backend.name} ${name}: point select returned ${JSON.stringify(row)}`);
+  }
+}
+
+/**
+ * Median per contender and its ratio to the baseline (the raw driver), best first.
+ * @param {ScenarioResult} result
+ * @param {string} baseline
+ * @returns {{ name: string, median: number, min: number, max: number, ratio: number }[]}
+ */
+export function summarise(result, baseline) {
+  const base = median(result.samples[baseline] ?? []);
+  return Object.entries(result.samples)
+    .map(([name, values]) => ({
+      name,
+      median: median(values),
+      min: Math.min(...values),
+      max: Math.max(...values),
+      ratio: median(values) / base,
+    }))
+    .sort((a, b) => b.median - a.median);
+}
