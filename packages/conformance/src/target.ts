@@ -1,4 +1,4 @@
-import type { Connection, Database, DatabaseConfigOptions } from '@dal/core';
+import type { Connection, Database, DatabaseConfigOptions, DatabaseOptions } from '@dal/core';
 
 /**
  * What a backend supplies to run the shared suite. Everything else is written once in
@@ -9,9 +9,10 @@ export interface ConformanceTarget {
   readonly name: string;
   /**
    * A new Database for the suite. `overrides` changes settings (pool sizes, timeouts, a wrong
-   * password, another port); each distinct set of settings gets its own pool.
+   * password, another port); each distinct set of settings gets its own pool. `options` (a logger)
+   * go to the Database as they are.
    */
-  createDatabase(overrides?: Partial<DatabaseConfigOptions>): Database;
+  createDatabase(overrides?: Partial<DatabaseConfigOptions>, options?: DatabaseOptions): Database;
   /** Native column types for the portable DDL the suite writes. */
   readonly types: {
     readonly int: string;

@@ -8,7 +8,7 @@ afterAll(() => PoolManager.closeAll());
 
 describeConformance({
   name: 'mysql',
-  createDatabase: (overrides) => new MysqlDatabase(base.with({ ...overrides })),
+  createDatabase: (overrides, options) => new MysqlDatabase(base.with({ ...overrides }), options),
   types: { int: 'INT', bigint: 'BIGINT', text: 'TEXT', varchar: 'VARCHAR', decimal: 'DECIMAL(12,2)', timestamp: 'DATETIME(3)', boolean: 'BOOLEAN' },
   slowStatement: (seconds, marker) => `SELECT /* ${marker} */ SLEEP(${Number(seconds)})`,
   isRunningOnServer: async (db, marker) => {

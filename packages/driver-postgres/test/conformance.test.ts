@@ -8,7 +8,7 @@ afterAll(() => PoolManager.closeAll());
 
 describeConformance({
   name: 'postgres',
-  createDatabase: (overrides) => new PostgresDatabase(base.with({ ...overrides })),
+  createDatabase: (overrides, options) => new PostgresDatabase(base.with({ ...overrides }), options),
   types: { int: 'INTEGER', bigint: 'BIGINT', text: 'TEXT', varchar: 'VARCHAR', decimal: 'NUMERIC(12,2)', timestamp: 'TIMESTAMPTZ', boolean: 'BOOLEAN' },
   slowStatement: (seconds, marker) => `SELECT /* ${marker} */ pg_sleep(${Number(seconds)})`,
   isRunningOnServer: async (db, marker) => {

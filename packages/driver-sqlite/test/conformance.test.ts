@@ -19,7 +19,7 @@ const oneWriter = 'SQLite takes the write lock at BEGIN IMMEDIATE, so writers qu
 
 describeConformance({
   name: 'sqlite',
-  createDatabase: (overrides) => new SqliteDatabase(base.with({ ...overrides })),
+  createDatabase: (overrides, options) => new SqliteDatabase(base.with({ ...overrides }), options),
   types: { int: 'INTEGER', bigint: 'INTEGER', text: 'TEXT', varchar: 'VARCHAR', decimal: 'NUMERIC', timestamp: 'TEXT', boolean: 'INTEGER' },
   slowStatement: (seconds, marker) =>
     `WITH RECURSIVE /* ${marker} */ [c]([x]) AS (SELECT 1 UNION ALL SELECT [x] + 1 FROM [c] WHERE [x] < ${Math.round(seconds * 4_000_000)}) SELECT COUNT(*) AS [n] FROM [c]`,

@@ -1,4 +1,4 @@
-import { ConnectionReleasedError, DalError, QueryError, TranslationError, type Database } from '@dal/core';
+import { ConfigError, ConnectionReleasedError, DalError, PoolManager, QueryError, TranslationError, type Database } from '@dal/core';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { conformanceTest as test, tableName } from '../harness.js';
 import type { ConformanceTarget } from '../target.js';
@@ -54,7 +54,6 @@ export function querySuite(target: ConformanceTarget): void {
       expect(err).toBeInstanceOf(TranslationError);
       expect(DalError.isInstance(err)).toBe(true);
       expect((err as DalError).code).toBe('DAL_TRANSLATE');
-      const { PoolManager } = await import('@dal/core');
       expect(PoolManager.getPoolStatus(db.config.hash())?.sizes.inUse).toBe(0);
     });
 
@@ -73,11 +72,34 @@ export function querySuite(target: ConformanceTarget): void {
     });
 
     test(target, 'rejects a bad timeoutMs with ConfigError; Infinity means no timeout', async () => {
-      const { ConfigError, PoolManager } = await import('@dal/core');
       await expect(db.execute('SELECT 1', [], { timeoutMs: -5 })).rejects.toBeInstanceOf(ConfigError);
       await expect(db.execute('SELECT 1', [], { timeoutMs: Number.NaN })).rejects.toBeInstanceOf(ConfigError);
       expect(await db.execute('SELECT 1 AS [one]', [], { timeoutMs: Number.POSITIVE_INFINITY })).toEqual([{ one: 1 }]);
       expect(PoolManager.getPoolStatus(db.config.hash())?.sizes.inUse).toBe(0);
+    });
+
+    test(target, 'logs slow statements with alias, duration, tags and SQL, parameter values redacted unless configured', async () => {
+      const logged: Array<{ data: Record<string, unknown>; message: string }> = [];
+      const logger = { warn: (data: Record<string, unknown>, message: string) => logged.push({ data, message }) };
+      const secret = 'secret-param-5521';
+      // Every statement counts as slow with a threshold of a microsecond.
+      const quiet = target.createDatabase({ alias: `slow_${target.name}`, slowQueryThresholdMs: 0.001 }, { logger });
+      const verbose = target.createDatabase({ alias: `slow_verbose_${target.name}`, slowQueryThresholdMs: 0.001, logParameterValues: true }, { logger });
+      try {
+        await quiet.execute('SELECT ? AS [v]', [secret], { tags: { operation: 'get_secret' } });
+        const entry = logged.find((l) => l.message === '[dal] slow query' && l.data['alias'] === `slow_${target.name}`);
+        expect(entry?.data).toMatchObject({ alias: `slow_${target.name}`, tags: { operation: 'get_secret' }, params: '[1 redacted]' });
+        expect(entry!.data['sql']).toEqual(expect.stringContaining('AS'));
+        expect(typeof entry!.data['durationMs']).toBe('number');
+        expect(JSON.stringify(logged)).not.toContain(secret);
+        await verbose.execute('SELECT ? AS [v]', [secret]);
+        expect(logged.find((l) => l.data['alias'] === `slow_verbose_${target.name}`)?.data['params']).toEqual([secret]);
+        expect(PoolManager.getPoolStatus(quiet.config.hash())!.metrics.slowQueries).toBeGreaterThanOrEqual(1);
+        expect(PoolManager.getPoolStatus(quiet.config.hash())!.metrics.operations['get_secret']).toMatchObject({ count: 1, errors: 0 });
+      } finally {
+        await quiet.close();
+        await verbose.close();
+      }
     });
 
     test(target, 'reports the server version and the native driver', async () => {

@@ -55,6 +55,8 @@ export interface DatabaseConfigOptions {
   leakDetectionThresholdMs?: number;
   /** Window of the timeout rate behind the scaling advice (default 5 min). */
   metricsWindowMs?: number;
+  /** Include parameter values in slow-query logs (default false: they may hold personal data). */
+  logParameterValues?: boolean;
 }
 
 /** One server of a multi-host config. */
@@ -177,6 +179,7 @@ export class DatabaseConfig {
   readonly retry: Readonly<Required<RetrySettings>> | false;
   readonly leakDetectionThresholdMs: number;
   readonly metricsWindowMs: number;
+  readonly logParameterValues: boolean;
   readonly #password: string | undefined;
   #hash: string | undefined;
 
@@ -233,6 +236,10 @@ export class DatabaseConfig {
     this.failbackAfterMs = durations.failbackAfterMs;
     this.leakDetectionThresholdMs = durations.leakDetectionThresholdMs;
     this.metricsWindowMs = durations.metricsWindowMs;
+    if (options.logParameterValues !== undefined && typeof options.logParameterValues !== 'boolean') {
+      throw new ConfigError(`${where}: "logParameterValues" must be a boolean`);
+    }
+    this.logParameterValues = options.logParameterValues ?? false;
     this.hosts = Object.freeze(parseHosts(where, options.hosts, this.host, this.port));
     if (options.hosts !== undefined && options.host === undefined) {
       this.host = this.hosts[0]!.host;
@@ -324,6 +331,7 @@ export class DatabaseConfig {
       retry: this.retry,
       leakDetectionThresholdMs: this.leakDetectionThresholdMs,
       metricsWindowMs: this.metricsWindowMs,
+      logParameterValues: this.logParameterValues,
     };
   }
 

@@ -320,7 +320,7 @@ export class Connection {
         if (done) return;
         finish();
         this.#cancel(entry, pending);
-        runtime.recordQuery(performance.now() - started, error, options?.tags, nativeSql);
+        runtime.recordQuery(performance.now() - started, error, options?.tags, nativeSql, params);
         reject(error);
       };
       // Node fires longer timers at once, so anything beyond its limit means "no timeout".
@@ -341,7 +341,7 @@ export class Connection {
         (result: DriverResult<R>) => {
           if (done) return;
           finish();
-          runtime.recordQuery(performance.now() - started, undefined, options?.tags, nativeSql);
+          runtime.recordQuery(performance.now() - started, undefined, options?.tags, nativeSql, params);
           resolve(result as QueryResult<R>);
         },
         (error: unknown) => {
@@ -352,7 +352,7 @@ export class Connection {
             entry.needsValidation = true;
             runtime.reportConnectionFailure(mapped);
           }
-          runtime.recordQuery(performance.now() - started, mapped, options?.tags, nativeSql);
+          runtime.recordQuery(performance.now() - started, mapped, options?.tags, nativeSql, params);
           reject(mapped);
         },
       );

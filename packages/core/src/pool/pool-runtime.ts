@@ -104,8 +104,14 @@ export class PoolRuntime {
     return this.dialect.mapError(error, sql === undefined ? this.#errorContext : { alias: this.config.alias, sql });
   }
 
-  /** Count one statement, and log it when slow (tags, alias and SQL; never parameter values). */
-  recordQuery(durationMs: number, error: DalError | undefined, tags: Readonly<Record<string, unknown>> | undefined, sql: string): void {
+  /** Count one statement, and log it when slow (tags, alias and SQL; parameter values only when configured). */
+  recordQuery(
+    durationMs: number,
+    error: DalError | undefined,
+    tags: Readonly<Record<string, unknown>> | undefined,
+    sql: string,
+    params: readonly unknown[],
+  ): void {
     const operation = tags?.['operation'];
     this.metrics.recordQuery(
       durationMs,
@@ -115,10 +121,10 @@ export class PoolRuntime {
     );
     if (durationMs >= this.#slowMs) {
       this.metrics.slowQueries++;
-      this.logger.warn?.(
-        { alias: this.config.alias, durationMs: Math.round(durationMs), thresholdMs: this.#slowMs, tags, sql, error: error?.code },
-        '[dal] slow query',
-      );
+      const entry: Record<string, unknown> = { alias: this.config.alias, durationMs: Math.round(durationMs), thresholdMs: this.#slowMs, tags, sql };
+      if (error !== undefined) entry['error'] = error.code;
+      entry['params'] = this.config.logParameterValues ? params : `[${params.length} redacted]`;
+      this.logger.warn?.(entry, '[dal] slow query');
     }
   }
 
