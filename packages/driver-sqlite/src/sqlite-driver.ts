@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import type { DatabaseConfig, Driver, DriverCapabilities, DriverConnectOptions, DriverConnection, SyncDriverConnection } from '@dal/core';
 import { SqliteConnection, SqliteSyncConnection } from './sqlite-connection.js';
 import { sqliteDialect } from './sqlite-dialect.js';
-import { isMemoryDatabase, resolveSqliteOptions, type SqliteDriverOptions, type SqliteMode } from './sqlite-options.js';
+import { defaultMode, isMemoryDatabase, resolveSqliteOptions, type SqliteDriverOptions, type SqliteMode } from './sqlite-options.js';
 import { SqliteWorkerConnection } from './sqlite-worker-connection.js';
 
 const nativeVersion = (createRequire(import.meta.url)('better-sqlite3/package.json') as { version: string }).version;
@@ -21,13 +21,15 @@ export class SqliteDriver implements Driver {
   readonly dialect = sqliteDialect;
   readonly capabilities: DriverCapabilities;
   readonly clientName = `better-sqlite3 ${nativeVersion}`;
-  /** Execution mode of async connections unless `config.driverOptions.mode` says otherwise. */
-  readonly mode: SqliteMode;
+  /** Execution mode of async connections unless `config.driverOptions.mode` says otherwise; undefined: by database (see `defaultMode`). */
+  readonly mode: SqliteMode | undefined;
   readonly #options: SqliteDriverOptions;
 
   constructor(options: SqliteDriverOptions = {}) {
     this.#options = { ...options };
-    this.mode = options.mode ?? 'process';
+    this.mode = options.mode;
+    // Without a fixed mode, a file database runs in a process (cancellable); an in-memory one inline,
+    // whose cancel() is a harmless no-op since a synchronous statement ends before any timer fires.
     this.capabilities = Object.freeze({ cancel: this.mode !== 'inline', savepoints: true, transactionalDdl: true, returning: true, sync: true });
   }
 
@@ -37,7 +39,7 @@ export class SqliteDriver implements Driver {
    * connection holding the lock); up to 4 for files otherwise.
    */
   defaultPoolSize(config: DatabaseConfig): { min: number; max: number } {
-    const mode = (config.driverOptions as SqliteDriverOptions).mode ?? this.mode;
+    const mode = (config.driverOptions as SqliteDriverOptions).mode ?? this.mode ?? defaultMode(config.database);
     return isMemoryDatabase(config.database) || mode === 'inline' ? { min: 1, max: 1 } : { min: 1, max: 4 };
   }
 

@@ -11,7 +11,11 @@ export type SqliteMode = 'process' | 'worker' | 'inline';
 
 /** Options of `createSqliteDriver`, also read from `DatabaseConfig.driverOptions` (which wins). */
 export interface SqliteDriverOptions {
-  /** Execution mode of async connections (default `'process'`). Sync connections are always inline. */
+  /**
+   * Execution mode of async connections. Default: `'process'` for a file, `'inline'` for an
+   * in-memory database (which lives inside its connection: killing a process to stop a statement
+   * would destroy the whole database). Sync connections are always inline.
+   */
   mode?: SqliteMode;
   /** Prepared statements kept per connection (default 200). */
   statementCacheSize?: number;
@@ -48,11 +52,16 @@ export function isMemoryDatabase(filename: string): boolean {
   return filename === ':memory:' || filename === '' || filename.startsWith('file::memory:') || /[?&]mode=memory\b/.test(filename);
 }
 
+/** `'process'` for files (a cancel really stops the statement); `'inline'` in memory (a kill would lose the data). */
+export function defaultMode(filename: string): SqliteMode {
+  return isMemoryDatabase(filename) ? 'inline' : 'process';
+}
+
 /** Merge the driver's options with the config's `driverOptions` and validate them. */
 export function resolveSqliteOptions(config: DatabaseConfig, driverOptions: SqliteDriverOptions): { mode: SqliteMode; open: SqliteOpenOptions } {
   const merged = { ...driverOptions, ...(config.driverOptions as SqliteDriverOptions) };
   const where = `sqlite(${config.alias})`;
-  const mode = merged.mode ?? 'process';
+  const mode = merged.mode ?? defaultMode(config.database);
   if (!MODES.includes(mode)) throw new ConfigError(`${where}: driverOptions.mode must be 'process', 'worker' or 'inline'`);
   const statementCacheSize = merged.statementCacheSize ?? 200;
   if (!Number.isInteger(statementCacheSize) || statementCacheSize < 0) throw new ConfigError(`${where}: statementCacheSize must be an integer >= 0`);

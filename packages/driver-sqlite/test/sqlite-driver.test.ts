@@ -252,7 +252,7 @@ describe.each(['worker', 'process'] as const)('cancel in mode %s', (mode) => {
 
 describe('driver', () => {
   it('declares capabilities per mode and pool sizes per database kind', () => {
-    expect(createSqliteDriver().mode).toBe('process');
+    expect(createSqliteDriver().mode).toBeUndefined(); // by database: process for files, inline in memory
     expect(createSqliteDriver({ mode: 'inline' }).capabilities).toEqual({ cancel: false, savepoints: true, transactionalDdl: true, returning: true, sync: true });
     expect(createSqliteDriver({ mode: 'worker' }).capabilities.cancel).toBe(true);
     const driver = createSqliteDriver();
@@ -262,6 +262,15 @@ describe('driver', () => {
     expect(driver.defaultPoolSize(config())).toEqual({ min: 1, max: 4 });
     expect(createSqliteDriver({ mode: 'inline' }).defaultPoolSize(config())).toEqual({ min: 1, max: 1 });
     expect(driver.defaultPoolSize(config(undefined, { driverOptions: { mode: 'inline' } }))).toEqual({ min: 1, max: 1 });
+  });
+
+  it('runs a file database in a process and an in-memory one inline by default (a kill would lose it)', async () => {
+    const file = await createSqliteDriver().connect(config(), { signal: AbortSignal.timeout(10_000) });
+    const memory = await createSqliteDriver().connect(config(':memory:'), { signal: AbortSignal.timeout(5000) });
+    open.push(file, memory);
+    expect(file).toBeInstanceOf(SqliteWorkerConnection);
+    expect(memory).not.toBeInstanceOf(SqliteWorkerConnection);
+    expect(createSqliteDriver().capabilities.cancel).toBe(true);
   });
 
   it('reads the mode from config.driverOptions and validates options', async () => {
