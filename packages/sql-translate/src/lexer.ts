@@ -289,19 +289,12 @@ export function lex(sql: string, rules: DialectRules): LexResult {
         i++;
         break;
       }
-      case COLON: {
-        const next = sql.charCodeAt(i + 1);
-        if (next === COLON) {
-          i += 2;
-        } else if (rules.sqlitePlaceholders && isIdentChar(next) && next !== DOLLAR) {
-          const j = endOfWord(sql, i + 1);
-          native(i, j, -1);
-          i = j;
-        } else {
-          i++;
+      case COLON:
+        if (sql.charCodeAt(i + 1) === COLON) {
+          i += 2; // a `::` cast
+          break;
         }
-        break;
-      }
+      // falls through: `:name`, like `@name`, is a SQLite named placeholder
       case AT: {
         const next = sql.charCodeAt(i + 1);
         if (rules.sqlitePlaceholders && isIdentChar(next) && next !== DOLLAR) {
