@@ -1,12 +1,9 @@
 import { defineConfig } from 'tsup';
+import { packageBuild } from '../../tsup.config.base.js';
 
 export default defineConfig({
-  entry: ['src/index.ts'],
+  ...packageBuild,
   // ESM only: vitest, which the suite registers tests with, cannot be required from CommonJS.
   format: ['esm'],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
   external: ['vitest'],
 });

@@ -1,12 +1,8 @@
 import { defineConfig } from 'tsup';
+import { packageBuild } from '../../tsup.config.base.js';
 
 export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm', 'cjs'],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
+  ...packageBuild,
   // import.meta.url in the CJS build (createRequire for lazy driver loading).
   shims: true,
   // Drivers are loaded lazily by DatabaseFactory and are never bundled into core.

@@ -1,12 +1,5 @@
 import { defineConfig } from 'tsup';
+import { packageBuild } from '../../tsup.config.base.js';
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm', 'cjs'],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
-  // import.meta.url (used to read mysql2's version) also works in the CJS build.
-  shims: true,
-});
+// import.meta.url (used to read mysql2's version) also works in the CJS build.
+export default defineConfig({ ...packageBuild, shims: true });

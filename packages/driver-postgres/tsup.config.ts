@@ -1,12 +1,5 @@
 import { defineConfig } from 'tsup';
+import { packageBuild } from '../../tsup.config.base.js';
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm', 'cjs'],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
-  // The CJS build needs import.meta.url (to read pg's version) shimmed.
-  shims: true,
-});
+// The CJS build needs import.meta.url (to read pg's version) shimmed.
+export default defineConfig({ ...packageBuild, shims: true });

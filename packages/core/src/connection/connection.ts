@@ -143,12 +143,7 @@ export class Connection {
     for (const params of paramsList) checkParameterCount(compiled, params, runtime.translateTarget);
     return this.transaction(async () => {
       const total: QueryResult = { rows: [], affectedRows: 0 };
-      for (const params of paramsList) {
-        const result = await this.#run<Row>(compiled.sql, params, options);
-        total.affectedRows += result.affectedRows;
-        if (result.rows.length > 0) total.rows.push(...result.rows);
-        if (result.insertId !== undefined) total.insertId = result.insertId;
-      }
+      for (const params of paramsList) addResult(total, await this.#run<Row>(compiled.sql, params, options));
       return total;
     });
   }
@@ -435,6 +430,13 @@ export class Connection {
       this.#transactionDepth--;
     }
   }
+}
+
+/** @internal Fold one statement's result into `executeMany`'s total. */
+export function addResult(total: QueryResult, result: QueryResult): void {
+  total.affectedRows += result.affectedRows;
+  if (result.rows.length > 0) total.rows.push(...result.rows);
+  if (result.insertId !== undefined) total.insertId = result.insertId;
 }
 
 /** True for errors that mean "the transaction must be re-run". */

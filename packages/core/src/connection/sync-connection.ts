@@ -3,7 +3,7 @@ import { checkParameterCount, compile } from '@dal/sql-translate';
 import type { DatabaseConfig } from '../config/database-config.js';
 import type { Dialect, Driver, DriverCapabilities, IsolationLevel, SyncDriverConnection } from '../driver/driver.js';
 import { ConnectionReleasedError, TransactionError, UnsupportedFeatureError } from '../errors/errors.js';
-import type { ExecuteOptions, QueryResult, Row, VersionDetails } from './connection.js';
+import { addResult, type ExecuteOptions, type QueryResult, type Row, type VersionDetails } from './connection.js';
 
 const NO_PARAMS: readonly unknown[] = Object.freeze([]);
 
@@ -76,12 +76,7 @@ export class SyncConnection {
     for (const params of paramsList) checkParameterCount(compiled, params, target);
     return this.transaction(() => {
       const total: QueryResult = { rows: [], affectedRows: 0 };
-      for (const params of paramsList) {
-        const result = this.#run<Row>(compiled.sql, params, options);
-        total.affectedRows += result.affectedRows;
-        if (result.rows.length > 0) total.rows.push(...result.rows);
-        if (result.insertId !== undefined) total.insertId = result.insertId;
-      }
+      for (const params of paramsList) addResult(total, this.#run<Row>(compiled.sql, params, options));
       return total;
     });
   }
