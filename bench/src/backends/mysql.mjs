@@ -1,11 +1,10 @@
 import mysql from 'mysql2/promise';
 import { createPool as createCallbackPool } from 'mysql2';
-import knexFactory from 'knex';
-import { Kysely, MysqlDialect } from 'kysely';
+import { MysqlDialect } from 'kysely';
 import { DatabaseConfig } from '@dal/core';
 import { MysqlDatabase } from '@dal/driver-mysql';
-import { quietKnexLog } from '../lib/harness.mjs';
-import { BATCH, ENTITY_COLUMNS, HISTORY_COLUMNS, chunks, multiRowInsert } from '../lib/sql.mjs';
+import { dalContender, dalSaturation, dalTimeout, knexContender, knexSaturation, knexTimeout, kyselyContender, rawBulkInsert, rawInsertBatched, sleepHold } from '../lib/contenders.mjs';
+import { BATCH, chunks, multiRowInsert } from '../lib/sql.mjs';
 import { ENTITY_NAME, RAW_TABLE } from '../scenarios/entities.mjs';
 
 /** @typedef {import('../lib/types.mjs').Backend} Backend */
@@ -15,6 +14,21 @@ const POOL_MAX = 20;
 const SELECT = 'SELECT id, name, score FROM bench_point WHERE id = ?';
 const INSERT = 'INSERT INTO bench_ins (k, v) VALUES (?, ?)';
 const BULK = 'INSERT INTO bench_bulk (k, v) VALUES (?, ?)';
+const hold = sleepHold('SLEEP');
+
+/**
+ * A mysql2 connection in the shape the shared transaction loops drive.
+ * @param {import('mysql2/promise').Connection} conn
+ * @returns {import('../lib/contenders.mjs').RawTransaction}
+ */
+function mysqlTransaction(conn) {
+  return {
+    query: (sql, params) => conn.query(sql, [...params]),
+    begin: () => conn.beginTransaction(),
+    commit: () => conn.commit(),
+    rollback: () => conn.rollback(),
+  };
+}
 
 /**
  * The MySQL/MariaDB backend: @dal, the mysql2 pool, knex and kysely on the same tables.
@@ -25,6 +39,8 @@ export function mysqlBackend(opts) {
   const admin = mysql.createPool({ uri: opts.mysqlUrl, connectionLimit: 2 });
   /** @param {Partial<import('@dal/core').DatabaseConfigOptions>} overrides */
   const dalConfig = (overrides) => DatabaseConfig.fromUrl(opts.mysqlUrl, { alias: 'bench_mysql', poolMin: 1, poolMax: POOL_MAX, ...overrides });
+  /** @param {number} max */
+  const knexConfig = (max) => ({ client: 'mysql2', connection: opts.mysqlUrl, pool: { min: 0, max } });
   /**
    * @param {string} text
    * @param {unknown[]} [params]
@@ -74,66 +90,17 @@ export function mysqlBackend(opts) {
           return {
             pointSelect: async (id) => /** @type {any[]} */ ((await pool.query(SELECT, [id]))[0])[0],
             insert: (k) => pool.query(INSERT, [k, `v${k}`]),
-            async bulkInsert(rows) {
+            bulkInsert: rawBulkInsert(async () => {
               const conn = await pool.getConnection();
-              try {
-                await conn.beginTransaction();
-                for (const row of rows) await conn.query(BULK, [...row]);
-                await conn.commit();
-              } catch (error) {
-                await conn.rollback();
-                throw error;
-              } finally {
-                conn.release();
-              }
-            },
+              return { ...mysqlTransaction(conn), release: () => conn.release() };
+            }, BULK),
             close: () => pool.end(),
           };
         },
       },
-      {
-        name: '@dal',
-        async open() {
-          const db = new MysqlDatabase(dalConfig({}));
-          return {
-            pointSelect: async (id) => (await db.execute('SELECT [id], [name], [score] FROM [bench_point] WHERE [id] = ?', [id]))[0],
-            insert: (k) => db.execute('INSERT INTO [bench_ins] ([k], [v]) VALUES (?, ?)', [k, `v${k}`]),
-            bulkInsert: (rows) => db.withConnection((conn) => conn.executeMany('INSERT INTO [bench_bulk] ([k], [v]) VALUES (?, ?)', rows)),
-            close: () => db.close(),
-          };
-        },
-      },
-      {
-        name: 'knex',
-        async open() {
-          const knex = knexFactory({ client: 'mysql2', connection: opts.mysqlUrl, pool: { min: 0, max: POOL_MAX }, log: quietKnexLog });
-          return {
-            pointSelect: (id) => knex('bench_point').select('id', 'name', 'score').where('id', id).first(),
-            insert: (k) => knex('bench_ins').insert({ k, v: `v${k}` }),
-            bulkInsert: (rows) =>
-              knex.transaction(async (trx) => {
-                for (const [k, v] of rows) await trx('bench_bulk').insert({ k, v });
-              }),
-            close: () => knex.destroy(),
-          };
-        },
-      },
-      {
-        name: 'kysely',
-        async open() {
-          /** @type {Kysely<any>} */
-          const db = new Kysely({ dialect: new MysqlDialect({ pool: createCallbackPool({ uri: opts.mysqlUrl, connectionLimit: POOL_MAX }) }) });
-          return {
-            pointSelect: (id) => db.selectFrom('bench_point').select(['id', 'name', 'score']).where('id', '=', id).executeTakeFirst(),
-            insert: (k) => db.insertInto('bench_ins').values({ k, v: `v${k}` }).execute(),
-            bulkInsert: (rows) =>
-              db.transaction().execute(async (trx) => {
-                for (const [k, v] of rows) await trx.insertInto('bench_bulk').values({ k, v }).execute();
-              }),
-            close: () => db.destroy(),
-          };
-        },
-      },
+      dalContender('@dal', () => new MysqlDatabase(dalConfig({}))),
+      knexContender(knexConfig(POOL_MAX)),
+      kyselyContender(() => new MysqlDialect({ pool: createCallbackPool({ uri: opts.mysqlUrl, connectionLimit: POOL_MAX }) })),
       {
         name: 'mysql2 (raw, multi-row VALUES)',
         async open() {
@@ -152,19 +119,11 @@ export function mysqlBackend(opts) {
       },
     ],
     saturation: [
-      {
-        name: '@dal',
-        async open(poolSize, acquireTimeoutMs, holdMs) {
-          const db = new MysqlDatabase(dalConfig({ poolMin: poolSize, poolMax: poolSize, connectionAcquisitionTimeoutMs: acquireTimeoutMs }));
-          return {
-            async acquire() {
-              const conn = await db.connection();
-              return { hold: () => conn.execute(`SELECT SLEEP(${holdMs / 1000})`), release: () => conn.release() };
-            },
-            close: () => db.close(),
-          };
-        },
-      },
+      dalSaturation(
+        '@dal',
+        (poolSize, acquireTimeoutMs) => new MysqlDatabase(dalConfig({ poolMin: poolSize, poolMax: poolSize, connectionAcquisitionTimeoutMs: acquireTimeoutMs })),
+        hold,
+      ),
       {
         name: 'mysql2 pool (raw)',
         note: 'mysql2 has no acquisition timeout: clients queue until served',
@@ -174,40 +133,16 @@ export function mysqlBackend(opts) {
           return {
             async acquire() {
               const conn = await pool.getConnection();
-              return { hold: () => conn.query(`SELECT SLEEP(${holdMs / 1000})`), release: () => conn.release() };
+              return { hold: () => hold((sql) => conn.query(sql), holdMs), release: () => conn.release() };
             },
             close: () => pool.end(),
           };
         },
       },
-      {
-        name: 'knex',
-        note: 'acquireConnectionTimeout (tarn)',
-        async open(poolSize, acquireTimeoutMs, holdMs) {
-          const knex = knexFactory({ client: 'mysql2', connection: opts.mysqlUrl, pool: { min: 0, max: poolSize }, acquireConnectionTimeout: acquireTimeoutMs, log: quietKnexLog });
-          return {
-            async acquire() {
-              const conn = await knex.client.acquireConnection();
-              return {
-                hold: () => knex.raw(`SELECT SLEEP(${holdMs / 1000})`).connection(conn),
-                release: () => knex.client.releaseConnection(conn),
-              };
-            },
-            close: () => knex.destroy(),
-          };
-        },
-      },
+      knexSaturation('acquireConnectionTimeout (tarn)', knexConfig, hold),
     ],
     timeout: [
-      {
-        name: '@dal',
-        note: 'timeoutMs: KILL QUERY from a second connection',
-        async open(o) {
-          const db = new MysqlDatabase(dalConfig({ poolMax: 2 }));
-          await db.execute('SELECT 1');
-          return { run: (marker) => db.execute(slowSql(o, marker), [], { timeoutMs: o.queryTimeoutMs }), close: () => db.close() };
-        },
-      },
+      dalTimeout('@dal', 'timeoutMs: KILL QUERY from a second connection', () => new MysqlDatabase(dalConfig({ poolMax: 2 })), slowSql),
       {
         name: 'mysql2 (raw) timeout',
         note: 'client-side timer only',
@@ -229,24 +164,8 @@ export function mysqlBackend(opts) {
           };
         },
       },
-      {
-        name: 'knex .timeout()',
-        note: 'default: no cancel',
-        async open(o) {
-          const knex = knexFactory({ client: 'mysql2', connection: opts.mysqlUrl, pool: { min: 0, max: 2 }, log: quietKnexLog });
-          await knex.raw('SELECT 1');
-          return { run: (marker) => knex.raw(slowSql(o, marker)).timeout(o.queryTimeoutMs), close: () => knex.destroy() };
-        },
-      },
-      {
-        name: 'knex .timeout({ cancel: true })',
-        note: 'KILL QUERY on a second connection',
-        async open(o) {
-          const knex = knexFactory({ client: 'mysql2', connection: opts.mysqlUrl, pool: { min: 0, max: 2 }, log: quietKnexLog });
-          await knex.raw('SELECT 1');
-          return { run: (marker) => knex.raw(slowSql(o, marker)).timeout(o.queryTimeoutMs, { cancel: true }), close: () => knex.destroy() };
-        },
-      },
+      knexTimeout(knexConfig(2), false, 'default: no cancel', slowSql),
+      knexTimeout(knexConfig(2), true, 'KILL QUERY on a second connection', slowSql),
     ],
     async isRunning(marker) {
       const rows = await adminRows(
@@ -265,19 +184,7 @@ export function mysqlBackend(opts) {
           history_user_id VARCHAR(255), history_comment TEXT, PRIMARY KEY (id, version)) ENGINE=InnoDB`);
         const conn = await mysql.createConnection({ uri: opts.mysqlUrl });
         return {
-          async insertBatched(rows) {
-            await conn.beginTransaction();
-            try {
-              for (const part of chunks(rows, BATCH)) {
-                await conn.query(multiRowInsert(RAW_TABLE, [...ENTITY_COLUMNS], part.length, 'question'), part.flatMap((r) => ENTITY_COLUMNS.map((c) => r.main[c])));
-                await conn.query(multiRowInsert(`${RAW_TABLE}_history`, [...HISTORY_COLUMNS], part.length, 'question'), part.flatMap((r) => HISTORY_COLUMNS.map((c) => r.history[c])));
-              }
-              await conn.commit();
-            } catch (error) {
-              await conn.rollback();
-              throw error;
-            }
-          },
+          insertBatched: rawInsertBatched(mysqlTransaction(conn), 'question'),
           close: () => conn.end(),
         };
       },

@@ -1,10 +1,9 @@
 import pg from 'pg';
-import knexFactory from 'knex';
-import { Kysely, PostgresDialect } from 'kysely';
+import { PostgresDialect } from 'kysely';
 import { DatabaseConfig } from '@dal/core';
 import { PostgresDatabase } from '@dal/driver-postgres';
-import { quietKnexLog } from '../lib/harness.mjs';
-import { BATCH, ENTITY_COLUMNS, HISTORY_COLUMNS, chunks, multiRowInsert } from '../lib/sql.mjs';
+import { dalContender, dalSaturation, dalTimeout, knexContender, knexSaturation, knexTimeout, kyselyContender, rawBulkInsert, rawInsertBatched, sleepHold } from '../lib/contenders.mjs';
+import { BATCH, chunks, multiRowInsert } from '../lib/sql.mjs';
 import { ENTITY_NAME, RAW_TABLE } from '../scenarios/entities.mjs';
 
 /** @typedef {import('../lib/types.mjs').Backend} Backend */
@@ -14,6 +13,21 @@ const POOL_MAX = 20;
 const SELECT = 'SELECT id, name, score FROM bench_point WHERE id = $1';
 const INSERT = 'INSERT INTO bench_ins (k, v) VALUES ($1, $2)';
 const BULK = 'INSERT INTO bench_bulk (k, v) VALUES ($1, $2)';
+const hold = sleepHold('pg_sleep');
+
+/**
+ * A pg client in the shape the shared transaction loops drive.
+ * @param {{ query: (sql: string, params?: readonly unknown[]) => Promise<unknown> }} client
+ * @returns {import('../lib/contenders.mjs').RawTransaction}
+ */
+function pgTransaction(client) {
+  return {
+    query: (sql, params) => client.query(sql, params),
+    begin: () => client.query('BEGIN'),
+    commit: () => client.query('COMMIT'),
+    rollback: () => client.query('ROLLBACK'),
+  };
+}
 
 /**
  * Warm a pg.Pool: open `n` connections now rather than during the measurement.
@@ -34,6 +48,8 @@ export function postgresBackend(opts) {
   const admin = new pg.Pool({ connectionString: opts.pgUrl, max: 2 });
   /** @param {Partial<import('@dal/core').DatabaseConfigOptions>} overrides */
   const dalConfig = (overrides) => DatabaseConfig.fromUrl(opts.pgUrl, { alias: 'bench_pg', poolMin: 1, poolMax: POOL_MAX, ...overrides });
+  /** @param {number} max */
+  const knexConfig = (max) => ({ client: 'pg', connection: opts.pgUrl, pool: { min: 0, max } });
 
   /** @type {Backend} */
   const backend = {
@@ -74,66 +90,17 @@ export function postgresBackend(opts) {
           return {
             pointSelect: async (id) => (await pool.query(SELECT, [id])).rows[0],
             insert: (k) => pool.query(INSERT, [k, `v${k}`]),
-            async bulkInsert(rows) {
+            bulkInsert: rawBulkInsert(async () => {
               const client = await pool.connect();
-              try {
-                await client.query('BEGIN');
-                for (const row of rows) await client.query(BULK, row);
-                await client.query('COMMIT');
-              } catch (error) {
-                await client.query('ROLLBACK');
-                throw error;
-              } finally {
-                client.release();
-              }
-            },
+              return { ...pgTransaction(client), release: () => client.release() };
+            }, BULK),
             close: () => pool.end(),
           };
         },
       },
-      {
-        name: '@dal',
-        async open() {
-          const db = new PostgresDatabase(dalConfig({}));
-          return {
-            pointSelect: async (id) => (await db.execute('SELECT [id], [name], [score] FROM [bench_point] WHERE [id] = ?', [id]))[0],
-            insert: (k) => db.execute('INSERT INTO [bench_ins] ([k], [v]) VALUES (?, ?)', [k, `v${k}`]),
-            bulkInsert: (rows) => db.withConnection((conn) => conn.executeMany('INSERT INTO [bench_bulk] ([k], [v]) VALUES (?, ?)', rows)),
-            close: () => db.close(),
-          };
-        },
-      },
-      {
-        name: 'knex',
-        async open() {
-          const knex = knexFactory({ client: 'pg', connection: opts.pgUrl, pool: { min: 0, max: POOL_MAX }, log: quietKnexLog });
-          return {
-            pointSelect: (id) => knex('bench_point').select('id', 'name', 'score').where('id', id).first(),
-            insert: (k) => knex('bench_ins').insert({ k, v: `v${k}` }),
-            bulkInsert: (rows) =>
-              knex.transaction(async (trx) => {
-                for (const [k, v] of rows) await trx('bench_bulk').insert({ k, v });
-              }),
-            close: () => knex.destroy(),
-          };
-        },
-      },
-      {
-        name: 'kysely',
-        async open() {
-          /** @type {Kysely<any>} */
-          const db = new Kysely({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: opts.pgUrl, max: POOL_MAX }) }) });
-          return {
-            pointSelect: (id) => db.selectFrom('bench_point').select(['id', 'name', 'score']).where('id', '=', id).executeTakeFirst(),
-            insert: (k) => db.insertInto('bench_ins').values({ k, v: `v${k}` }).execute(),
-            bulkInsert: (rows) =>
-              db.transaction().execute(async (trx) => {
-                for (const [k, v] of rows) await trx.insertInto('bench_bulk').values({ k, v }).execute();
-              }),
-            close: () => db.destroy(),
-          };
-        },
-      },
+      dalContender('@dal', () => new PostgresDatabase(dalConfig({}))),
+      knexContender(knexConfig(POOL_MAX)),
+      kyselyContender(() => new PostgresDialect({ pool: new pg.Pool({ connectionString: opts.pgUrl, max: POOL_MAX }) })),
       {
         name: 'pg (raw, multi-row VALUES)',
         async open() {
@@ -157,19 +124,11 @@ export function postgresBackend(opts) {
       },
     ],
     saturation: [
-      {
-        name: '@dal',
-        async open(poolSize, acquireTimeoutMs, holdMs) {
-          const db = new PostgresDatabase(dalConfig({ poolMin: poolSize, poolMax: poolSize, connectionAcquisitionTimeoutMs: acquireTimeoutMs }));
-          return {
-            async acquire() {
-              const conn = await db.connection();
-              return { hold: () => conn.execute(`SELECT pg_sleep(${holdMs / 1000})`), release: () => conn.release() };
-            },
-            close: () => db.close(),
-          };
-        },
-      },
+      dalSaturation(
+        '@dal',
+        (poolSize, acquireTimeoutMs) => new PostgresDatabase(dalConfig({ poolMin: poolSize, poolMax: poolSize, connectionAcquisitionTimeoutMs: acquireTimeoutMs })),
+        hold,
+      ),
       {
         name: 'pg.Pool (raw)',
         note: 'connectionTimeoutMillis',
@@ -179,40 +138,16 @@ export function postgresBackend(opts) {
           return {
             async acquire() {
               const client = await pool.connect();
-              return { hold: () => client.query(`SELECT pg_sleep(${holdMs / 1000})`), release: () => client.release() };
+              return { hold: () => hold((sql) => client.query(sql), holdMs), release: () => client.release() };
             },
             close: () => pool.end(),
           };
         },
       },
-      {
-        name: 'knex',
-        note: 'acquireConnectionTimeout (tarn)',
-        async open(poolSize, acquireTimeoutMs, holdMs) {
-          const knex = knexFactory({ client: 'pg', connection: opts.pgUrl, pool: { min: 0, max: poolSize }, acquireConnectionTimeout: acquireTimeoutMs, log: quietKnexLog });
-          return {
-            async acquire() {
-              const conn = await knex.client.acquireConnection();
-              return {
-                hold: () => knex.raw(`SELECT pg_sleep(${holdMs / 1000})`).connection(conn),
-                release: () => knex.client.releaseConnection(conn),
-              };
-            },
-            close: () => knex.destroy(),
-          };
-        },
-      },
+      knexSaturation('acquireConnectionTimeout (tarn)', knexConfig, hold),
     ],
     timeout: [
-      {
-        name: '@dal',
-        note: 'timeoutMs: cancel request to the server',
-        async open(o) {
-          const db = new PostgresDatabase(dalConfig({ poolMax: 2 }));
-          await db.execute('SELECT 1');
-          return { run: (marker) => db.execute(slowSql(o, marker), [], { timeoutMs: o.queryTimeoutMs }), close: () => db.close() };
-        },
-      },
+      dalTimeout('@dal', 'timeoutMs: cancel request to the server', () => new PostgresDatabase(dalConfig({ poolMax: 2 })), slowSql),
       {
         name: 'pg (raw) query_timeout',
         note: 'client-side timer only',
@@ -231,24 +166,8 @@ export function postgresBackend(opts) {
           return { run: (marker) => pool.query(slowSql(o, marker)), close: () => pool.end() };
         },
       },
-      {
-        name: 'knex .timeout()',
-        note: 'default: no cancel',
-        async open(o) {
-          const knex = knexFactory({ client: 'pg', connection: opts.pgUrl, pool: { min: 0, max: 2 }, log: quietKnexLog });
-          await knex.raw('SELECT 1');
-          return { run: (marker) => knex.raw(slowSql(o, marker)).timeout(o.queryTimeoutMs), close: () => knex.destroy() };
-        },
-      },
-      {
-        name: 'knex .timeout({ cancel: true })',
-        note: 'pg_cancel_backend on a second connection',
-        async open(o) {
-          const knex = knexFactory({ client: 'pg', connection: opts.pgUrl, pool: { min: 0, max: 2 }, log: quietKnexLog });
-          await knex.raw('SELECT 1');
-          return { run: (marker) => knex.raw(slowSql(o, marker)).timeout(o.queryTimeoutMs, { cancel: true }), close: () => knex.destroy() };
-        },
-      },
+      knexTimeout(knexConfig(2), false, 'default: no cancel', slowSql),
+      knexTimeout(knexConfig(2), true, 'pg_cancel_backend on a second connection', slowSql),
     ],
     async isRunning(marker) {
       const { rows } = await admin.query(
@@ -268,19 +187,7 @@ export function postgresBackend(opts) {
         const client = new pg.Client({ connectionString: opts.pgUrl });
         await client.connect();
         return {
-          async insertBatched(rows) {
-            await client.query('BEGIN');
-            try {
-              for (const part of chunks(rows, BATCH)) {
-                await client.query(multiRowInsert(RAW_TABLE, [...ENTITY_COLUMNS], part.length, 'dollar'), part.flatMap((r) => ENTITY_COLUMNS.map((c) => r.main[c])));
-                await client.query(multiRowInsert(`${RAW_TABLE}_history`, [...HISTORY_COLUMNS], part.length, 'dollar'), part.flatMap((r) => HISTORY_COLUMNS.map((c) => r.history[c])));
-              }
-              await client.query('COMMIT');
-            } catch (error) {
-              await client.query('ROLLBACK');
-              throw error;
-            }
-          },
+          insertBatched: rawInsertBatched(pgTransaction(client), 'dollar'),
           close: () => client.end(),
         };
       },

@@ -1,11 +1,11 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import knexFactory from 'knex';
-import { Kysely, SqliteDialect } from 'kysely';
+import { SqliteDialect } from 'kysely';
 import { DatabaseConfig } from '@dal/core';
 import { SqliteDatabase } from '@dal/driver-sqlite';
-import { quietKnexLog, sleep } from '../lib/harness.mjs';
+import { dalContender, dalSaturation, dalTimeout, knexContender, knexSaturation, knexTimeout, kyselyContender } from '../lib/contenders.mjs';
+import { sleep } from '../lib/harness.mjs';
 import { BATCH, ENTITY_COLUMNS, HISTORY_COLUMNS, chunks, multiRowInsert } from '../lib/sql.mjs';
 import { ENTITY_NAME, RAW_TABLE } from '../scenarios/entities.mjs';
 
@@ -17,6 +17,16 @@ const INSERT = 'INSERT INTO bench_ins (k, v) VALUES (?, ?)';
 const BULK = 'INSERT INTO bench_bulk (k, v) VALUES (?, ?)';
 /** Rows counted by the calibration run of the slow statement. */
 const CALIBRATION_ROWS = 300_000;
+
+/**
+ * The hold on SQLite, which has no SLEEP: one statement, then the rest of the hold asleep in JS.
+ * @param {(sql: string) => Promise<unknown>} run
+ * @param {number} holdMs
+ */
+async function jsHold(run, holdMs) {
+  await run('SELECT 1');
+  await sleep(holdMs);
+}
 
 /**
  * better-sqlite3 binds neither booleans nor Dates: store them as the entity framework would.
@@ -54,58 +64,19 @@ export function sqliteBackend(opts) {
   const dal = (mode, overrides = {}) =>
     new SqliteDatabase(new DatabaseConfig({ database: file, alias: `bench_sqlite_${mode}`, poolMin: 1, poolMax: 1, driverOptions: { mode }, ...overrides }));
 
-  /** @param {string} mode */
-  const dalContender = (mode) => ({
-    name: `@dal (${mode})`,
-    async open() {
-      const db = dal(mode);
-      return {
-        pointSelect: async (/** @type {number} */ id) => (await db.execute('SELECT [id], [name], [score] FROM [bench_point] WHERE [id] = ?', [id]))[0],
-        insert: (/** @type {number} */ k) => db.execute('INSERT INTO [bench_ins] ([k], [v]) VALUES (?, ?)', [k, `v${k}`]),
-        bulkInsert: (/** @type {ReadonlyArray<readonly [number, string]>} */ rows) =>
-          db.withConnection((conn) => conn.executeMany('INSERT INTO [bench_bulk] ([k], [v]) VALUES (?, ?)', rows)),
-        close: () => db.close(),
-      };
-    },
-  });
-
-  /** @param {string} mode */
-  const dalTimeout = (mode, /** @type {string} */ note) => ({
-    name: `@dal (${mode})`,
-    note,
-    async open(/** @type {Options} */ o) {
-      const db = dal(mode);
-      // Open the connection (a child process or worker) before the clock starts.
-      await db.execute('SELECT 1');
-      return { run: (/** @type {string} */ marker) => db.execute(slowSql(marker), [], { timeoutMs: o.queryTimeoutMs }), close: () => db.close() };
-    },
-  });
-
   /** @param {string} marker */
   const slowSql = (marker) =>
     `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ${slowRows}) INSERT INTO bench_slow (n, marker) SELECT count(*), '${marker}' FROM c`;
 
-  /** @param {string} mode */
-  const dalSaturation = (mode) => ({
-    name: `@dal (${mode})`,
-    note: 'hold = SELECT 1, then 50 ms asleep in JS (SQLite has no SLEEP)',
-    async open(/** @type {number} */ poolSize, /** @type {number} */ acquireTimeoutMs, /** @type {number} */ holdMs) {
-      const db = dal(mode, { poolMin: poolSize, poolMax: poolSize, connectionAcquisitionTimeoutMs: acquireTimeoutMs });
-      return {
-        async acquire() {
-          const conn = await db.connection();
-          return {
-            hold: async () => {
-              await conn.execute('SELECT 1');
-              await sleep(holdMs);
-            },
-            release: () => conn.release(),
-          };
-        },
-        close: () => db.close(),
-      };
-    },
-  });
+  /** The slow statement as the shared timeout contenders take it: its size comes from the calibration, not from the options. */
+  const timedSlowSql = (/** @type {Options} */ _o, /** @type {string} */ marker) => slowSql(marker);
+
+  /**
+   * knex's options for the file, with a pool of `min`..`max` connections.
+   * @param {number} min
+   * @param {number} max
+   */
+  const knexConfig = (min, max) => ({ client: 'better-sqlite3', connection: { filename: file }, useNullAsDefault: true, pool: { min, max } });
 
   /** @type {Backend} */
   const backend = {
@@ -170,72 +141,24 @@ export function sqliteBackend(opts) {
           };
         },
       },
-      dalContender('process'),
-      dalContender('inline'),
-      {
-        name: 'knex',
-        async open() {
-          const knex = knexFactory({ client: 'better-sqlite3', connection: { filename: file }, useNullAsDefault: true, pool: { min: 1, max: 1 }, log: quietKnexLog });
-          return {
-            pointSelect: (id) => knex('bench_point').select('id', 'name', 'score').where('id', id).first(),
-            insert: (k) => knex('bench_ins').insert({ k, v: `v${k}` }),
-            bulkInsert: (rows) =>
-              knex.transaction(async (trx) => {
-                for (const [k, v] of rows) await trx('bench_bulk').insert({ k, v });
-              }),
-            close: () => knex.destroy(),
-          };
-        },
-      },
-      {
-        name: 'kysely',
-        async open() {
-          const native = new Database(file);
-          native.pragma('busy_timeout = 5000');
-          /** @type {Kysely<any>} */
-          const db = new Kysely({ dialect: new SqliteDialect({ database: native }) });
-          return {
-            pointSelect: (id) => db.selectFrom('bench_point').select(['id', 'name', 'score']).where('id', '=', id).executeTakeFirst(),
-            insert: (k) => db.insertInto('bench_ins').values({ k, v: `v${k}` }).execute(),
-            bulkInsert: (rows) =>
-              db.transaction().execute(async (trx) => {
-                for (const [k, v] of rows) await trx.insertInto('bench_bulk').values({ k, v }).execute();
-              }),
-            close: () => db.destroy(),
-          };
-        },
-      },
+      ...['process', 'inline'].map((mode) => dalContender(`@dal (${mode})`, () => dal(mode))),
+      knexContender(knexConfig(1, 1)),
+      kyselyContender(() => {
+        const native = new Database(file);
+        native.pragma('busy_timeout = 5000');
+        return new SqliteDialect({ database: native });
+      }),
     ],
     saturation: [
-      dalSaturation('process'),
-      dalSaturation('inline'),
-      {
-        name: 'knex',
-        note: 'acquireConnectionTimeout (tarn); same hold',
-        async open(poolSize, acquireTimeoutMs, holdMs) {
-          const knex = knexFactory({
-            client: 'better-sqlite3',
-            connection: { filename: file },
-            useNullAsDefault: true,
-            pool: { min: 0, max: poolSize },
-            acquireConnectionTimeout: acquireTimeoutMs,
-            log: quietKnexLog,
-          });
-          return {
-            async acquire() {
-              const conn = await knex.client.acquireConnection();
-              return {
-                hold: async () => {
-                  await knex.raw('SELECT 1').connection(conn);
-                  await sleep(holdMs);
-                },
-                release: () => knex.client.releaseConnection(conn),
-              };
-            },
-            close: () => knex.destroy(),
-          };
-        },
-      },
+      ...['process', 'inline'].map((mode) =>
+        dalSaturation(
+          `@dal (${mode})`,
+          (poolSize, acquireTimeoutMs) => dal(mode, { poolMin: poolSize, poolMax: poolSize, connectionAcquisitionTimeoutMs: acquireTimeoutMs }),
+          jsHold,
+          'hold = SELECT 1, then 50 ms asleep in JS (SQLite has no SLEEP)',
+        ),
+      ),
+      knexSaturation('acquireConnectionTimeout (tarn); same hold', (poolSize) => knexConfig(0, poolSize), jsHold),
     ],
     timeout: [
       {
@@ -252,18 +175,10 @@ export function sqliteBackend(opts) {
           };
         },
       },
-      dalTimeout('process', 'kills the child process running the statement'),
-      dalTimeout('worker', 'rejects at once; the worker thread cannot be interrupted'),
-      dalTimeout('inline', 'cannot interrupt: the statement runs on the caller\'s thread'),
-      {
-        name: 'knex .timeout()',
-        note: 'better-sqlite3 is synchronous: the timer cannot fire',
-        async open(o) {
-          const knex = knexFactory({ client: 'better-sqlite3', connection: { filename: file }, useNullAsDefault: true, pool: { min: 1, max: 1 }, log: quietKnexLog });
-          await knex.raw('SELECT 1');
-          return { run: (marker) => knex.raw(slowSql(marker)).timeout(o.queryTimeoutMs, { cancel: false }), close: () => knex.destroy() };
-        },
-      },
+      dalTimeout('@dal (process)', 'kills the child process running the statement', () => dal('process'), timedSlowSql),
+      dalTimeout('@dal (worker)', 'rejects at once; the worker thread cannot be interrupted', () => dal('worker'), timedSlowSql),
+      dalTimeout('@dal (inline)', 'cannot interrupt: the statement runs on the caller\'s thread', () => dal('inline'), timedSlowSql),
+      knexTimeout(knexConfig(1, 1), false, 'better-sqlite3 is synchronous: the timer cannot fire', timedSlowSql),
     ],
     async isRunning() {
       // The slow statement is a write: while it runs it holds the database's write lock.

@@ -1,0 +1,241 @@
+import knexFactory from 'knex';
+import { Kysely } from 'kysely';
+import { quietKnexLog } from './harness.mjs';
+import { BATCH, ENTITY_COLUMNS, HISTORY_COLUMNS, chunks, multiRowInsert } from './sql.mjs';
+import { RAW_TABLE } from '../scenarios/entities.mjs';
+
+/** @typedef {import('./types.mjs').Contender} Contender */
+/** @typedef {import('./types.mjs').SaturationContender} SaturationContender */
+/** @typedef {import('./types.mjs').TimeoutContender} TimeoutContender */
+/** @typedef {import('./types.mjs').Options} Options */
+/** @typedef {import('./types.mjs').StoredEntity} StoredEntity */
+/** @typedef {import('@dal/core').Database} Database */
+/** @typedef {import('knex').Knex.Config} KnexConfig  knex's options without the logger, which every contender silences */
+
+/**
+ * Occupy a leased connection for `holdMs`, sending SQL through `run`.
+ * @typedef {(run: (sql: string) => Promise<unknown>, holdMs: number) => Promise<unknown>} Hold
+ */
+
+/**
+ * One connection of a raw driver, as the shared transaction loops drive it.
+ * @typedef {object} RawTransaction
+ * @property {(sql: string, params: readonly unknown[]) => Promise<unknown>} query
+ * @property {() => Promise<unknown>} begin
+ * @property {() => Promise<unknown>} commit
+ * @property {() => Promise<unknown>} rollback
+ */
+
+/**
+ * The server-side hold: one statement that sleeps for `holdMs`.
+ * @param {string} sleepFunction  the server's sleep function, taking seconds
+ * @returns {Hold}
+ */
+export function sleepHold(sleepFunction) {
+  return (run, holdMs) => run(`SELECT ${sleepFunction}(${holdMs / 1000})`);
+}
+
+/**
+ * The raw drivers' bulk insert: one statement per row in one transaction, rolled back on failure.
+ * @param {() => Promise<RawTransaction & { release: () => void }>} connect  a connection from the pool
+ * @param {string} sql  the single-row INSERT
+ * @returns {(rows: ReadonlyArray<readonly [number, string]>) => Promise<void>}
+ */
+export function rawBulkInsert(connect, sql) {
+  return async (rows) => {
+    const tx = await connect();
+    try {
+      await tx.begin();
+      for (const row of rows) await tx.query(sql, row);
+      await tx.commit();
+    } catch (error) {
+      await tx.rollback();
+      throw error;
+    } finally {
+      tx.release();
+    }
+  };
+}
+
+/**
+ * The raw drivers' side of the entities scenario: main and history rows as multi-row INSERTs in one transaction.
+ * @param {RawTransaction} tx
+ * @param {'dollar' | 'question'} style  the driver's placeholders
+ * @returns {(rows: StoredEntity[]) => Promise<void>}
+ */
+export function rawInsertBatched(tx, style) {
+  return async (rows) => {
+    await tx.begin();
+    try {
+      for (const part of chunks(rows, BATCH)) {
+        await tx.query(multiRowInsert(RAW_TABLE, [...ENTITY_COLUMNS], part.length, style), part.flatMap((r) => ENTITY_COLUMNS.map((c) => r.main[c])));
+        await tx.query(multiRowInsert(`${RAW_TABLE}_history`, [...HISTORY_COLUMNS], part.length, style), part.flatMap((r) => HISTORY_COLUMNS.map((c) => r.history[c])));
+      }
+      await tx.commit();
+    } catch (error) {
+      await tx.rollback();
+      throw error;
+    }
+  };
+}
+
+/**
+ * @dal in the throughput and bulk scenarios.
+ * @param {string} name
+ * @param {() => Database} open
+ * @returns {Contender}
+ */
+export function dalContender(name, open) {
+  return {
+    name,
+    async open() {
+      const db = open();
+      return {
+        pointSelect: async (id) => (await db.execute('SELECT [id], [name], [score] FROM [bench_point] WHERE [id] = ?', [id]))[0],
+        insert: (k) => db.execute('INSERT INTO [bench_ins] ([k], [v]) VALUES (?, ?)', [k, `v${k}`]),
+        bulkInsert: (rows) => db.withConnection((conn) => conn.executeMany('INSERT INTO [bench_bulk] ([k], [v]) VALUES (?, ?)', rows)),
+        close: () => db.close(),
+      };
+    },
+  };
+}
+
+/**
+ * knex in the throughput and bulk scenarios.
+ * @param {KnexConfig} config
+ * @returns {Contender}
+ */
+export function knexContender(config) {
+  return {
+    name: 'knex',
+    async open() {
+      const knex = knexFactory({ ...config, log: quietKnexLog });
+      return {
+        pointSelect: (id) => knex('bench_point').select('id', 'name', 'score').where('id', id).first(),
+        insert: (k) => knex('bench_ins').insert({ k, v: `v${k}` }),
+        bulkInsert: (rows) =>
+          knex.transaction(async (trx) => {
+            for (const [k, v] of rows) await trx('bench_bulk').insert({ k, v });
+          }),
+        close: () => knex.destroy(),
+      };
+    },
+  };
+}
+
+/**
+ * kysely in the throughput and bulk scenarios.
+ * @param {() => import('kysely').Dialect} dialect  opens the driver's pool or connection
+ * @returns {Contender}
+ */
+export function kyselyContender(dialect) {
+  return {
+    name: 'kysely',
+    async open() {
+      /** @type {Kysely<any>} */
+      const db = new Kysely({ dialect: dialect() });
+      return {
+        pointSelect: (id) => db.selectFrom('bench_point').select(['id', 'name', 'score']).where('id', '=', id).executeTakeFirst(),
+        insert: (k) => db.insertInto('bench_ins').values({ k, v: `v${k}` }).execute(),
+        bulkInsert: (rows) =>
+          db.transaction().execute(async (trx) => {
+            for (const [k, v] of rows) await trx.insertInto('bench_bulk').values({ k, v }).execute();
+          }),
+        close: () => db.destroy(),
+      };
+    },
+  };
+}
+
+/**
+ * @dal in the pool saturation scenario.
+ * @param {string} name
+ * @param {(poolSize: number, acquireTimeoutMs: number) => Database} open  a pool of exactly `poolSize` with that acquisition timeout
+ * @param {Hold} hold
+ * @param {string} [note]
+ * @returns {SaturationContender}
+ */
+export function dalSaturation(name, open, hold, note) {
+  return {
+    name,
+    note,
+    async open(poolSize, acquireTimeoutMs, holdMs) {
+      const db = open(poolSize, acquireTimeoutMs);
+      return {
+        async acquire() {
+          const conn = await db.connection();
+          return { hold: () => hold((sql) => conn.execute(sql), holdMs), release: () => conn.release() };
+        },
+        close: () => db.close(),
+      };
+    },
+  };
+}
+
+/**
+ * knex in the pool saturation scenario: leases come straight from its tarn pool.
+ * @param {string} note
+ * @param {(poolSize: number) => KnexConfig} config
+ * @param {Hold} hold
+ * @returns {SaturationContender}
+ */
+export function knexSaturation(note, config, hold) {
+  return {
+    name: 'knex',
+    note,
+    async open(poolSize, acquireTimeoutMs, holdMs) {
+      const knex = knexFactory({ ...config(poolSize), acquireConnectionTimeout: acquireTimeoutMs, log: quietKnexLog });
+      return {
+        async acquire() {
+          const conn = await knex.client.acquireConnection();
+          return {
+            hold: () => hold((sql) => knex.raw(sql).connection(conn), holdMs),
+            release: () => knex.client.releaseConnection(conn),
+          };
+        },
+        close: () => knex.destroy(),
+      };
+    },
+  };
+}
+
+/**
+ * @dal in the timeout scenario: the slow statement under `timeoutMs`.
+ * @param {string} name
+ * @param {string} note
+ * @param {() => Database} open
+ * @param {(o: Options, marker: string) => string} slowSql
+ * @returns {TimeoutContender}
+ */
+export function dalTimeout(name, note, open, slowSql) {
+  return {
+    name,
+    note,
+    async open(o) {
+      const db = open();
+      // Open the connection (a server session, child process or worker) before the clock starts.
+      await db.execute('SELECT 1');
+      return { run: (marker) => db.execute(slowSql(o, marker), [], { timeoutMs: o.queryTimeoutMs }), close: () => db.close() };
+    },
+  };
+}
+
+/**
+ * knex in the timeout scenario: the slow statement under `.timeout()`, with or without knex's cancel.
+ * @param {KnexConfig} config
+ * @param {boolean} cancel
+ * @param {string} note
+ * @param {(o: Options, marker: string) => string} slowSql
+ * @returns {TimeoutContender}
+ */
+export function knexTimeout(config, cancel, note, slowSql) {
+  return {
+    name: cancel ? 'knex .timeout({ cancel: true })' : 'knex .timeout()',
+    note,
+    async open(o) {
+      const knex = knexFactory({ ...config, log: quietKnexLog });
+      await knex.raw('SELECT 1');
+      return { run: (marker) => knex.raw(slowSql(o, marker)).timeout(o.queryTimeoutMs, { cancel }), close: () => knex.destroy() };
+    },
+  };
+}
