@@ -21,6 +21,7 @@ describe('DatabaseConfig', () => {
   it.each([
     [{ queryExecutionTimeoutMs: -1 }, 'queryExecutionTimeoutMs'],
     [{ connectionAcquisitionTimeoutMs: 0 }, 'connectionAcquisitionTimeoutMs'],
+    [{ connectionAcquisitionTimeoutMs: 3_000_000_000 }, 'up to 2147483647'],
     [{ poolCreationTimeoutMs: Number.NaN }, 'poolCreationTimeoutMs'],
     [{ poolMin: 5, poolMax: 2 }, 'poolMin (5) must not exceed poolMax (2)'],
     [{ poolMax: 0 }, 'poolMax'],

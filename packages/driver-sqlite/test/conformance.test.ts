@@ -29,6 +29,7 @@ describeConformance({
     'poolCreationTimeoutMs bounds building the pool': noServer,
     'a refused port is a ConnectionError, quickly': noServer,
     'a wrong password is a ConnectionError that is not retryable and never shows the password': noServer,
+    'connections older than maxLifetimeMs are replaced, younger ones reused': `${noServer}: no session id to compare`,
     'a killed session is discarded, never handed out again': `${noServer}; killing a connection's child process is tested in sqlite-driver.test.ts`,
     'a real deadlock is DeadlockError, and transaction({ retry }) re-runs the loser to success': oneWriter,
     'without retry, the deadlock victim sees DeadlockError': oneWriter,

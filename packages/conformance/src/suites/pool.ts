@@ -94,6 +94,20 @@ export function poolSuite(target: ConformanceTarget): void {
       }
     });
 
+    test(target, 'connections older than maxLifetimeMs are replaced, younger ones reused', async () => {
+      const db = target.createDatabase({ poolMin: 0, poolMax: 1, maxLifetimeMs: 400 });
+      try {
+        const first = await db.withConnection((c) => target.sessionId!(c));
+        expect(await db.withConnection((c) => target.sessionId!(c))).toEqual(first);
+        await new Promise((r) => setTimeout(r, 500));
+        const second = await db.withConnection((c) => target.sessionId!(c));
+        expect(second).not.toEqual(first);
+        expect(PoolManager.getPoolStatus(db.config.hash())!.metrics.connectionsDestroyed).toBeGreaterThanOrEqual(1);
+      } finally {
+        await db.close();
+      }
+    });
+
     test(target, 'a killed session is discarded, never handed out again', async () => {
       const db = target.createDatabase({ poolMin: 0, poolMax: 1 });
       try {

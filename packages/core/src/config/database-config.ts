@@ -116,6 +116,8 @@ const RETRY_DEFAULTS: Required<RetrySettings> = {
   totalTimeoutMs: 30_000,
 };
 
+const MAX_DURATION_MS = 2_147_483_647;
+
 const DURATION_KEYS = [
   'connectionAcquisitionTimeoutMs',
   'poolCreationTimeoutMs',
@@ -211,8 +213,9 @@ export class DatabaseConfig {
     const durations = {} as Record<(typeof DURATION_KEYS)[number], number>;
     for (const key of DURATION_KEYS) {
       const value = options[key] ?? DEFAULTS[key];
-      if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-        throw new ConfigError(`${where}: "${key}" must be a positive number of milliseconds, got ${String(value)}`);
+      // Node fires timers longer than 2^31-1 ms at once, so larger values would mean "immediately".
+      if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > MAX_DURATION_MS) {
+        throw new ConfigError(`${where}: "${key}" must be a positive number of milliseconds up to ${MAX_DURATION_MS}, got ${String(value)}`);
       }
       durations[key] = value;
     }
