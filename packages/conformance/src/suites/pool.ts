@@ -94,6 +94,23 @@ export function poolSuite(target: ConformanceTarget): void {
       }
     });
 
+    test(target, 'poolMin connections are opened up front and kept warm through idle eviction', async () => {
+      const db = target.createDatabase({ poolMin: 2, poolMax: 4, idleTimeoutMs: 100 });
+      try {
+        await db.execute('SELECT 1');
+        expect(PoolManager.getPoolStatus(db.config.hash())!.sizes.size).toBe(2);
+        const held = await Promise.all([db.connection(), db.connection(), db.connection(), db.connection()]);
+        await Promise.all(held.map((c) => c.release()));
+        expect(PoolManager.getPoolStatus(db.config.hash())!.sizes.size).toBe(4);
+        expect(await eventually(() => PoolManager.getPoolStatus(db.config.hash())!.sizes.size === 2, 2_000)).toBe(true);
+        // It stays at the minimum rather than draining to zero.
+        await new Promise((r) => setTimeout(r, 300));
+        expect(PoolManager.getPoolStatus(db.config.hash())!.sizes.size).toBe(2);
+      } finally {
+        await db.close();
+      }
+    });
+
     test(target, 'connections older than maxLifetimeMs are replaced, younger ones reused', async () => {
       const db = target.createDatabase({ poolMin: 0, poolMax: 1, maxLifetimeMs: 400 });
       try {
