@@ -372,7 +372,9 @@ export class Connection {
         // Nothing can stop it: the connection is not reused until the statement ends.
         entry.discard = true;
       }
-      const stopped = await Promise.race([settled, new Promise<false>((r) => setTimeout(r, CANCEL_GRACE_MS, false))]);
+      let grace: NodeJS.Timeout | undefined;
+      const stopped = await Promise.race([settled, new Promise<false>((r) => (grace = setTimeout(r, CANCEL_GRACE_MS, false)))]);
+      clearTimeout(grace);
       if (!stopped) {
         entry.discard = true;
         entry.conn.destroy();
