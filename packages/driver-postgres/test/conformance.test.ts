@@ -23,8 +23,4 @@ describeConformance({
     await db.execute('SELECT pg_terminate_backend(?)', [id]);
   },
   networked: true,
-  skip: {
-    'a wrong password is a ConnectionError that is not retryable and never shows the password':
-      'this server trusts every login from 127.0.0.1; the driver tests check 28P01 and an unknown role (28000) instead',
-  },
 });

@@ -28,7 +28,7 @@ describeConformance({
     'connectionCreationTimeoutMs fires on time against a server that never answers': noServer,
     'poolCreationTimeoutMs bounds building the pool': noServer,
     'a refused port is a ConnectionError, quickly': noServer,
-    'a wrong password is a ConnectionError that is not retryable and never shows the password': noServer,
+    'wrong credentials are a ConnectionError that is not retryable and never shows the password': noServer,
     'connections older than maxLifetimeMs are replaced, younger ones reused': `${noServer}: no session id to compare`,
     'a killed session is discarded, never handed out again': `${noServer}; killing a connection's child process is tested in sqlite-driver.test.ts`,
     'a real deadlock is DeadlockError, and transaction({ retry }) re-runs the loser to success': oneWriter,

@@ -79,7 +79,7 @@ export function connectSuite(target: ConformanceTarget): void {
       }
     });
 
-    test(target, 'a wrong password is a ConnectionError that is not retryable and never shows the password', async () => {
+    test(target, 'wrong credentials are a ConnectionError that is not retryable and never shows the password', async () => {
       const password = 'definitely-wrong-pw-4821';
       const db = target.createDatabase({ user: 'dal_no_such_user', password });
       try {
