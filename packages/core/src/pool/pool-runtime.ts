@@ -65,7 +65,16 @@ export class PoolRuntime {
    * open one (no statement has been sent yet, so retrying is always safe).
    * @throws {CircuitOpenError} while the breaker is open.
    */
-  async acquire(signal: AbortSignal | undefined): Promise<PoolEntry> {
+  acquire(signal: AbortSignal | undefined): Promise<PoolEntry> {
+    // An idle connection with the breaker closed cannot fail: skip the breaker and retry wrapping.
+    if (signal?.aborted !== true && (this.breaker === undefined || this.breaker.state === 'closed')) {
+      const ready = this.pool.tryAcquireIdle();
+      if (ready !== undefined) return Promise.resolve(ready);
+    }
+    return this.#acquireGuarded(signal);
+  }
+
+  async #acquireGuarded(signal: AbortSignal | undefined): Promise<PoolEntry> {
     const retry = this.config.retry;
     const started = performance.now();
     for (let attempt = 0; ; attempt++) {

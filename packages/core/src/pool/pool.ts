@@ -134,16 +134,8 @@ export class Pool {
   acquire(signal?: AbortSignal): Promise<PoolEntry> {
     if (this.#closed) return Promise.reject(this.#closedError());
     if (signal?.aborted) return Promise.reject(new AbortedError(`${this.#options.name}: acquisition aborted`, signal.reason));
-    const metrics = this.#options.metrics;
-    // Fast path: nobody is queued and a healthy idle connection is at hand.
-    if (this.#waiterHead === this.#waiters.length) {
-      const entry = this.#takeIdle();
-      if (entry !== undefined && !entry.needsValidation) {
-        metrics.recordAcquire(0, this.#checkOut(entry));
-        return Promise.resolve(entry);
-      }
-      if (entry !== undefined) this.#idle.push(entry);
-    }
+    const ready = this.tryAcquireIdle();
+    if (ready !== undefined) return Promise.resolve(ready);
     return new Promise<PoolEntry>((resolve, reject) => {
       const waiter: Waiter = {
         resolve,
@@ -162,6 +154,22 @@ export class Pool {
       this.#waiters.push(waiter);
       this.#dispense();
     });
+  }
+
+  /**
+   * The hot path: a healthy idle connection when nobody is queued, handed out at once; else
+   * undefined (and nothing changed), and the caller goes through `acquire`.
+   */
+  tryAcquireIdle(): PoolEntry | undefined {
+    if (this.#closed || this.#waiterHead !== this.#waiters.length) return undefined;
+    const entry = this.#takeIdle();
+    if (entry === undefined) return undefined;
+    if (entry.needsValidation) {
+      this.#idle.push(entry);
+      return undefined;
+    }
+    this.#options.metrics.recordAcquire(0, this.#checkOut(entry));
+    return entry;
   }
 
   /** Return a connection. A connection marked `discard`, broken, or too old is destroyed. */
