@@ -278,8 +278,7 @@ export class PoolManager {
     const serverMaxConnections = Number(row?.['max_connections']);
     const serverConnections = Number(row?.['current_connections']);
     if (!Number.isFinite(serverMaxConnections) || !Number.isFinite(serverConnections)) return undefined;
-    const poolMax = runtime.pool.sizes().max;
-    const { size } = runtime.pool.sizes();
+    const { max: poolMax, size } = runtime.pool.sizes();
     // Room left on the server, counting this pool at its full size.
     const free = serverMaxConnections - serverConnections - (poolMax - size);
     const additionalInstances = Math.max(0, Math.floor(free / poolMax));
