@@ -28,11 +28,6 @@ export class HostSelector {
       config.hosts.length <= 1 ? [config] : config.hosts.map((h) => config.with({ host: h.host, ...(h.port === undefined ? {} : { port: h.port }) }));
   }
 
-  /** Index of the host new connections go to. */
-  get currentHost(): number {
-    return this.#current;
-  }
-
   /** Address of the host new connections go to. */
   get currentAddress(): { host: string; port: number | undefined } {
     const config = this.#configs[this.#current]!;
