@@ -100,9 +100,6 @@ export class Pool {
   async warmUp(): Promise<void> {
     const wanted = Math.max(1, this.#options.min) - this.#idle.length - this.#inUse.size;
     const created = await Promise.allSettled(Array.from({ length: Math.max(0, wanted) }, () => this.#createEntry()));
-    for (const result of created) {
-      if (result.status === 'fulfilled') this.#releaseToIdleOrWaiter(result.value);
-    }
     const failure = created.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failure !== undefined) throw failure.reason;
   }
@@ -162,13 +159,15 @@ export class Pool {
    */
   tryAcquireIdle(): PoolEntry | undefined {
     if (this.#closed || this.#waiterHead !== this.#waiters.length) return undefined;
-    const entry = this.#takeIdle();
+    const now = performance.now();
+    const entry = this.#takeIdle(now);
     if (entry === undefined) return undefined;
     if (entry.needsValidation) {
       this.#idle.push(entry);
       return undefined;
     }
-    this.#options.metrics.recordAcquire(0, this.#checkOut(entry));
+    this.#checkOut(entry, now);
+    this.#options.metrics.recordAcquire(0, now);
     return entry;
   }
 
@@ -223,8 +222,7 @@ export class Pool {
     return now - entry.createdAt > this.#options.maxLifetimeMs;
   }
 
-  #takeIdle(): PoolEntry | undefined {
-    const now = performance.now();
+  #takeIdle(now: number): PoolEntry | undefined {
     let entry = this.#idle.pop();
     while (entry !== undefined && (entry.conn.broken || this.#expired(entry, now))) {
       this.#destroy(entry);
@@ -233,13 +231,11 @@ export class Pool {
     return entry;
   }
 
-  /** Hand out `entry`; returns the time it was checked out. */
-  #checkOut(entry: PoolEntry): number {
-    const now = performance.now();
+  /** Hand out `entry`, checked out at `now`. */
+  #checkOut(entry: PoolEntry, now: number): void {
     entry.acquiredAt = now;
     if (this.#options.trackAcquireStacks) entry.acquireStack = new Error('acquired here');
     this.#inUse.add(entry);
-    return now;
   }
 
   #releaseToIdleOrWaiter(entry: PoolEntry): void {
@@ -251,14 +247,15 @@ export class Pool {
   /** Hand idle connections to waiters in FIFO order, opening new ones while below max. */
   #dispense(): void {
     while (this.#waiterHead < this.#waiters.length) {
-      const entry = this.#takeIdle();
+      const now = performance.now();
+      const entry = this.#takeIdle(now);
       if (entry === undefined) break;
       if (entry.needsValidation) {
         this.#validateThenDispense(entry);
         continue;
       }
       const waiter = this.#shiftWaiter()!;
-      const now = this.#checkOut(entry);
+      this.#checkOut(entry, now);
       this.#settleWaiter(waiter);
       this.#options.metrics.recordAcquire(now - waiter.enqueuedAt, now);
       waiter.resolve(entry);
@@ -270,15 +267,7 @@ export class Pool {
   }
 
   #createForWaiters(): void {
-    this.#createEntry().then(
-      (entry) => {
-        if (this.#closed) {
-          this.#destroy(entry);
-          return;
-        }
-        this.#idle.push(entry);
-        this.#dispense();
-      },
+    this.#createEntry().catch(
       (error: unknown) => {
         // The head waiter gets the failure: it would otherwise wait for a connection that is not coming.
         const waiter = this.#shiftWaiter();
@@ -306,8 +295,24 @@ export class Pool {
     );
   }
 
-  async #createEntry(): Promise<PoolEntry> {
+  /**
+   * Open one connection and put it in the pool (idle, or straight to a waiter). It stops counting
+   * as "creating" in the same step as it is placed: with a gap between the two, a dispense could see
+   * room for one connection too many.
+   */
+  async #createEntry(): Promise<void> {
     this.#creating++;
+    let entry: PoolEntry;
+    try {
+      entry = await this.#openEntry();
+    } finally {
+      this.#creating--;
+    }
+    if (this.#closed) this.#destroy(entry);
+    else this.#releaseToIdleOrWaiter(entry);
+  }
+
+  async #openEntry(): Promise<PoolEntry> {
     const metrics = this.#options.metrics;
     const deadline = timeoutSignal(
       this.#options.createTimeoutMs,
@@ -337,7 +342,6 @@ export class Pool {
       throw error;
     } finally {
       deadline.clear();
-      this.#creating--;
     }
   }
 
@@ -415,10 +419,7 @@ export class Pool {
     }
     const missing = min - (this.#idle.length + this.#inUse.size + this.#creating);
     for (let i = 0; i < missing; i++) {
-      this.#createEntry().then(
-        (entry) => (this.#closed ? this.#destroy(entry) : this.#releaseToIdleOrWaiter(entry)),
-        () => undefined, // counted in metrics; the next sweep tries again
-      );
+      this.#createEntry().catch(() => undefined); // counted in metrics; the next sweep tries again
     }
   }
 }
