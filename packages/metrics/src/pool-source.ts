@@ -33,8 +33,11 @@ export function scalingLevelNumber(level: string): number {
 let cached: PoolView[] | undefined;
 
 /**
- * Every pool of the process. One read is shared by every caller of the same tick, so the
- * metrics of one scrape (which prom-client collects metric by metric) come from one snapshot.
+ * Every pool of the process. One read is shared by the callers of one synchronous run, so the
+ * metrics of one scrape come from one snapshot: prom-client calls every metric's collect() in
+ * the same pass before its first await. It is dropped at the next microtask, not the next
+ * macrotask: statements on SQLite's inline connections complete without ever leaving the
+ * microtask queue, and a scrape after them must see them.
  */
 export function readPools(): PoolView[] {
   if (cached !== undefined) return cached;
@@ -49,7 +52,7 @@ export function readPools(): PoolView[] {
     }),
   );
   cached = pools;
-  setImmediate(() => {
+  queueMicrotask(() => {
     cached = undefined;
   });
   return pools;
