@@ -7,6 +7,8 @@ import type { Connection, Database, DatabaseConfigOptions, DatabaseOptions } fro
 export interface ConformanceTarget {
   /** Backend name, used in test titles and table names ('postgres', 'mysql', 'sqlite', 'oracle'). */
   readonly name: string;
+  /** The name DatabaseFactory knows the backend by, when `name` is another (e.g. one run per driver mode). Default: `name`. */
+  readonly backend?: string;
   /**
    * A new Database for the suite. `overrides` changes settings (pool sizes, timeouts, a wrong
    * password, another port); each distinct set of settings gets its own pool. `options` (a logger)

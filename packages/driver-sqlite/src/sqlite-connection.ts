@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import type { DriverConnection, DriverExecuteOptions, DriverResult, SyncDriverConnection } from '@dal/core';
 import { openSqliteDatabase, StatementRunner, type SqliteDatabase } from './sqlite-engine.js';
 import { mapSqliteConnectError, mapSqliteError } from './map-error.js';
@@ -22,9 +23,21 @@ function openInline(options: SqliteOpenOptions, alias: string): InlineHandle {
 }
 
 /**
- * An async connection running better-sqlite3 on the calling thread (mode `'inline'`): the fastest
- * mode, but a running statement blocks the event loop and cannot be interrupted, so timeouts only
- * apply between statements.
+ * SQLite's own busy-handler schedule (ms between attempts), used for the waits an inline
+ * connection does without blocking the thread.
+ */
+const BUSY_DELAYS_MS: readonly number[] = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100];
+
+/**
+ * An async connection running better-sqlite3 on the calling thread (mode `'inline'`, the default):
+ * the fastest mode, but a running statement blocks the event loop and cannot be interrupted, so a
+ * timeout cannot stop it (core logs a warning when one ran past its timeout).
+ *
+ * Waiting for a lock is the exception: SQLite's busy handler would sleep on this very thread, and
+ * when the lock belongs to another connection of the same thread (a transaction awaiting its next
+ * statement) that connection could never go on to release it. So the inline connection opens with
+ * a busy timeout of 0 and waits for a lock asynchronously, up to `busyTimeoutMs`, retrying on
+ * SQLite's own schedule; `cancel()` ends such a wait.
  *
  * ```ts
  * const conn = SqliteConnection.open(options, 'main');
@@ -34,10 +47,14 @@ function openInline(options: SqliteOpenOptions, alias: string): InlineHandle {
 export class SqliteConnection implements DriverConnection {
   readonly #handle: InlineHandle;
   readonly #alias: string;
+  readonly #busyTimeoutMs: number;
+  /** Set while `execute` waits for a lock; `cancel()` sets `cancelled` to end the wait. */
+  #wait: { cancelled: boolean } | undefined;
 
-  private constructor(handle: InlineHandle, alias: string) {
+  private constructor(handle: InlineHandle, alias: string, busyTimeoutMs: number) {
     this.#handle = handle;
     this.#alias = alias;
+    this.#busyTimeoutMs = busyTimeoutMs;
   }
 
   /**
@@ -45,23 +62,48 @@ export class SqliteConnection implements DriverConnection {
    * @throws {ConnectionError} when the file cannot be opened.
    */
   static open(options: SqliteOpenOptions, alias: string): SqliteConnection {
-    return new SqliteConnection(openInline(options, alias), alias);
+    return new SqliteConnection(openInline({ ...options, busyTimeoutMs: 0 }, alias), alias, options.busyTimeoutMs);
   }
 
   get broken(): boolean {
     return !this.#handle.db.open;
   }
 
-  execute<R = unknown>(sql: string, params: readonly unknown[], options: DriverExecuteOptions): Promise<DriverResult<R>> {
-    try {
-      return Promise.resolve(this.#handle.runner.run(sql, toSqliteParams(params), options.rowMode) as DriverResult<R>);
-    } catch (error) {
-      return Promise.reject(mapSqliteError(error, { alias: this.#alias, sql }));
+  /** Run a statement; when its lock is held elsewhere, wait for it without blocking the thread. */
+  async execute<R = unknown>(sql: string, params: readonly unknown[], options: DriverExecuteOptions): Promise<DriverResult<R>> {
+    const values = toSqliteParams(params);
+    const started = performance.now();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return this.#handle.runner.run(sql, values, options.rowMode, options.firstRow) as DriverResult<R>;
+      } catch (error) {
+        if (!this.#mayWait(error) || performance.now() - started >= this.#busyTimeoutMs) throw mapSqliteError(error, { alias: this.#alias, sql });
+      }
+      const wait = { cancelled: false };
+      this.#wait = wait;
+      await new Promise((resolve) => setTimeout(resolve, BUSY_DELAYS_MS[Math.min(attempt, BUSY_DELAYS_MS.length - 1)]));
+      this.#wait = undefined;
+      if (wait.cancelled) throw mapSqliteError(new Database.SqliteError('interrupted while waiting for a lock', 'SQLITE_INTERRUPT'), { alias: this.#alias, sql });
     }
   }
 
-  /** Nothing can be running when this is called: a statement finishes before any timer fires. */
+  /**
+   * What core calls instead of `execute`: the statement runs here and now, with no promise in
+   * between. Returns undefined, having changed nothing, when the statement must wait for a lock:
+   * core then calls `execute`, which waits without blocking the thread.
+   */
+  executeNow<R = unknown>(sql: string, params: readonly unknown[], options: DriverExecuteOptions): DriverResult<R> | undefined {
+    try {
+      return this.#handle.runner.run(sql, toSqliteParams(params), options.rowMode, options.firstRow) as DriverResult<R>;
+    } catch (error) {
+      if (this.#mayWait(error)) return undefined;
+      throw mapSqliteError(error, { alias: this.#alias, sql });
+    }
+  }
+
+  /** Ends a wait for a lock (a running statement has always finished before any timer fires). */
   cancel(): Promise<void> {
+    if (this.#wait !== undefined) this.#wait.cancelled = true;
     return Promise.resolve();
   }
 
@@ -80,6 +122,14 @@ export class SqliteConnection implements DriverConnection {
 
   destroy(): void {
     if (this.#handle.db.open) this.#handle.db.close();
+  }
+
+  /**
+   * SQLITE_BUSY on a single statement (which then did nothing) may be retried. Not a script, part
+   * of which may have run, nor SQLITE_BUSY_SNAPSHOT, whose transaction must start over.
+   */
+  #mayWait(error: unknown): boolean {
+    return this.#busyTimeoutMs > 0 && error instanceof Database.SqliteError && error.code === 'SQLITE_BUSY' && !this.#handle.runner.lastWasScript;
   }
 }
 
@@ -115,7 +165,7 @@ export class SqliteSyncConnection implements SyncDriverConnection {
    */
   execute<R = unknown>(sql: string, params: readonly unknown[], options: DriverExecuteOptions): DriverResult<R> {
     try {
-      return this.#handle.runner.run(sql, toSqliteParams(params), options.rowMode) as DriverResult<R>;
+      return this.#handle.runner.run(sql, toSqliteParams(params), options.rowMode, options.firstRow) as DriverResult<R>;
     } catch (error) {
       throw mapSqliteError(error, { alias: this.#alias, sql });
     }

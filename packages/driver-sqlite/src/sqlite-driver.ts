@@ -21,22 +21,22 @@ export class SqliteDriver implements Driver {
   readonly dialect = sqliteDialect;
   readonly capabilities: DriverCapabilities;
   readonly clientName = `better-sqlite3 ${nativeVersion}`;
-  /** Execution mode of async connections unless `config.driverOptions.mode` says otherwise; undefined: by database (see `defaultMode`). */
+  /** Execution mode of async connections unless `config.driverOptions.mode` says otherwise; undefined: `'inline'` (see `defaultMode`). */
   readonly mode: SqliteMode | undefined;
   readonly #options: SqliteDriverOptions;
 
   constructor(options: SqliteDriverOptions = {}) {
     this.#options = { ...options };
     this.mode = options.mode;
-    // Without a fixed mode, a file database runs in a process (cancellable); an in-memory one inline,
-    // whose cancel() is a harmless no-op since a synchronous statement ends before any timer fires.
-    this.capabilities = Object.freeze({ cancel: this.mode !== 'inline', savepoints: true, transactionalDdl: true, returning: true, sync: true });
+    // Every mode can cancel: process and worker connections stop their statement; an inline one
+    // ends a wait for a lock, the only time core has a timer on it (its statements run synchronously).
+    this.capabilities = Object.freeze({ cancel: true, savepoints: true, transactionalDdl: true, returning: true, sync: true });
   }
 
   /**
    * One connection for ':memory:' (each connection would be a separate database) and for inline
-   * mode (statements on one thread never overlap, and a busy wait there would block the very
-   * connection holding the lock); up to 4 for files otherwise.
+   * mode (statements on one thread never overlap; more connections only let readers go on while a
+   * transaction is open, so raise poolMax for that); up to 4 for files otherwise.
    */
   defaultPoolSize(config: DatabaseConfig): { min: number; max: number } {
     const mode = (config.driverOptions as SqliteDriverOptions).mode ?? this.mode ?? defaultMode(config.database);

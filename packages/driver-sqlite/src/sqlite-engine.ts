@@ -66,6 +66,8 @@ export class StatementRunner {
   readonly #db: SqliteDatabase;
   readonly #max: number;
   readonly #cache = new Map<string, CachedStatement>();
+  /** True when the last `run` went through `exec` (a multi-statement script): a failure may have left part of it done. */
+  lastWasScript = false;
 
   constructor(db: SqliteDatabase, cacheSize: number) {
     this.#db = db;
@@ -76,7 +78,8 @@ export class StatementRunner {
    * Run one statement with already converted positional parameters.
    * @throws the native error (SqliteError, or better-sqlite3's TypeError/RangeError for bad bindings).
    */
-  run(sql: string, params: readonly unknown[], shape: RowShape): EngineResult {
+  run(sql: string, params: readonly unknown[], shape: RowShape, firstRow = false): EngineResult {
+    this.lastWasScript = false;
     const entry = this.#cache.get(sql) ?? this.#prepare(sql, params);
     if (entry === undefined) return { rows: [], affectedRows: 0 };
     // better-sqlite3 takes an array as the list of positional values, which spares a spread.
@@ -87,7 +90,15 @@ export class StatementRunner {
         entry.stmt.raw(raw);
         entry.raw = raw;
       }
-      const rows = entry.stmt.all(args);
+      // Only the first row wanted (executeFirst): step once, like better-sqlite3's own get(). A
+      // statement that writes (RETURNING) still runs to the end so that every row is counted.
+      let rows: unknown[];
+      if (firstRow && !entry.writes) {
+        const row: unknown = entry.stmt.get(args);
+        rows = row === undefined ? [] : [row];
+      } else {
+        rows = entry.stmt.all(args);
+      }
       const result: EngineResult = { rows, affectedRows: entry.writes ? rows.length : 0 };
       if (shape === 'columns') result.columns = columnNames(entry.stmt);
       return result;
@@ -103,6 +114,7 @@ export class StatementRunner {
       stmt = this.#db.prepare(sql);
     } catch (error) {
       if (params.length === 0 && error instanceof RangeError && error.message.includes(MULTIPLE_STATEMENTS)) {
+        this.lastWasScript = true;
         this.#db.exec(sql);
         return undefined;
       }

@@ -6,7 +6,7 @@
 import type { RowShape } from './sqlite-engine.js';
 
 /** Main side to host: run a statement, or `null` to close. The first message is the SqliteOpenOptions. */
-export type StatementMessage = [sql: string, params: readonly unknown[], shape: Exclude<RowShape, 'object'>];
+export type StatementMessage = [sql: string, params: readonly unknown[], shape: Exclude<RowShape, 'object'>, firstRow: boolean];
 
 export const READY = 0;
 export const OK = 1;

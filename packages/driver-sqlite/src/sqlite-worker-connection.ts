@@ -109,7 +109,7 @@ export class SqliteWorkerConnection implements DriverConnection {
       this.#resolve = resolve as (value: DriverResult<unknown>) => void;
       this.#reject = reject;
     });
-    this.#post([sql, toSqliteParams(params), this.#objects ? 'columns' : 'array']);
+    this.#post([sql, toSqliteParams(params), this.#objects ? 'columns' : 'array', options.firstRow === true]);
     return promise;
   }
 

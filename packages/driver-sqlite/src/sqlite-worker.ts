@@ -34,10 +34,10 @@ function onMessage(message: StatementMessage | SqliteOpenOptions | null): void {
     db?.close();
     process.exit(0);
   }
-  const [sql, params, shape] = message as StatementMessage;
+  const [sql, params, shape, firstRow] = message as StatementMessage;
   let reply: HostMessage;
   try {
-    const result = runner.run(sql, params, shape);
+    const result = runner.run(sql, params, shape, firstRow);
     reply = [OK, result.rows, result.affectedRows, result.insertId, result.columns];
   } catch (error) {
     reply = failure(error);

@@ -4,11 +4,10 @@ import { join } from 'node:path';
 import { DatabaseConfig, PoolManager } from '@dal/core';
 import { describeConformance } from '@dal/conformance';
 import { afterAll } from 'vitest';
-import { SqliteDatabase } from '../src/index.js';
+import { SqliteDatabase, type SqliteMode } from '../src/index.js';
 
-// One file for the whole run, as a server would be: every Database of the suite sees the same tables.
+// One file per mode for the whole run, as a server would be: every Database of a suite sees the same tables.
 const dir = mkdtempSync(join(tmpdir(), 'dal-conformance-'));
-const base = new DatabaseConfig({ database: join(dir, 'conformance.db'), alias: 'sqlite' });
 afterAll(async () => {
   await PoolManager.closeAll();
   rmSync(dir, { recursive: true, force: true });
@@ -16,25 +15,40 @@ afterAll(async () => {
 
 const noServer = 'SQLite is embedded: there is no server, network or password';
 const oneWriter = 'SQLite takes the write lock at BEGIN IMMEDIATE, so writers queue and cannot deadlock';
+const onThisThread = "inline mode runs each statement on the caller's thread, where no timer or abort can interrupt it; the 'sqlite_process' run covers this";
 
-describeConformance({
-  name: 'sqlite',
-  createDatabase: (overrides, options) => new SqliteDatabase(base.with({ ...overrides }), options),
-  types: { int: 'INTEGER', bigint: 'INTEGER', text: 'TEXT', varchar: 'VARCHAR', decimal: 'NUMERIC', timestamp: 'TEXT', boolean: 'INTEGER' },
-  slowStatement: (seconds, marker) =>
-    `WITH RECURSIVE /* ${marker} */ [c]([x]) AS (SELECT 1 UNION ALL SELECT [x] + 1 FROM [c] WHERE [x] < ${Math.round(seconds * 4_000_000)}) SELECT COUNT(*) AS [n] FROM [c]`,
-  networked: false,
-  skip: {
-    'connectionCreationTimeoutMs fires on time against a server that never answers': noServer,
-    'poolCreationTimeoutMs bounds building the pool': noServer,
-    'a refused port is a ConnectionError, quickly': noServer,
-    'wrong credentials are a ConnectionError that is not retryable and never shows the password': noServer,
-    'connections older than maxLifetimeMs are replaced, younger ones reused': `${noServer}: no session id to compare`,
-    'a killed session is discarded, never handed out again': `${noServer}; killing a connection's child process is tested in sqlite-driver.test.ts`,
-    'a real deadlock is DeadlockError, and transaction({ retry }) re-runs the loser to success': oneWriter,
-    'without retry, the deadlock victim sees DeadlockError': oneWriter,
-    'connection failures open it: calls are rejected at once with CircuitOpenError, then it recovers': `${noServer}: no session to kill; the breaker itself is covered by the PostgreSQL and MySQL runs`,
-    '64-bit integers beyond 2^53 come back exact, as bigint':
-      'better-sqlite3 returns JS numbers unless driverOptions.safeIntegers is set (then every integer is a bigint)',
-  },
+/** The suite on one execution mode: the default (inline) and 'process', whose timeouts stop statements. */
+function sqliteConformance(name: string, mode: SqliteMode, skip: Record<string, string>): void {
+  const base = new DatabaseConfig({ database: join(dir, `${name}.db`), alias: name, driverOptions: { mode } });
+  describeConformance({
+    name,
+    backend: 'sqlite',
+    createDatabase: (overrides, options) => new SqliteDatabase(base.with({ ...overrides }), options),
+    types: { int: 'INTEGER', bigint: 'INTEGER', text: 'TEXT', varchar: 'VARCHAR', decimal: 'NUMERIC', timestamp: 'TEXT', boolean: 'INTEGER' },
+    slowStatement: (seconds, marker) =>
+      `WITH RECURSIVE /* ${marker} */ [c]([x]) AS (SELECT 1 UNION ALL SELECT [x] + 1 FROM [c] WHERE [x] < ${Math.round(seconds * 4_000_000)}) SELECT COUNT(*) AS [n] FROM [c]`,
+    networked: false,
+    skip: {
+      'connectionCreationTimeoutMs fires on time against a server that never answers': noServer,
+      'poolCreationTimeoutMs bounds building the pool': noServer,
+      'a refused port is a ConnectionError, quickly': noServer,
+      'wrong credentials are a ConnectionError that is not retryable and never shows the password': noServer,
+      'connections older than maxLifetimeMs are replaced, younger ones reused': `${noServer}: no session id to compare`,
+      'a killed session is discarded, never handed out again': `${noServer}; killing a connection's child process is tested in sqlite-driver.test.ts`,
+      'a real deadlock is DeadlockError, and transaction({ retry }) re-runs the loser to success': oneWriter,
+      'without retry, the deadlock victim sees DeadlockError': oneWriter,
+      'connection failures open it: calls are rejected at once with CircuitOpenError, then it recovers': `${noServer}: no session to kill; the breaker itself is covered by the PostgreSQL and MySQL runs`,
+      '64-bit integers beyond 2^53 come back exact, as bigint':
+        'better-sqlite3 returns JS numbers unless driverOptions.safeIntegers is set (then every integer is a bigint)',
+      ...skip,
+    },
+  });
+}
+
+sqliteConformance('sqlite', 'inline', {
+  'a per-call timeoutMs rejects with QueryTimeoutError within timeout + 100 ms and stops the statement': onThisThread,
+  'queryExecutionTimeoutMs is the default timeout': onThisThread,
+  'an AbortSignal cancels the statement with AbortedError': onThisThread,
+  'a timeout inside a transaction leaves the transaction to the caller, who can roll back': onThisThread,
 });
+sqliteConformance('sqlite_process', 'process', {});

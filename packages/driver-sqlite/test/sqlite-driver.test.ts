@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, ConnectionError, DatabaseConfig, QueryError, UniqueViolationError, type DriverConnection, type DriverExecuteOptions } from '@dal/core';
-import { createSqliteDriver, sqliteDialect, toSqliteParams, SqliteWorkerConnection, type SqliteMode } from '../src/index.js';
+import { createSqliteDriver, sqliteDialect, toSqliteParams, SqliteConnection, SqliteWorkerConnection, type SqliteMode } from '../src/index.js';
 import { tempDir } from './helpers.js';
 
 const tmp = tempDir();
@@ -52,6 +52,19 @@ describe.each(['inline', 'worker', 'process'] as const)('mode %s', (mode) => {
     // The same cached statement alternates between object and array rows.
     const again = await conn.execute('SELECT id, name FROM driver_sqlite_items WHERE id = ?', [2], OBJECTS);
     expect(again.rows).toEqual([{ id: 2, name: 'b!' }]);
+  });
+
+  it('firstRow reads one row, but a writing RETURNING still runs to the end', async () => {
+    const conn = await connect(mode);
+    const FIRST = { ...OBJECTS, firstRow: true };
+    await conn.execute('CREATE TABLE driver_sqlite_first (id INTEGER PRIMARY KEY, v TEXT NOT NULL)', [], OBJECTS);
+    await conn.execute("INSERT INTO driver_sqlite_first (v) VALUES ('a'), ('b'), ('c')", [], OBJECTS);
+    expect((await conn.execute('SELECT id, v FROM driver_sqlite_first ORDER BY id', [], FIRST)).rows).toEqual([{ id: 1, v: 'a' }]);
+    expect((await conn.execute('SELECT id FROM driver_sqlite_first ORDER BY id DESC', [], { ...ARRAYS, firstRow: true })).rows).toEqual([[3]]);
+    expect((await conn.execute('SELECT id FROM driver_sqlite_first WHERE id > 99', [], FIRST)).rows).toEqual([]);
+    const returning = await conn.execute("INSERT INTO driver_sqlite_first (v) VALUES ('d'), ('e') RETURNING id", [], FIRST);
+    expect(returning.affectedRows).toBe(2);
+    expect((await conn.execute('SELECT count(*) AS n FROM driver_sqlite_first', [], OBJECTS)).rows).toEqual([{ n: 5 }]);
   });
 
   it('round-trips parameter types', async () => {
@@ -107,7 +120,8 @@ describe.each(['inline', 'worker', 'process'] as const)('mode %s', (mode) => {
     const conn = await connect(mode);
     expect((await conn.execute('PRAGMA journal_mode', [], ARRAYS)).rows).toEqual([['wal']]);
     expect((await conn.execute('PRAGMA foreign_keys', [], ARRAYS)).rows).toEqual([[1]]);
-    expect((await conn.execute('PRAGMA busy_timeout', [], ARRAYS)).rows).toEqual([[5000]]);
+    // Inline connections wait for locks asynchronously (their own retries); SQLite's handler would block the thread.
+    expect((await conn.execute('PRAGMA busy_timeout', [], ARRAYS)).rows).toEqual([[mode === 'inline' ? 0 : 5000]]);
     expect((await conn.execute('PRAGMA synchronous', [], ARRAYS)).rows).toEqual([[1]]);
     await conn.execute('CREATE TABLE driver_sqlite_sp (x INT); CREATE INDEX driver_sqlite_sp_x ON driver_sqlite_sp (x)', [], OBJECTS);
     for (const sql of sqliteDialect.beginTransactionSql('read committed')) await conn.execute(sql, [], OBJECTS);
@@ -253,24 +267,30 @@ describe.each(['worker', 'process'] as const)('cancel in mode %s', (mode) => {
 
 describe('driver', () => {
   it('declares capabilities per mode and pool sizes per database kind', () => {
-    expect(createSqliteDriver().mode).toBeUndefined(); // by database: process for files, inline in memory
-    expect(createSqliteDriver({ mode: 'inline' }).capabilities).toEqual({ cancel: false, savepoints: true, transactionalDdl: true, returning: true, sync: true });
+    expect(createSqliteDriver().mode).toBeUndefined(); // inline unless a config's driverOptions say otherwise
+    // Inline connections cancel a wait for a lock (their statements run synchronously, with no timer).
+    expect(createSqliteDriver({ mode: 'inline' }).capabilities).toEqual({ cancel: true, savepoints: true, transactionalDdl: true, returning: true, sync: true });
     expect(createSqliteDriver({ mode: 'worker' }).capabilities.cancel).toBe(true);
     const driver = createSqliteDriver();
     expect(driver.specVersion).toBe('v1');
     expect(driver.clientName).toBe(`better-sqlite3 ${(createRequire(import.meta.url)('better-sqlite3/package.json') as { version: string }).version}`);
     expect(driver.defaultPoolSize(config(':memory:'))).toEqual({ min: 1, max: 1 });
-    expect(driver.defaultPoolSize(config())).toEqual({ min: 1, max: 4 });
+    expect(driver.defaultPoolSize(config())).toEqual({ min: 1, max: 1 });
+    expect(driver.defaultPoolSize(config(undefined, { driverOptions: { mode: 'process' } }))).toEqual({ min: 1, max: 4 });
     expect(createSqliteDriver({ mode: 'inline' }).defaultPoolSize(config())).toEqual({ min: 1, max: 1 });
     expect(driver.defaultPoolSize(config(undefined, { driverOptions: { mode: 'inline' } }))).toEqual({ min: 1, max: 1 });
   });
 
-  it('runs a file database in a process and an in-memory one inline by default (a kill would lose it)', async () => {
+  it('runs file and in-memory databases inline by default; a config may ask for a process', async () => {
     const file = await createSqliteDriver().connect(config(), { signal: AbortSignal.timeout(10_000) });
     const memory = await createSqliteDriver().connect(config(':memory:'), { signal: AbortSignal.timeout(5000) });
-    open.push(file, memory);
-    expect(file).toBeInstanceOf(SqliteWorkerConnection);
-    expect(memory).not.toBeInstanceOf(SqliteWorkerConnection);
+    const child = await createSqliteDriver().connect(config(undefined, { driverOptions: { mode: 'process' } }), { signal: AbortSignal.timeout(10_000) });
+    open.push(file, memory, child);
+    expect(file).toBeInstanceOf(SqliteConnection);
+    expect(memory).toBeInstanceOf(SqliteConnection);
+    expect(child).toBeInstanceOf(SqliteWorkerConnection);
+    expect((child as SqliteWorkerConnection).pid).toBeGreaterThan(0);
+    // Without a fixed mode the driver may meet a process-mode config, so it declares cancel.
     expect(createSqliteDriver().capabilities.cancel).toBe(true);
   });
 

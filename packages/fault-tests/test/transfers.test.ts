@@ -190,6 +190,8 @@ describe('transfer workload under faults (sqlite file)', () => {
       poolMax: 4,
       connectionAcquisitionTimeoutMs: 10_000,
       queryExecutionTimeoutMs: 10_000,
+      // One child process per connection, so that there is something to kill.
+      driverOptions: { mode: 'process' },
     });
     const db = new SqliteDatabase(config);
     try {

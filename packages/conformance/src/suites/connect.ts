@@ -96,7 +96,7 @@ export function connectSuite(target: ConformanceTarget): void {
 
     test(target, 'the factory loads this backend and rejects unknown ones with ConfigError', async () => {
       const direct = target.createDatabase();
-      const viaFactory = DatabaseFactory.createDatabase(target.name, direct.config.with({ alias: `factory_${target.name}` }));
+      const viaFactory = DatabaseFactory.createDatabase(target.backend ?? target.name, direct.config.with({ alias: `factory_${target.name}` }));
       try {
         expect(await viaFactory.execute('SELECT 3 AS [three]')).toEqual([{ three: 3 }]);
         // The lazily loaded driver maps errors like a directly constructed one. (Class identity

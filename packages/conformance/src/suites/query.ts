@@ -44,6 +44,21 @@ export function querySuite(target: ConformanceTarget): void {
       expect(rows).toEqual([[1, 36]]);
     });
 
+    test(target, 'executeFirst gives the first row or undefined, on the database and on a connection', async () => {
+      const sql = `SELECT [id], [full name] FROM [${table}] WHERE [age] > ? ORDER BY [id]`;
+      expect(await db.executeFirst(sql, [40])).toEqual({ id: 2, 'full name': 'Alan Turing' });
+      expect(await db.executeFirst(sql, [1000])).toBeUndefined();
+      expect(await db.executeFirst(`SELECT [id], [age] FROM [${table}] WHERE [id] = ?`, [1], { rowMode: 'array' })).toEqual([1, 36]);
+      await db.withConnection(async (conn) => {
+        expect(await conn.executeFirst<{ id: number }>(`SELECT [id] FROM [${table}] ORDER BY [id] DESC`)).toEqual({ id: 3 });
+        // The connection is still usable after a statement whose later rows were never read.
+        expect(await conn.execute(`SELECT COUNT(*) AS [n] FROM [${table}]`)).toHaveLength(1);
+      });
+      const err = await db.executeFirst(`SELECT [id] FROM [${table}] WHERE [id] = ?`, []).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TranslationError);
+      expect(PoolManager.getPoolStatus(db.config.hash())?.sizes.inUse).toBe(0);
+    });
+
     test(target, 'leaves ?? as a literal question mark and string contents untouched', async () => {
       const rows = await db.execute<{ q: string; s: string }>(`SELECT '??' AS [q], 'a [b] ?' AS [s]`);
       expect(rows[0]).toEqual({ q: '??', s: 'a [b] ?' });

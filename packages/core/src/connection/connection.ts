@@ -3,7 +3,6 @@ import { checkParameterCount, compile } from '@dal/sql-translate';
 import type { DatabaseConfig } from '../config/database-config.js';
 import type { Dialect, DriverCapabilities, DriverResult, IsolationLevel, RowMode } from '../driver/driver.js';
 import {
-  ConfigError,
   ConnectionError,
   ConnectionReleasedError,
   QueryTimeoutError,
@@ -12,6 +11,7 @@ import {
 } from '../errors/errors.js';
 import type { PoolEntry } from '../pool/pool.js';
 import type { PoolRuntime } from '../pool/pool-runtime.js';
+import { runNow, statementTimeout } from './run-now.js';
 
 /** A row as returned by `execute`: an object keyed by column name, or a tuple with rowMode 'array'. */
 export type Row = Record<string, unknown>;
@@ -124,12 +124,21 @@ export class Connection {
   }
 
   /** Like `execute`, but returns the rows together with `affectedRows` and `insertId`. */
-  async query<R = Row>(sql: string, params?: readonly unknown[], options?: ExecuteOptions): Promise<QueryResult<R>> {
-    const runtime = this.#runtime;
-    const compiled = compile(sql, runtime.translateTarget);
-    const values = params ?? NO_PARAMS;
-    if (compiled.parameterCount !== values.length) checkParameterCount(compiled, values, runtime.translateTarget);
-    return this.#run<R>(compiled.sql, values, options);
+  query<R = Row>(sql: string, params?: readonly unknown[], options?: ExecuteOptions): Promise<QueryResult<R>> {
+    return this.#query<R>(sql, params, options, false);
+  }
+
+  /**
+   * The first row of a statement, or undefined when it returns none (like knex's `.first()` or
+   * kysely's `executeTakeFirst()`, without adding a LIMIT). Drivers may stop reading after that row.
+   *
+   * ```ts
+   * const user = await conn.executeFirst<{ name: string }>('SELECT [name] FROM [users] WHERE [id] = ?', [uid]);
+   * ```
+   */
+  async executeFirst<R = Row>(sql: string, params?: readonly unknown[], options?: ExecuteOptions): Promise<R | undefined> {
+    const result = await this.#query<R>(sql, params, options, true);
+    return result.rows[0];
   }
 
   /**
@@ -284,15 +293,35 @@ export class Connection {
     return entry;
   }
 
-  #run<R>(nativeSql: string, params: readonly unknown[], options: ExecuteOptions | undefined): Promise<QueryResult<R>> {
+  async #query<R>(sql: string, params: readonly unknown[] | undefined, options: ExecuteOptions | undefined, firstRow: boolean): Promise<QueryResult<R>> {
+    const runtime = this.#runtime;
+    const compiled = compile(sql, runtime.translateTarget);
+    const values = params ?? NO_PARAMS;
+    if (compiled.parameterCount !== values.length) checkParameterCount(compiled, values, runtime.translateTarget);
+    return this.#run<R>(compiled.sql, values, options, firstRow);
+  }
+
+  #run<R>(nativeSql: string, params: readonly unknown[], options: ExecuteOptions | undefined, firstRow = false): Promise<QueryResult<R>> {
     const entry = this.#entry;
     if (entry === undefined || this.#draining !== undefined || entry.conn.broken || entry.discard) {
-      return this.#readyEntry().then(() => this.#run<R>(nativeSql, params, options));
+      return this.#readyEntry().then(() => this.#run<R>(nativeSql, params, options, firstRow));
     }
     const runtime = this.#runtime;
-    const timeoutMs = options?.timeoutMs ?? runtime.config.queryExecutionTimeoutMs;
-    if (!(timeoutMs > 0)) {
-      return Promise.reject(new ConfigError(`${this.alias}: timeoutMs must be a positive number of milliseconds (Infinity for none), got ${String(timeoutMs)}`));
+    if (entry.conn.executeNow !== undefined) {
+      let now: QueryResult<R> | undefined;
+      try {
+        now = runNow<R>(runtime, entry, nativeSql, params, options, firstRow);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      // Undefined: it must wait for a lock, which the async path below does under the timeout.
+      if (now !== undefined) return Promise.resolve(now);
+    }
+    let timeoutMs: number;
+    try {
+      timeoutMs = statementTimeout(runtime, options);
+    } catch (error) {
+      return Promise.reject(error);
     }
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(new AbortedError(`${this.alias}: statement aborted before it started`, signal.reason));
@@ -302,7 +331,7 @@ export class Connection {
     }
     const rowMode = options?.rowMode ?? 'object';
     const started = performance.now();
-    const pending = entry.conn.execute<R>(nativeSql, params, { rowMode, timeoutMs });
+    const pending = entry.conn.execute<R>(nativeSql, params, { rowMode, timeoutMs, firstRow });
 
     return new Promise<QueryResult<R>>((resolve, reject) => {
       let done = false;

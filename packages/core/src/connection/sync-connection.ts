@@ -63,11 +63,12 @@ export class SyncConnection {
   }
 
   query<R = Row>(sql: string, params?: readonly unknown[], options?: SyncExecuteOptions): QueryResult<R> {
-    const target = this.#driver.dialect.translateTarget;
-    const compiled = compile(sql, target);
-    const values = params ?? NO_PARAMS;
-    if (compiled.parameterCount !== values.length) checkParameterCount(compiled, values, target);
-    return this.#run<R>(compiled.sql, values, options);
+    return this.#query<R>(sql, params, options, false);
+  }
+
+  /** The first row, or undefined when there is none (SQLite stops reading after it). */
+  executeFirst<R = Row>(sql: string, params?: readonly unknown[], options?: SyncExecuteOptions): R | undefined {
+    return this.#query<R>(sql, params, options, true).rows[0];
   }
 
   executeMany(sql: string, paramsList: readonly (readonly unknown[])[], options?: SyncExecuteOptions): QueryResult {
@@ -153,10 +154,18 @@ export class SyncConnection {
     return this.#conn;
   }
 
-  #run<R>(sql: string, params: readonly unknown[], options?: SyncExecuteOptions): QueryResult<R> {
+  #query<R>(sql: string, params: readonly unknown[] | undefined, options: SyncExecuteOptions | undefined, firstRow: boolean): QueryResult<R> {
+    const target = this.#driver.dialect.translateTarget;
+    const compiled = compile(sql, target);
+    const values = params ?? NO_PARAMS;
+    if (compiled.parameterCount !== values.length) checkParameterCount(compiled, values, target);
+    return this.#run<R>(compiled.sql, values, options, firstRow);
+  }
+
+  #run<R>(sql: string, params: readonly unknown[], options?: SyncExecuteOptions, firstRow = false): QueryResult<R> {
     const conn = this.#live();
     try {
-      return conn.execute<R>(sql, params, { rowMode: options?.rowMode ?? 'object', timeoutMs: this.#config.queryExecutionTimeoutMs });
+      return conn.execute<R>(sql, params, { rowMode: options?.rowMode ?? 'object', timeoutMs: this.#config.queryExecutionTimeoutMs, firstRow });
     } catch (error) {
       if (DalError.isInstance(error)) throw error;
       throw this.#driver.dialect.mapError(error, { alias: this.alias, sql });

@@ -2,6 +2,7 @@ import { PoolClosedError, UnsupportedFeatureError } from '../errors/errors.js';
 import type { DatabaseConfig } from '../config/database-config.js';
 import { Connection, type ExecuteOptions, type QueryResult, type Row } from '../connection/connection.js';
 import { SyncConnection } from '../connection/sync-connection.js';
+import { queryNow } from '../connection/run-now.js';
 import type { Driver } from '../driver/driver.js';
 import { consoleLogger, type Logger } from '../logger.js';
 import { PoolManager } from '../pool/pool-manager.js';
@@ -18,6 +19,18 @@ export interface DatabaseOptions {
   logger?: Logger;
   /** Keep the stack of each acquisition for leak reports (default: on unless env is 'prod'). */
   trackAcquireStacks?: boolean;
+}
+
+/** What a one-statement call returns: `execute`'s rows, `query`'s whole result, or `executeFirst`'s row. */
+type ResultShape = 'rows' | 'result' | 'first';
+
+async function runAndRelease(conn: Connection, sql: string, params: readonly unknown[] | undefined, options: ExecuteOptions | undefined, shape: ResultShape): Promise<unknown> {
+  try {
+    if (shape === 'rows') return await conn.execute(sql, params, options);
+    return await (shape === 'first' ? conn.executeFirst(sql, params, options) : conn.query(sql, params, options));
+  } finally {
+    await conn.release();
+  }
 }
 
 function isLoader(source: Driver | DriverLoader): source is DriverLoader {
@@ -81,23 +94,18 @@ export class Database {
   }
 
   /** Run one statement on a pooled connection (acquire, execute, release). */
-  async execute<R = Row>(sql: string, params?: readonly unknown[], options?: ExecuteOptions): Promise<R[]> {
-    const conn = await this.connection(options?.signal === undefined ? undefined : { signal: options.signal });
-    try {
-      return await conn.execute<R>(sql, params, options);
-    } finally {
-      await conn.release();
-    }
+  execute<R = Row>(sql: string, params?: readonly unknown[], options?: ExecuteOptions): Promise<R[]> {
+    return this.#statement(sql, params, options, 'rows') as Promise<R[]>;
   }
 
   /** Like `execute`, with `affectedRows` and `insertId`. */
-  async query<R = Row>(sql: string, params?: readonly unknown[], options?: ExecuteOptions): Promise<QueryResult<R>> {
-    const conn = await this.connection(options?.signal === undefined ? undefined : { signal: options.signal });
-    try {
-      return await conn.query<R>(sql, params, options);
-    } finally {
-      await conn.release();
-    }
+  query<R = Row>(sql: string, params?: readonly unknown[], options?: ExecuteOptions): Promise<QueryResult<R>> {
+    return this.#statement(sql, params, options, 'result') as Promise<QueryResult<R>>;
+  }
+
+  /** The first row of one statement on a pooled connection, or undefined (see `Connection.executeFirst`). */
+  executeFirst<R = Row>(sql: string, params?: readonly unknown[], options?: ExecuteOptions): Promise<R | undefined> {
+    return this.#statement(sql, params, options, 'first') as Promise<R | undefined>;
   }
 
   /**
@@ -133,6 +141,30 @@ export class Database {
   }
 
   // --- internals ---------------------------------------------------------------------------
+
+  /** One statement on a pooled connection; `shape` says what the caller gets. */
+  #statement(sql: string, params: readonly unknown[] | undefined, options: ExecuteOptions | undefined, shape: ResultShape): Promise<unknown> {
+    const runtime = this.#runtime;
+    const entry = runtime?.tryAcquireIdle(options?.signal);
+    if (entry === undefined) {
+      return this.connection(options?.signal === undefined ? undefined : { signal: options.signal }).then((conn) =>
+        runAndRelease(conn, sql, params, options, shape),
+      );
+    }
+    if (entry.conn.executeNow === undefined) return runAndRelease(new Connection(runtime!, entry), sql, params, options, shape);
+    // The connection runs statements on this thread: acquire, run and release happen right here.
+    let result: QueryResult | undefined;
+    try {
+      result = queryNow(runtime!, entry, sql, params, options, shape === 'first');
+    } catch (error) {
+      runtime!.pool.release(entry);
+      return Promise.reject(error);
+    }
+    // It must wait for a lock: the connection's async path waits without blocking the thread.
+    if (result === undefined) return runAndRelease(new Connection(runtime!, entry), sql, params, options, shape);
+    runtime!.pool.release(entry);
+    return Promise.resolve(shape === 'rows' ? result.rows : shape === 'first' ? result.rows[0] : result);
+  }
 
   #assertOpen(): void {
     if (this.#closed) throw new PoolClosedError(`${this.alias}: the database was closed`);

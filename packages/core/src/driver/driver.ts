@@ -56,6 +56,11 @@ export interface DriverExecuteOptions {
    * itself anyway, by calling `cancel()`.
    */
   readonly timeoutMs: number;
+  /**
+   * The caller wants only the first row (`executeFirst`): a driver may stop reading after it
+   * (SQLite's `Statement.get`). Returning every row is also correct; core keeps the first.
+   */
+  readonly firstRow?: boolean;
 }
 
 /** How a dialect turns portable SQL into native SQL and talks about transactions. */
@@ -88,6 +93,15 @@ export interface Dialect {
 export interface DriverConnection {
   /** Run one native statement with positional parameters. */
   execute<R = unknown>(sql: string, params: readonly unknown[], options: DriverExecuteOptions): Promise<DriverResult<R>>;
+  /**
+   * Optional: run one native statement synchronously on the caller's thread (SQLite's inline mode)
+   * and throw its error. When a connection has it, core calls it instead of `execute` and starts no
+   * timer, since none could fire before it returns: acquire, run and release then take no promise,
+   * timer or event-loop turn of their own. Return `undefined`, having run nothing, when the
+   * statement would have to wait (a lock held by another connection): core then calls `execute`,
+   * which may wait asynchronously, under the statement's timeout and `cancel()`.
+   */
+  executeNow?<R = unknown>(sql: string, params: readonly unknown[], options: DriverExecuteOptions): DriverResult<R> | undefined;
   /**
    * Stop the statement running on this connection, from the server side (a side connection's
    * `pg_cancel_backend` / `KILL QUERY`, a cancel request, `sqlite3_interrupt`, terminating a worker).

@@ -66,12 +66,18 @@ export class PoolRuntime {
    * @throws {CircuitOpenError} while the breaker is open.
    */
   acquire(signal: AbortSignal | undefined): Promise<PoolEntry> {
-    // An idle connection with the breaker closed cannot fail: skip the breaker and retry wrapping.
-    if (signal?.aborted !== true && (this.breaker === undefined || this.breaker.state === 'closed')) {
-      const ready = this.pool.tryAcquireIdle();
-      if (ready !== undefined) return Promise.resolve(ready);
-    }
-    return this.#acquireGuarded(signal);
+    const ready = this.tryAcquireIdle(signal);
+    return ready === undefined ? this.#acquireGuarded(signal) : Promise.resolve(ready);
+  }
+
+  /**
+   * The hot path: an idle connection handed out at once, or undefined (nothing changed) when none
+   * is idle, someone queues, the breaker is not closed or `signal` aborted. An idle connection
+   * with the breaker closed cannot fail, so it skips the breaker and retry wrapping.
+   */
+  tryAcquireIdle(signal: AbortSignal | undefined): PoolEntry | undefined {
+    if (signal?.aborted === true || (this.breaker !== undefined && this.breaker.state !== 'closed')) return undefined;
+    return this.pool.tryAcquireIdle();
   }
 
   async #acquireGuarded(signal: AbortSignal | undefined): Promise<PoolEntry> {
@@ -135,6 +141,17 @@ export class PoolRuntime {
       entry['params'] = this.config.logParameterValues ? params : `[${params.length} redacted]`;
       this.logger.warn?.(entry, '[dal] slow query');
     }
+  }
+
+  /**
+   * A statement that ran on the caller's thread took longer than its timeout: nothing could
+   * interrupt it, so say so where slow queries are logged.
+   */
+  reportOverrun(durationMs: number, timeoutMs: number, sql: string): void {
+    this.logger.warn?.(
+      { alias: this.config.alias, durationMs: Math.round(durationMs), timeoutMs, sql },
+      '[dal] statement ran past its timeout: this connection runs statements on the calling thread, which no timer can interrupt',
+    );
   }
 
   /** Warn once about every connection held longer than `thresholdMs`; returns all of them. */

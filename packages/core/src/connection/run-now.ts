@@ -1,0 +1,85 @@
+import { AbortedError } from '@dal/resilience';
+import { checkParameterCount, compile } from '@dal/sql-translate';
+import { ConfigError, ConnectionError } from '../errors/errors.js';
+import type { PoolEntry } from '../pool/pool.js';
+import type { PoolRuntime } from '../pool/pool-runtime.js';
+import type { ExecuteOptions, QueryResult } from './connection.js';
+
+// Statements on connections that run on the caller's thread (`DriverConnection.executeNow`, SQLite
+// inline). Such a statement has finished before any timer or abort listener could run, so these
+// helpers skip both and settle nothing asynchronously: the caller wraps the outcome in one promise.
+
+const NO_PARAMS: readonly unknown[] = Object.freeze([]);
+
+/**
+ * The timeout of one statement: the call's, else the config's.
+ * @throws {ConfigError} when it is not a positive number.
+ */
+export function statementTimeout(runtime: PoolRuntime, options: ExecuteOptions | undefined): number {
+  const timeoutMs = options?.timeoutMs ?? runtime.config.queryExecutionTimeoutMs;
+  if (!(timeoutMs > 0)) {
+    throw new ConfigError(`${runtime.config.alias}: timeoutMs must be a positive number of milliseconds (Infinity for none), got ${String(timeoutMs)}`);
+  }
+  return timeoutMs;
+}
+
+/**
+ * Run one native statement on `entry` synchronously, with the checks, error mapping and metrics of
+ * the async path. Undefined (nothing ran, nothing counted) when the driver says the statement must
+ * wait for a lock: the caller then goes the async way.
+ * @throws {DalError} the mapped error (also for an aborted signal or an open circuit).
+ */
+export function runNow<R>(
+  runtime: PoolRuntime,
+  entry: PoolEntry,
+  nativeSql: string,
+  params: readonly unknown[],
+  options: ExecuteOptions | undefined,
+  firstRow: boolean,
+): QueryResult<R> | undefined {
+  const timeoutMs = statementTimeout(runtime, options);
+  const signal = options?.signal;
+  if (signal?.aborted) throw new AbortedError(`${runtime.config.alias}: statement aborted before it started`, signal.reason);
+  if (runtime.breaker !== undefined) {
+    const open = runtime.circuitOpenError();
+    if (open !== undefined) throw open;
+  }
+  const started = performance.now();
+  let result: QueryResult<R> | undefined;
+  try {
+    result = entry.conn.executeNow!<R>(nativeSql, params, { rowMode: options?.rowMode ?? 'object', timeoutMs, firstRow }) as QueryResult<R> | undefined;
+  } catch (error) {
+    const mapped = runtime.mapError(error, nativeSql);
+    if (mapped instanceof ConnectionError) {
+      entry.needsValidation = true;
+      runtime.reportConnectionFailure(mapped);
+    }
+    runtime.recordQuery(performance.now() - started, mapped, options?.tags, nativeSql, params);
+    throw mapped;
+  }
+  if (result === undefined) return undefined;
+  const durationMs = performance.now() - started;
+  runtime.recordQuery(durationMs, undefined, options?.tags, nativeSql, params);
+  if (durationMs > timeoutMs) runtime.reportOverrun(durationMs, timeoutMs, nativeSql);
+  return result;
+}
+
+/**
+ * `Database.query`'s fast path: portable SQL on an idle connection that runs on the caller's
+ * thread. Undefined as for `runNow`. The caller gives the entry back.
+ * @throws {DalError} as `runNow`, or a TranslationError when the parameters do not match.
+ */
+export function queryNow<R>(
+  runtime: PoolRuntime,
+  entry: PoolEntry,
+  sql: string,
+  params: readonly unknown[] | undefined,
+  options: ExecuteOptions | undefined,
+  firstRow: boolean,
+): QueryResult<R> | undefined {
+  const target = runtime.translateTarget;
+  const compiled = compile(sql, target);
+  const values = params ?? NO_PARAMS;
+  if (compiled.parameterCount !== values.length) checkParameterCount(compiled, values, target);
+  return runNow<R>(runtime, entry, compiled.sql, values, options, firstRow);
+}

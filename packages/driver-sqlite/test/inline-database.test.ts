@@ -1,0 +1,157 @@
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { DatabaseConfig, PoolManager, TranslationError, UniqueViolationError, type Database } from '@dal/core';
+import { SqliteDatabase } from '../src/index.js';
+import { tempDir } from './helpers.js';
+
+// The default (inline) mode through core: statements run on the caller's thread, so core acquires,
+// runs and releases in one synchronous step (DriverConnection.executeNow) and starts no timer.
+
+const tmp = tempDir();
+afterAll(() => tmp.cleanup());
+
+const opened: Database[] = [];
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((db) => db.close()));
+});
+
+let counter = 0;
+function database(extra: Partial<ConstructorParameters<typeof DatabaseConfig>[0]> = {}, logger?: { warn: (data: Record<string, unknown>, message: string) => void }): Database {
+  counter++;
+  const db = new SqliteDatabase(new DatabaseConfig({ database: tmp.file(`inline-${counter}.db`), alias: `inline_${counter}`, ...extra }), logger ? { logger } : {});
+  opened.push(db);
+  return db;
+}
+
+const status = (db: Database) => PoolManager.getPoolStatus(db.config.hash())!;
+// About a second of work for SQLite on this machine: far longer than the timeouts below.
+const SLOW = 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) SELECT count(*) AS n FROM c';
+
+describe('inline mode (the default) through core', () => {
+  it('is the default for a file, with a pool of one', async () => {
+    const db = database();
+    await db.execute('SELECT 1');
+    expect(status(db).sizes).toMatchObject({ min: 1, max: 1, size: 1 });
+    expect(await db.withConnection((conn) => conn.getVersionDetails())).toMatchObject({ dbDriver: expect.stringContaining('better-sqlite3') });
+  });
+
+  it('runs, counts and releases a statement before the call returns its promise', async () => {
+    const db = database();
+    await db.execute('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+    const before = status(db).metrics.queries;
+    const pending = db.query('INSERT INTO [t] ([v]) VALUES (?)', ['a']);
+    // Nothing awaited yet: the statement already ran and the connection is back.
+    expect(status(db).metrics.queries).toBe(before + 1);
+    expect(status(db).sizes.inUse).toBe(0);
+    expect(await pending).toMatchObject({ affectedRows: 1, insertId: 1 });
+  });
+
+  it('64 concurrent callers on its one connection never wait for it', async () => {
+    const db = database();
+    await db.execute('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+    await db.withConnection((conn) => conn.executeMany('INSERT INTO [t] ([id], [v]) VALUES (?, ?)', Array.from({ length: 64 }, (_, i) => [i + 1, `v${i + 1}`])));
+    const rows = await Promise.all(Array.from({ length: 64 }, (_, i) => db.executeFirst<{ v: string }>('SELECT [v] FROM [t] WHERE [id] = ?', [i + 1])));
+    expect(rows.map((r) => r?.v)).toEqual(Array.from({ length: 64 }, (_, i) => `v${i + 1}`));
+    const metrics = status(db).metrics;
+    expect(metrics.acquisitionTimeouts).toBe(0);
+    expect(metrics.maxWaitMs).toBe(0);
+    expect(status(db).sizes).toMatchObject({ inUse: 0, pending: 0 });
+  });
+
+  it('failures are typed, counted and give the connection back', async () => {
+    const db = database();
+    await db.execute('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT UNIQUE)');
+    await db.execute('INSERT INTO [t] ([v]) VALUES (?)', ['a']);
+    const errorsBefore = status(db).metrics.queryErrors;
+    await expect(db.execute('INSERT INTO [t] ([v]) VALUES (?)', ['a'])).rejects.toBeInstanceOf(UniqueViolationError);
+    await expect(db.query('SELECT [v] FROM [t] WHERE [id] = ?', [])).rejects.toBeInstanceOf(TranslationError);
+    await expect(db.executeFirst('SELECT 1', [], { signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'DAL_ABORTED' });
+    await expect(db.execute('SELECT 1', [], { timeoutMs: 0 })).rejects.toMatchObject({ code: 'DAL_CONFIG' });
+    expect(status(db).metrics.queryErrors).toBe(errorsBefore + 1);
+    expect(status(db).metrics.errorsByCategory.query).toBeGreaterThanOrEqual(1);
+    expect(status(db).sizes.inUse).toBe(0);
+    expect(await db.execute('SELECT count(*) AS n FROM t')).toEqual([{ n: 1 }]);
+  });
+
+  it('a statement past its timeout completes (nothing can interrupt it) and the overrun is logged', async () => {
+    const warnings: Array<{ data: Record<string, unknown>; message: string }> = [];
+    const db = database({ slowQueryThresholdMs: 60_000 }, { warn: (data, message) => warnings.push({ data, message }) });
+    const started = performance.now();
+    const rows = await db.execute<{ n: number }>(SLOW, [], { timeoutMs: 20 });
+    const elapsed = performance.now() - started;
+    expect(rows).toEqual([{ n: 3_000_000 }]);
+    expect(elapsed).toBeGreaterThan(20);
+    const overrun = warnings.find((w) => w.message.includes('ran past its timeout'));
+    expect(overrun?.data).toMatchObject({ alias: db.alias, timeoutMs: 20 });
+    expect(overrun!.data['durationMs']).toBeGreaterThanOrEqual(20);
+    // Inside a transaction too (the Connection path).
+    warnings.length = 0;
+    await db.withConnection((conn) => conn.transaction((tx) => tx.execute(SLOW, [], { timeoutMs: 20 })));
+    expect(warnings.some((w) => w.message.includes('ran past its timeout'))).toBe(true);
+  });
+
+  it('a writer waits for a lock held by another connection of this thread without blocking the thread', async () => {
+    const db = database({ poolMax: 2 });
+    await db.execute('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+    const holder = await db.connection();
+    await holder.beginTransaction();
+    await holder.execute('INSERT INTO [t] ([v]) VALUES (?)', ['first']);
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 5);
+    try {
+      // SQLite's own busy handler would sleep on this thread, and the holder could never commit.
+      const second = db.query('INSERT INTO [t] ([v]) VALUES (?)', ['second']);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(ticks).toBeGreaterThan(5);
+      await holder.commitTransaction();
+      expect(await second).toMatchObject({ affectedRows: 1, insertId: 2 });
+    } finally {
+      clearInterval(ticker);
+      await holder.release();
+    }
+    expect(await db.execute('SELECT [v] FROM [t] ORDER BY [id]')).toEqual([{ v: 'first' }, { v: 'second' }]);
+  });
+
+  it('a lock wait ends at the statement timeout, and at busyTimeoutMs with a retryable SQLITE_BUSY', async () => {
+    const db = database({ poolMax: 2, driverOptions: { busyTimeoutMs: 2_000 } });
+    await db.execute('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+    const holder = await db.connection();
+    await holder.beginTransaction();
+    try {
+      let started = performance.now();
+      const timedOut = await db.execute('INSERT INTO [t] ([v]) VALUES (?)', ['x'], { timeoutMs: 150 }).catch((e: unknown) => e);
+      expect(timedOut).toMatchObject({ code: 'DAL_QUERY_TIMEOUT' });
+      expect(performance.now() - started).toBeLessThan(400);
+      // The cancelled wait stops within one retry interval and the connection goes back.
+      await new Promise((r) => setTimeout(r, 150));
+      expect(status(db).sizes.inUse).toBe(1);
+
+      const short = database({ poolMax: 2, driverOptions: { busyTimeoutMs: 100 }, database: db.config.database });
+      started = performance.now();
+      const busy = await short.execute('INSERT INTO [t] ([v]) VALUES (?)', ['y']).catch((e: unknown) => e);
+      expect(busy).toMatchObject({ code: 'DAL_QUERY', retryable: true, vendorCode: 'SQLITE_BUSY' });
+      expect(performance.now() - started).toBeGreaterThanOrEqual(100);
+      expect(performance.now() - started).toBeLessThan(1_000);
+    } finally {
+      await holder.rollbackTransaction();
+      await holder.release();
+    }
+    expect(await db.execute('SELECT count(*) AS n FROM t')).toEqual([{ n: 0 }]);
+  });
+
+  it("process mode is one option away, and its timeouts stop the statement", async () => {
+    const db = database({ driverOptions: { mode: 'process' }, poolMax: 1 });
+    const err = await db.execute(SLOW.replace('3000000', '2000000000'), [], { timeoutMs: 200 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'DAL_QUERY_TIMEOUT' });
+    expect(await db.execute('SELECT 1 AS one')).toEqual([{ one: 1 }]);
+  });
+
+  it('the sync connection has executeFirst too', () => {
+    const db = database();
+    const conn = db.syncConnection();
+    conn.execute('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+    conn.executeMany('INSERT INTO [t] ([v]) VALUES (?)', [['a'], ['b']]);
+    expect(conn.executeFirst<{ v: string }>('SELECT [v] FROM [t] ORDER BY [id] DESC')).toEqual({ v: 'b' });
+    expect(conn.executeFirst('SELECT [v] FROM [t] WHERE [id] > ?', [10])).toBeUndefined();
+    conn.release();
+  });
+});
