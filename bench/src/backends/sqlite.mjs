@@ -142,6 +142,20 @@ export function sqliteBackend(opts) {
         },
       },
       ...['process', 'inline'].map((mode) => dalContender(`@dal (${mode})`, () => dal(mode))),
+      {
+        // The like-for-like of raw better-sqlite3: @dal's synchronous connection, same SQL as the async contenders.
+        name: '@dal (sync connection)',
+        async open() {
+          const db = dal('inline');
+          const conn = db.syncConnection();
+          return {
+            pointSelect: (id) => conn.executeFirst('SELECT [id], [name], [score] FROM [bench_point] WHERE [id] = ?', [id]),
+            insert: (k) => conn.execute('INSERT INTO [bench_ins] ([k], [v]) VALUES (?, ?)', [k, `v${k}`]),
+            bulkInsert: (rows) => conn.executeMany('INSERT INTO [bench_bulk] ([k], [v]) VALUES (?, ?)', rows),
+            close: () => db.close(),
+          };
+        },
+      },
       knexContender(knexConfig(1, 1)),
       kyselyContender(() => {
         const native = new Database(file);

@@ -91,7 +91,8 @@ export function dalContender(name, open) {
     async open() {
       const db = open();
       return {
-        pointSelect: async (id) => (await db.execute('SELECT [id], [name], [score] FROM [bench_point] WHERE [id] = ?', [id]))[0],
+        // Like knex's .first() and kysely's executeTakeFirst() below: ask for one row.
+        pointSelect: (id) => db.executeFirst('SELECT [id], [name], [score] FROM [bench_point] WHERE [id] = ?', [id]),
         insert: (k) => db.execute('INSERT INTO [bench_ins] ([k], [v]) VALUES (?, ?)', [k, `v${k}`]),
         bulkInsert: (rows) => db.withConnection((conn) => conn.executeMany('INSERT INTO [bench_bulk] ([k], [v]) VALUES (?, ?)', rows)),
         close: () => db.close(),
