@@ -36,7 +36,7 @@ async function profile() {
     const end = performance.now() + Number(args.seconds) * 1000;
     const loop = async () => {
       while (performance.now() < end) {
-        await db.execute('SELECT [id], [name] FROM [bench_profile] WHERE [id] = ?', [1 + (count % 1000)]);
+        await db.executeFirst('SELECT [id], [name] FROM [bench_profile] WHERE [id] = ?', [1 + (count % 1000)]);
         count++;
       }
     };

@@ -141,6 +141,23 @@ export function sqliteBackend(opts) {
           };
         },
       },
+      {
+        // The ceiling of any promise-returning API over better-sqlite3: the raw call, wrapped in a promise.
+        name: 'better-sqlite3 (raw, in a promise)',
+        async open() {
+          const db = new Database(file);
+          db.pragma('busy_timeout = 5000');
+          const select = db.prepare(SELECT);
+          const insert = db.prepare(INSERT);
+          return {
+            pointSelect: (id) => Promise.resolve(select.get(id)),
+            insert: (k) => Promise.resolve(insert.run(k, `v${k}`)),
+            close: async () => {
+              db.close();
+            },
+          };
+        },
+      },
       ...['process', 'inline'].map((mode) => dalContender(`@dal (${mode})`, () => dal(mode))),
       {
         // The like-for-like of raw better-sqlite3: @dal's synchronous connection, same SQL as the async contenders.

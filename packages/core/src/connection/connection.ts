@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { AbortedError, DalError } from '@dal/resilience';
 import { checkParameterCount, compile } from '@dal/sql-translate';
 import type { DatabaseConfig } from '../config/database-config.js';
@@ -310,7 +311,7 @@ export class Connection {
     if (entry.conn.executeNow !== undefined) {
       let now: QueryResult<R> | undefined;
       try {
-        now = runNow<R>(runtime, entry, nativeSql, params, options, firstRow);
+        now = runNow<R>(runtime, entry, nativeSql, params, options, firstRow, performance.now());
       } catch (error) {
         return Promise.reject(error);
       }

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { AbortedError } from '@dal/resilience';
 import { checkParameterCount, compile } from '@dal/sql-translate';
 import { ConfigError, ConnectionError } from '../errors/errors.js';
@@ -25,8 +26,9 @@ export function statementTimeout(runtime: PoolRuntime, options: ExecuteOptions |
 
 /**
  * Run one native statement on `entry` synchronously, with the checks, error mapping and metrics of
- * the async path. Undefined (nothing ran, nothing counted) when the driver says the statement must
- * wait for a lock: the caller then goes the async way.
+ * the async path, timed from `started` (a `performance.now()` reading). Undefined (nothing ran,
+ * nothing counted) when the driver says the statement must wait for a lock: the caller then goes
+ * the async way.
  * @throws {DalError} the mapped error (also for an aborted signal or an open circuit).
  */
 export function runNow<R>(
@@ -36,6 +38,7 @@ export function runNow<R>(
   params: readonly unknown[],
   options: ExecuteOptions | undefined,
   firstRow: boolean,
+  started: number,
 ): QueryResult<R> | undefined {
   const timeoutMs = statementTimeout(runtime, options);
   const signal = options?.signal;
@@ -44,7 +47,6 @@ export function runNow<R>(
     const open = runtime.circuitOpenError();
     if (open !== undefined) throw open;
   }
-  const started = performance.now();
   let result: QueryResult<R> | undefined;
   try {
     result = entry.conn.executeNow!<R>(nativeSql, params, { rowMode: options?.rowMode ?? 'object', timeoutMs, firstRow }) as QueryResult<R> | undefined;
@@ -81,5 +83,6 @@ export function queryNow<R>(
   const compiled = compile(sql, target);
   const values = params ?? NO_PARAMS;
   if (compiled.parameterCount !== values.length) checkParameterCount(compiled, values, target);
-  return runNow<R>(runtime, entry, compiled.sql, values, options, firstRow);
+  // The entry was checked out a moment ago: its checkout time is the statement's start (one clock read less).
+  return runNow<R>(runtime, entry, compiled.sql, values, options, firstRow, entry.acquiredAt);
 }

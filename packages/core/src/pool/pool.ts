@@ -7,6 +7,7 @@
  * for metrics. Both libraries would need most of that layered on top.
  */
 import { setMaxListeners } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import { AbortedError } from '@dal/resilience';
 import type { DriverConnection } from '../driver/driver.js';
 import { ConnectionError, PoolClosedError, PoolTimeoutError } from '../errors/errors.js';
