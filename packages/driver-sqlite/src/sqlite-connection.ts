@@ -48,6 +48,7 @@ export class SqliteConnection implements DriverConnection {
   readonly #handle: InlineHandle;
   readonly #alias: string;
   readonly #busyTimeoutMs: number;
+  #closed = false;
   /** Set while `execute` waits for a lock; `cancel()` sets `cancelled` to end the wait. */
   #wait: { cancelled: boolean } | undefined;
 
@@ -65,8 +66,9 @@ export class SqliteConnection implements DriverConnection {
     return new SqliteConnection(openInline({ ...options, busyTimeoutMs: 0 }, alias), alias, options.busyTimeoutMs);
   }
 
+  /** A plain field: core reads it twice per statement, and better-sqlite3's `open` is a native getter. */
   get broken(): boolean {
-    return !this.#handle.db.open;
+    return this.#closed;
   }
 
   /** Run a statement; when its lock is held elsewhere, wait for it without blocking the thread. */
@@ -121,6 +123,7 @@ export class SqliteConnection implements DriverConnection {
   }
 
   destroy(): void {
+    this.#closed = true;
     if (this.#handle.db.open) this.#handle.db.close();
   }
 

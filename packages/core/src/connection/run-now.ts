@@ -49,7 +49,9 @@ export function runNow<R>(
   }
   let result: QueryResult<R> | undefined;
   try {
-    result = entry.conn.executeNow!<R>(nativeSql, params, { rowMode: options?.rowMode ?? 'object', timeoutMs, firstRow }) as QueryResult<R> | undefined;
+    const driverOptions =
+      timeoutMs === runtime.defaultDriverOptions.timeoutMs ? runtime.defaultDriverOptions.get(options?.rowMode, firstRow) : { rowMode: options?.rowMode ?? 'object', timeoutMs, firstRow };
+    result = entry.conn.executeNow!<R>(nativeSql, params, driverOptions) as QueryResult<R> | undefined;
   } catch (error) {
     const mapped = runtime.mapError(error, nativeSql);
     if (mapped instanceof ConnectionError) {

@@ -3,6 +3,7 @@ import { checkParameterCount, compile } from '@dal/sql-translate';
 import type { DatabaseConfig } from '../config/database-config.js';
 import type { Dialect, Driver, DriverCapabilities, IsolationLevel, SyncDriverConnection } from '../driver/driver.js';
 import { ConnectionReleasedError, TransactionError, UnsupportedFeatureError } from '../errors/errors.js';
+import { DefaultDriverOptions } from './driver-options.js';
 import { addResult, type ExecuteOptions, type QueryResult, type Row, type VersionDetails } from './connection.js';
 
 const NO_PARAMS: readonly unknown[] = Object.freeze([]);
@@ -26,6 +27,7 @@ export class SyncConnection {
   #transactionDepth = 0;
   #savepointCounter = 0;
   readonly #onRelease: () => void;
+  readonly #driverOptions: DefaultDriverOptions;
 
   /** @internal Created by Database. */
   constructor(driver: Driver, config: DatabaseConfig, conn: SyncDriverConnection, onRelease: () => void) {
@@ -33,6 +35,7 @@ export class SyncConnection {
     this.#config = config;
     this.#conn = conn;
     this.#onRelease = onRelease;
+    this.#driverOptions = new DefaultDriverOptions(config.queryExecutionTimeoutMs);
   }
 
   get alias(): string {
@@ -165,7 +168,7 @@ export class SyncConnection {
   #run<R>(sql: string, params: readonly unknown[], options?: SyncExecuteOptions, firstRow = false): QueryResult<R> {
     const conn = this.#live();
     try {
-      return conn.execute<R>(sql, params, { rowMode: options?.rowMode ?? 'object', timeoutMs: this.#config.queryExecutionTimeoutMs, firstRow });
+      return conn.execute<R>(sql, params, this.#driverOptions.get(options?.rowMode, firstRow));
     } catch (error) {
       if (DalError.isInstance(error)) throw error;
       throw this.#driver.dialect.mapError(error, { alias: this.alias, sql });

@@ -4,6 +4,7 @@ import type { DatabaseConfig } from '../config/database-config.js';
 import type { Dialect, Driver } from '../driver/driver.js';
 import { ConnectionError, PoolTimeoutError, QueryTimeoutError } from '../errors/errors.js';
 import { emitDalEvent, eventListeners } from '../events.js';
+import { DefaultDriverOptions } from '../connection/driver-options.js';
 import type { Logger } from '../logger.js';
 import type { Pool, PoolEntry } from './pool.js';
 import type { ErrorsByCategory, PoolMetrics } from './pool-metrics.js';
@@ -31,6 +32,8 @@ export class PoolRuntime {
   readonly dialect: Dialect;
   readonly translateTarget: TranslateTarget;
   readonly metrics: PoolMetrics;
+  /** Driver options of statements at the config's timeout, made once. */
+  readonly defaultDriverOptions: DefaultDriverOptions;
   /** Opens on connection failures only; undefined when the config disables it. */
   readonly breaker: CircuitBreaker | undefined;
   readonly #slowMs: number;
@@ -47,6 +50,7 @@ export class PoolRuntime {
     this.dialect = driver.dialect;
     this.translateTarget = driver.dialect.translateTarget;
     this.metrics = pool.metrics;
+    this.defaultDriverOptions = new DefaultDriverOptions(config.queryExecutionTimeoutMs);
     this.#slowMs = config.slowQueryThresholdMs;
     this.#errorContext = { alias: config.alias };
     if (config.circuitBreaker !== false) {
