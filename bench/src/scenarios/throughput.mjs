@@ -19,7 +19,7 @@ const SCENARIOS = [
   { id: 'select-c1', title: 'Point select by primary key, concurrency 1', unit: 'ops/s', op: 'pointSelect', concurrency: 1 },
   { id: 'select-c64', title: 'Point select by primary key, concurrency 64', unit: 'ops/s', op: 'pointSelect', concurrency: 64 },
   { id: 'insert-c16', title: 'Single-row insert, concurrency 16', unit: 'ops/s', op: 'insert', concurrency: 16 },
-  { id: 'bulk', title: 'Bulk insert in one transaction (one statement per row)', unit: 'rows/s', op: 'bulkInsert', concurrency: 1 },
+  { id: 'bulk', title: 'Bulk insert in one transaction, each layer with its bulk API', unit: 'rows/s', op: 'bulkInsert', concurrency: 1 },
 ];
 
 /**

@@ -24,6 +24,8 @@ export interface ConformanceTarget {
     readonly decimal: string;
     readonly timestamp: string;
     readonly boolean: string;
+    /** Optional: an auto-increment primary key column, e.g. 'SERIAL PRIMARY KEY' (checks `insertId`). */
+    readonly autoIncrementKey?: string;
   };
   /**
    * A statement that keeps the server busy for about `seconds` seconds. It must contain

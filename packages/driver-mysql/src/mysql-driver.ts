@@ -21,6 +21,7 @@ const CAPABILITIES: DriverCapabilities = Object.freeze({
   // MariaDB 10.5+ has RETURNING for INSERT/DELETE only, MySQL none: not portable.
   returning: false,
   sync: false,
+  multiRowInsert: true,
 });
 
 /**

@@ -26,6 +26,7 @@ const CAPABILITIES: DriverCapabilities = Object.freeze({
   transactionalDdl: true,
   returning: true,
   sync: false,
+  multiRowInsert: true,
 });
 
 /** Options of the PostgreSQL driver; `config.driverOptions` may override them per database. */

@@ -30,7 +30,7 @@ export class SqliteDriver implements Driver {
     this.mode = options.mode;
     // Every mode can cancel: process and worker connections stop their statement; an inline one
     // ends a wait for a lock, the only time core has a timer on it (its statements run synchronously).
-    this.capabilities = Object.freeze({ cancel: true, savepoints: true, transactionalDdl: true, returning: true, sync: true });
+    this.capabilities = Object.freeze({ cancel: true, savepoints: true, transactionalDdl: true, returning: true, sync: true, multiRowInsert: true });
   }
 
   /**

@@ -24,7 +24,7 @@ function sqliteConformance(name: string, mode: SqliteMode, skip: Record<string, 
     name,
     backend: 'sqlite',
     createDatabase: (overrides, options) => new SqliteDatabase(base.with({ ...overrides }), options),
-    types: { int: 'INTEGER', bigint: 'INTEGER', text: 'TEXT', varchar: 'VARCHAR', decimal: 'NUMERIC', timestamp: 'TEXT', boolean: 'INTEGER' },
+    types: { int: 'INTEGER', bigint: 'INTEGER', text: 'TEXT', varchar: 'VARCHAR', decimal: 'NUMERIC', timestamp: 'TEXT', boolean: 'INTEGER', autoIncrementKey: 'INTEGER PRIMARY KEY' },
     slowStatement: (seconds, marker) =>
       `WITH RECURSIVE /* ${marker} */ [c]([x]) AS (SELECT 1 UNION ALL SELECT [x] + 1 FROM [c] WHERE [x] < ${Math.round(seconds * 4_000_000)}) SELECT COUNT(*) AS [n] FROM [c]`,
     networked: false,

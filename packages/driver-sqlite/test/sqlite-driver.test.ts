@@ -269,7 +269,7 @@ describe('driver', () => {
   it('declares capabilities per mode and pool sizes per database kind', () => {
     expect(createSqliteDriver().mode).toBeUndefined(); // inline unless a config's driverOptions say otherwise
     // Inline connections cancel a wait for a lock (their statements run synchronously, with no timer).
-    expect(createSqliteDriver({ mode: 'inline' }).capabilities).toEqual({ cancel: true, savepoints: true, transactionalDdl: true, returning: true, sync: true });
+    expect(createSqliteDriver({ mode: 'inline' }).capabilities).toEqual({ cancel: true, savepoints: true, transactionalDdl: true, returning: true, sync: true, multiRowInsert: true });
     expect(createSqliteDriver({ mode: 'worker' }).capabilities.cancel).toBe(true);
     const driver = createSqliteDriver();
     expect(driver.specVersion).toBe('v1');

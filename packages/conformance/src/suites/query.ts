@@ -117,6 +117,50 @@ export function querySuite(target: ConformanceTarget): void {
       }
     });
 
+    test(target, 'executeMany stores every row and value of a large plain INSERT, with row-by-row counts', async () => {
+      const bulk = tableName(target, 'bulk');
+      const key = target.types.autoIncrementKey;
+      await db.execute(`CREATE TABLE [${bulk}] ([id] ${key ?? `${int} PRIMARY KEY`}, [label] ${varchar}(60), [n] ${int})`);
+      try {
+        // 1,500 rows: several batch sizes on a backend that batches. Labels hold what a naive rewrite would break on.
+        const labels = (i: number): string | null => (i % 7 === 0 ? null : `row ${i} ? (it's) [x], ?`);
+        const rows = Array.from({ length: 1_500 }, (_, i) => (key ? [labels(i), i] : [i + 1, labels(i), i]));
+        const sql = key ? `INSERT INTO [${bulk}] ([label], [n]) VALUES (?, ?)` : `INSERT INTO [${bulk}] ([id], [label], [n]) VALUES (?, ?, ?)`;
+        const statements = () => PoolManager.getPoolStatus(db.config.hash())!.metrics.queries;
+        const before = statements();
+        let batches = false;
+        const result = await db.withConnection((conn) => {
+          batches = conn.capabilities.multiRowInsert === true;
+          return conn.executeMany(sql, rows);
+        });
+        // With multi-row INSERT: a dozen statements (batches, BEGIN, COMMIT) instead of one per row.
+        if (batches) expect(statements() - before).toBeLessThan(20);
+        else expect(statements() - before).toBeGreaterThanOrEqual(1_500);
+        expect(result.affectedRows).toBe(1_500);
+        expect(result.rows).toEqual([]);
+        // Where the backend reports one, insertId is the last row's, as when running row by row.
+        if (key && result.insertId !== undefined) {
+          const [last] = await db.execute<{ id: number | string }>(`SELECT MAX([id]) AS [id] FROM [${bulk}]`);
+          expect(Number(result.insertId)).toBe(Number(last!.id));
+        }
+        const [stats] = await db.execute<{ c: number | string; s: number | string; nulls: number | string }>(
+          `SELECT COUNT(*) AS [c], SUM([n]) AS [s], SUM(CASE WHEN [label] IS NULL THEN 1 ELSE 0 END) AS [nulls] FROM [${bulk}]`,
+        );
+        expect({ c: Number(stats!.c), s: Number(stats!.s), nulls: Number(stats!.nulls) }).toEqual({ c: 1_500, s: (1_499 * 1_500) / 2, nulls: 215 });
+        expect(await db.execute(`SELECT [label] FROM [${bulk}] WHERE [n] = ?`, [1_234])).toEqual([{ label: "row 1234 ? (it's) [x], ?" }]);
+        // One bad row in the middle of a batch: nothing of the call is written.
+        await db.execute(`DELETE FROM [${bulk}]`);
+        const dup = Array.from({ length: 600 }, (_, i) => [i === 400 ? 1 : i + 1, 'x', i]);
+        const err = await db
+          .withConnection((conn) => conn.executeMany(`INSERT INTO [${bulk}] ([id], [label], [n]) VALUES (?, ?, ?)`, dup))
+          .catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(QueryError);
+        expect(await db.execute(`SELECT [id] FROM [${bulk}]`)).toEqual([]);
+      } finally {
+        await db.execute(`DROP TABLE IF EXISTS [${bulk}]`);
+      }
+    });
+
     test(target, 'reports the server version and the native driver', async () => {
       const details = await db.withConnection((conn) => conn.getVersionDetails());
       expect(details.dbServerVersion).toMatch(/\d+\.\d+/);

@@ -12,6 +12,7 @@ import {
 } from '../errors/errors.js';
 import type { PoolEntry } from '../pool/pool.js';
 import type { PoolRuntime } from '../pool/pool-runtime.js';
+import { insertBatches } from './insert-batches.js';
 import { runNow, statementTimeout } from './run-now.js';
 
 /** A row as returned by `execute`: an object keyed by column name, or a tuple with rowMode 'array'. */
@@ -144,16 +145,23 @@ export class Connection {
 
   /**
    * Run one statement once per parameter list, atomically: inside the open transaction, or in
-   * a transaction of its own.
+   * a transaction of its own. A plain `INSERT INTO t (...) VALUES (?, ...)` goes as a few
+   * multi-row INSERTs where the backend has them (same rows, `affectedRows` and `insertId`).
    */
   async executeMany(sql: string, paramsList: readonly (readonly unknown[])[], options?: ExecuteOptions): Promise<QueryResult> {
     if (!Array.isArray(paramsList)) throw new TypeError('executeMany needs an array of parameter lists');
     const runtime = this.#runtime;
-    const compiled = compile(sql, runtime.translateTarget);
-    for (const params of paramsList) checkParameterCount(compiled, params, runtime.translateTarget);
+    const target = runtime.translateTarget;
+    const compiled = compile(sql, target);
+    for (const params of paramsList) checkParameterCount(compiled, params, target);
+    const batches = runtime.driver.capabilities.multiRowInsert === true ? insertBatches(sql, paramsList) : undefined;
     return this.transaction(async () => {
       const total: QueryResult = { rows: [], affectedRows: 0 };
-      for (const params of paramsList) addResult(total, await this.#run<Row>(compiled.sql, params, options));
+      if (batches === undefined) {
+        for (const params of paramsList) addResult(total, await this.#run<Row>(compiled.sql, params, options));
+      } else {
+        for (const batch of batches) addResult(total, await this.#run<Row>(compile(batch.sql, target).sql, batch.params, options));
+      }
       return total;
     });
   }

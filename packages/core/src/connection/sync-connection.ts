@@ -4,6 +4,7 @@ import type { DatabaseConfig } from '../config/database-config.js';
 import type { Dialect, Driver, DriverCapabilities, IsolationLevel, SyncDriverConnection } from '../driver/driver.js';
 import { ConnectionReleasedError, TransactionError, UnsupportedFeatureError } from '../errors/errors.js';
 import { DefaultDriverOptions } from './driver-options.js';
+import { insertBatches } from './insert-batches.js';
 import { addResult, type ExecuteOptions, type QueryResult, type Row, type VersionDetails } from './connection.js';
 
 const NO_PARAMS: readonly unknown[] = Object.freeze([]);
@@ -74,13 +75,20 @@ export class SyncConnection {
     return this.#query<R>(sql, params, options, true).rows[0];
   }
 
+  /** Like `Connection.executeMany`: atomic, and plain INSERTs go as a few multi-row ones. */
   executeMany(sql: string, paramsList: readonly (readonly unknown[])[], options?: SyncExecuteOptions): QueryResult {
+    if (!Array.isArray(paramsList)) throw new TypeError('executeMany needs an array of parameter lists');
     const target = this.#driver.dialect.translateTarget;
     const compiled = compile(sql, target);
     for (const params of paramsList) checkParameterCount(compiled, params, target);
+    const batches = this.#driver.capabilities.multiRowInsert === true ? insertBatches(sql, paramsList) : undefined;
     return this.transaction(() => {
       const total: QueryResult = { rows: [], affectedRows: 0 };
-      for (const params of paramsList) addResult(total, this.#run<Row>(compiled.sql, params, options));
+      if (batches === undefined) {
+        for (const params of paramsList) addResult(total, this.#run<Row>(compiled.sql, params, options));
+      } else {
+        for (const batch of batches) addResult(total, this.#run<Row>(compile(batch.sql, target).sql, batch.params, options));
+      }
       return total;
     });
   }

@@ -36,6 +36,11 @@ export interface DriverCapabilities {
   readonly returning: boolean;
   /** `connectSync` is implemented, so `Database.syncConnection()` works. */
   readonly sync: boolean;
+  /**
+   * `INSERT ... VALUES (...), (...)` works, so `executeMany` may send a plain single-row INSERT as a
+   * few multi-row ones (default false: row by row).
+   */
+  readonly multiRowInsert?: boolean;
 }
 
 /** Result of one statement, as a driver returns it. */
