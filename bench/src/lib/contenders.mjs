@@ -114,8 +114,9 @@ export function knexContender(config) {
       return {
         pointSelect: (id) => knex('bench_point').select('id', 'name', 'score').where('id', id).first(),
         insert: (k) => knex('bench_ins').insert({ k, v: `v${k}` }),
-        // knex's bulk API: multi-row INSERTs of 1,000 rows in one transaction.
-        bulkInsert: (rows) => knex.batchInsert('bench_bulk', rows.map(([k, v]) => ({ k, v })), 1_000),
+        // knex's bulk API: multi-row INSERTs in one transaction, 500 rows each (knex writes SQLite's
+        // as INSERT ... SELECT ... UNION ALL, which SQLite caps at 500 terms).
+        bulkInsert: (rows) => knex.batchInsert('bench_bulk', rows.map(([k, v]) => ({ k, v })), 500),
         close: () => knex.destroy(),
       };
     },
@@ -136,10 +137,10 @@ export function kyselyContender(dialect) {
       return {
         pointSelect: (id) => db.selectFrom('bench_point').select(['id', 'name', 'score']).where('id', '=', id).executeTakeFirst(),
         insert: (k) => db.insertInto('bench_ins').values({ k, v: `v${k}` }).execute(),
-        // kysely's bulk API: values() with an array is one multi-row INSERT; 1,000 rows at a time.
+        // kysely's bulk API: values() with an array is one multi-row INSERT; 500 rows at a time, as knex.
         bulkInsert: (rows) =>
           db.transaction().execute(async (trx) => {
-            for (const part of chunks(rows, 1_000)) await trx.insertInto('bench_bulk').values(part.map(([k, v]) => ({ k, v }))).execute();
+            for (const part of chunks(rows, 500)) await trx.insertInto('bench_bulk').values(part.map(([k, v]) => ({ k, v }))).execute();
           }),
         close: () => db.destroy(),
       };
