@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import type { DatabaseConfig, Driver, DriverCapabilities, DriverConnectOptions, DriverConnection, SyncDriverConnection } from '@dal/core';
 import { SqliteConnection, SqliteSyncConnection } from './sqlite-connection.js';
 import { sqliteDialect } from './sqlite-dialect.js';
-import { defaultMode, isMemoryDatabase, resolveSqliteOptions, type SqliteDriverOptions, type SqliteMode } from './sqlite-options.js';
+import { DEFAULT_MODE, isMemoryDatabase, resolveSqliteOptions, type SqliteDriverOptions, type SqliteMode } from './sqlite-options.js';
 import { SqliteWorkerConnection } from './sqlite-worker-connection.js';
 
 const nativeVersion = (createRequire(import.meta.url)('better-sqlite3/package.json') as { version: string }).version;
@@ -21,7 +21,7 @@ export class SqliteDriver implements Driver {
   readonly dialect = sqliteDialect;
   readonly capabilities: DriverCapabilities;
   readonly clientName = `better-sqlite3 ${nativeVersion}`;
-  /** Execution mode of async connections unless `config.driverOptions.mode` says otherwise; undefined: `'inline'` (see `defaultMode`). */
+  /** Execution mode of async connections unless `config.driverOptions.mode` says otherwise; undefined: `DEFAULT_MODE` (`'inline'`). */
   readonly mode: SqliteMode | undefined;
   readonly #options: SqliteDriverOptions;
 
@@ -39,7 +39,7 @@ export class SqliteDriver implements Driver {
    * transaction is open, so raise poolMax for that); up to 4 for files otherwise.
    */
   defaultPoolSize(config: DatabaseConfig): { min: number; max: number } {
-    const mode = (config.driverOptions as SqliteDriverOptions).mode ?? this.mode ?? defaultMode(config.database);
+    const mode = (config.driverOptions as SqliteDriverOptions).mode ?? this.mode ?? DEFAULT_MODE;
     return isMemoryDatabase(config.database) || mode === 'inline' ? { min: 1, max: 1 } : { min: 1, max: 4 };
   }
 
