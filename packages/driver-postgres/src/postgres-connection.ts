@@ -21,6 +21,14 @@ const SEEN_ONCE_LIMIT = 1_000;
 /** Statements whose result rows count as "affected" (a SELECT's row count is not). */
 const WRITE_COMMANDS = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE', 'COPY']);
 
+/**
+ * A `*` select or RETURNING list (`SELECT *`, `SELECT t.*`, `, *`, `RETURNING *`, after comments).
+ * Its result columns change when another session adds a column, and PostgreSQL then refuses the
+ * prepared statement ("cached plan must not change result type"), which aborts an open
+ * transaction: such statements are never prepared. A false positive only costs the preparation.
+ */
+const STAR_LIST = /(?:\bselect\s+(?:distinct\s+)?|,\s*|\breturning\s+)(?:\/\*[^]*?\*\/\s*)*(?:(?:"[^"]*"|\w+)\.)?\*/i;
+
 /** SQLSTATEs after which a named prepared statement must not be reused (plan result changed, statement gone). */
 const STALE_STATEMENT_STATES = new Set(['0A000', '26000']);
 
@@ -141,13 +149,14 @@ export class PostgresConnection implements DriverConnection {
   }
 
   /**
-   * Named statement for `sql`, prepared from its second use on; undefined while the SQL is new
-   * or the cache is full (a full cache simply stops preparing: no eviction round trips).
+   * Named statement for `sql`, prepared from its second use on; undefined while the SQL is new,
+   * selects `*` (see STAR_LIST) or the cache is full (a full cache simply stops preparing: no
+   * eviction round trips).
    */
   #statementName(sql: string): string | undefined {
     const known = this.#statementNames.get(sql);
     if (known !== undefined) return known;
-    if (this.#statementNames.size >= this.#settings.preparedStatementCacheSize) return undefined;
+    if (this.#statementNames.size >= this.#settings.preparedStatementCacheSize || STAR_LIST.test(sql)) return undefined;
     if (!this.#seenOnce.has(sql)) {
       if (this.#seenOnce.size >= SEEN_ONCE_LIMIT) this.#seenOnce.clear();
       this.#seenOnce.add(sql);

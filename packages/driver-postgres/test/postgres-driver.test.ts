@@ -420,15 +420,46 @@ describe('PostgresConnection: prepared statements', () => {
     await admin.query(`CREATE TABLE ${table} (id int)`);
     const conn = await connectTest();
     try {
-      const sql = `SELECT * FROM ${table} WHERE id = $1`;
+      const sql = `SELECT id FROM ${table} WHERE id = $1`;
       await conn.execute(sql, [1], OBJECT);
       await conn.execute(sql, [1], OBJECT);
-      await admin.query(`ALTER TABLE ${table} ADD COLUMN extra text`);
-      await admin.query(`INSERT INTO ${table} VALUES (1, 'x')`);
+      // Another session changes the type of a selected column: the prepared plan's result type is stale.
+      await admin.query(`ALTER TABLE ${table} ALTER COLUMN id TYPE bigint`);
+      await admin.query(`INSERT INTO ${table} VALUES (1)`);
       const error = await caught(() => conn.execute(sql, [1], OBJECT));
       expect((error as QueryError).sqlState).toBe('0A000');
       await conn.execute(sql, [1], OBJECT);
-      expect((await conn.execute(sql, [1], OBJECT)).rows).toEqual([{ id: 1, extra: 'x' }]);
+      expect((await conn.execute(sql, [1], OBJECT)).rows).toEqual([{ id: 1 }]);
+    } finally {
+      await conn.close();
+      await admin.query(`DROP TABLE IF EXISTS ${table}`);
+    }
+  });
+
+  it('never prepares a * select list, so another session adding a column cannot break it, even in a transaction', async () => {
+    const table = 'driver_postgres_star';
+    await admin.query(`DROP TABLE IF EXISTS ${table}`);
+    await admin.query(`CREATE TABLE ${table} (id int)`);
+    await admin.query(`INSERT INTO ${table} VALUES (1)`);
+    const conn = await connectTest();
+    try {
+      const star = [
+        `SELECT * FROM ${table} WHERE id = $1`,
+        `SELECT /* schema v1 */ * FROM ${table} WHERE id = $1`,
+        `SELECT t.* FROM ${table} t WHERE t.id = $1`,
+        `SELECT id, * FROM ${table} WHERE id = $1`,
+      ];
+      for (const sql of star) for (let i = 0; i < 3; i++) await conn.execute(sql, [1], OBJECT);
+      // Counting is no select list: it is prepared as usual.
+      const count = `SELECT count(*) AS n FROM ${table} WHERE id = $1`;
+      for (let i = 0; i < 3; i++) await conn.execute(count, [1], OBJECT);
+      const prepared = await conn.execute<{ statement: string }>('SELECT statement FROM pg_prepared_statements', [], OBJECT);
+      expect(prepared.rows.map((r) => r.statement)).toEqual([count]);
+
+      await admin.query(`ALTER TABLE ${table} ADD COLUMN extra text`);
+      await conn.execute('BEGIN', [], OBJECT);
+      for (const sql of star) expect((await conn.execute<Record<string, unknown>>(sql, [1], OBJECT)).rows[0]).toMatchObject({ id: 1, extra: null });
+      await conn.execute('COMMIT', [], OBJECT);
     } finally {
       await conn.close();
       await admin.query(`DROP TABLE IF EXISTS ${table}`);

@@ -514,6 +514,25 @@ export function describeEntityScenarios(target: EntityTarget): void {
       }
     });
 
+    it('reads inside a transaction after another process added a column (no stale prepared plan)', async () => {
+      const shared = entity('tx_other_process');
+      const mine = await conn.saveEntity(shared, { name: 'mine' });
+      // Read it often enough that PostgreSQL would prepare the statement.
+      for (let i = 0; i < 3; i++) expect(await conn.getEntity(shared, mine.id)).not.toBeNull();
+      const dbB = target.createDatabase(`entities_${target.name}_tx_other`);
+      try {
+        await dbB.withConnection((other) => other.saveEntity(shared, { id: mine.id, rank: 7 }));
+        // Inside a transaction a failed statement could not be retried (PostgreSQL aborts the transaction).
+        const back = await conn.transaction(async (tx) => {
+          await tx.getEntity(shared, mine.id);
+          return tx.getEntity(shared, mine.id, { deserialize: true });
+        });
+        expect(back).toMatchObject({ id: mine.id, name: 'mine', rank: 7 });
+      } finally {
+        await dbB.close();
+      }
+    });
+
     it('recreates tables dropped behind the cache, and issues no schema look-up on the hot path', async () => {
       const temp = entity('dropped');
       await conn.saveEntity(temp, { a: 1 });
