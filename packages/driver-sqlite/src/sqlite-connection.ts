@@ -27,6 +27,7 @@ function openInline(options: SqliteOpenOptions, alias: string): InlineHandle {
  * connection does without blocking the thread.
  */
 const BUSY_DELAYS_MS: readonly number[] = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100];
+const COMMIT = /^\s*(?:commit|end)\b/i;
 
 /**
  * An async connection running better-sqlite3 on the calling thread (mode `'inline'`, the default):
@@ -63,7 +64,10 @@ export class SqliteConnection implements DriverConnection {
    * @throws {ConnectionError} when the file cannot be opened.
    */
   static open(options: SqliteOpenOptions, alias: string): SqliteConnection {
-    return new SqliteConnection(openInline({ ...options, busyTimeoutMs: 0 }, alias), alias, options.busyTimeoutMs);
+    // Opening (journal mode, the caller's pragmas) may wait the usual way; statements wait below.
+    const handle = openInline(options, alias);
+    handle.db.pragma('busy_timeout = 0');
+    return new SqliteConnection(handle, alias, options.busyTimeoutMs);
   }
 
   /** A plain field: core reads it twice per statement, and better-sqlite3's `open` is a native getter. */
@@ -79,7 +83,7 @@ export class SqliteConnection implements DriverConnection {
       try {
         return this.#handle.runner.run(sql, values, options.rowMode, options.firstRow) as DriverResult<R>;
       } catch (error) {
-        if (!this.#mayWait(error) || performance.now() - started >= this.#busyTimeoutMs) throw mapSqliteError(error, { alias: this.#alias, sql });
+        if (!this.#mayWait(error, sql) || performance.now() - started >= this.#busyTimeoutMs) throw mapSqliteError(error, { alias: this.#alias, sql });
       }
       const wait = { cancelled: false };
       this.#wait = wait;
@@ -98,7 +102,7 @@ export class SqliteConnection implements DriverConnection {
     try {
       return this.#handle.runner.run(sql, toSqliteParams(params), options.rowMode, options.firstRow) as DriverResult<R>;
     } catch (error) {
-      if (this.#mayWait(error)) return undefined;
+      if (this.#mayWait(error, sql)) return undefined;
       throw mapSqliteError(error, { alias: this.#alias, sql });
     }
   }
@@ -128,11 +132,16 @@ export class SqliteConnection implements DriverConnection {
   }
 
   /**
-   * SQLITE_BUSY on a single statement (which then did nothing) may be retried. Not a script, part
-   * of which may have run, nor SQLITE_BUSY_SNAPSHOT, whose transaction must start over.
+   * SQLITE_BUSY on a single statement (which then did nothing) may be retried where SQLite's own
+   * busy handler would wait: outside a transaction (BEGIN IMMEDIATE included), and on COMMIT.
+   * Not inside a transaction that holds a read snapshot (SQLite returns at once there to avoid a
+   * deadlock), not a script part of which may have run, and not SQLITE_BUSY_SNAPSHOT, whose
+   * transaction must start over.
    */
-  #mayWait(error: unknown): boolean {
-    return this.#busyTimeoutMs > 0 && error instanceof Database.SqliteError && error.code === 'SQLITE_BUSY' && !this.#handle.runner.lastWasScript;
+  #mayWait(error: unknown, sql: string): boolean {
+    if (this.#busyTimeoutMs <= 0 || !(error instanceof Database.SqliteError) || error.code !== 'SQLITE_BUSY') return false;
+    if (this.#handle.runner.lastWasScript) return false;
+    return !this.#handle.db.inTransaction || COMMIT.test(sql);
   }
 }
 

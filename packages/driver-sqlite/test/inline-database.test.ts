@@ -138,6 +138,29 @@ describe('inline mode (the default) through core', () => {
     expect(await db.execute('SELECT count(*) AS n FROM t')).toEqual([{ n: 0 }]);
   });
 
+  it('a write inside a deferred transaction that already read meets a held lock at once, as with SQLite itself', async () => {
+    const db = database({ poolMax: 2, driverOptions: { busyTimeoutMs: 3_000 } });
+    await db.execute('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+    const holder = await db.connection();
+    const reader = await db.connection();
+    await holder.beginTransaction();
+    await holder.execute('INSERT INTO [t] ([v]) VALUES (?)', ['held']);
+    try {
+      await reader.execute('BEGIN DEFERRED');
+      await reader.execute('SELECT count(*) AS n FROM t');
+      // Waiting here could never succeed: this transaction's snapshot predates the holder's commit.
+      const started = performance.now();
+      const err = await reader.execute('INSERT INTO [t] ([v]) VALUES (?)', ['late']).catch((e: unknown) => e);
+      expect(err).toMatchObject({ retryable: true });
+      expect(performance.now() - started).toBeLessThan(500);
+    } finally {
+      await reader.execute('ROLLBACK').catch(() => undefined);
+      await reader.release();
+      await holder.rollbackTransaction();
+      await holder.release();
+    }
+  });
+
   it("process mode is one option away, and its timeouts stop the statement", async () => {
     const db = database({ driverOptions: { mode: 'process' }, poolMax: 1 });
     const err = await db.execute(SLOW.replace('3000000', '2000000000'), [], { timeoutMs: 200 }).catch((e: unknown) => e);

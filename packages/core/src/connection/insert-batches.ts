@@ -7,7 +7,9 @@
  *
  * Batch sizes are powers of two, so one statement shape yields at most a dozen distinct SQL texts
  * (each translated, cached and prepared once), and the last statement always inserts one row, so
- * that `insertId` is the last row's id on every backend, as when running row by row.
+ * that `insertId` is the last row's id on every backend, as when running row by row. What differs
+ * from row by row: a statement-level trigger fires once per batch, and `timeoutMs`, the slow-query
+ * log and the statement metrics see one statement per batch.
  */
 
 /**
@@ -21,8 +23,8 @@ const PLAIN_INSERT =
 const MAX_ROWS = 512;
 /** Most bound values in one statement: SQLite's default limit (PostgreSQL and MySQL allow 65,535). */
 const MAX_VALUES = 32_766;
-/** Rough byte budget of one statement's values, well under MariaDB's default max_allowed_packet (16 MB). */
-const MAX_BYTES = 4 * 1024 * 1024;
+/** Rough byte budget of one statement's values, well under MySQL 5.7's default max_allowed_packet (4 MiB). */
+const MAX_BYTES = 1024 * 1024;
 
 export interface InsertBatch {
   /** Portable SQL inserting several rows. */
@@ -79,16 +81,22 @@ function largestPowerOfTwo(n: number): number {
   return n < 1 ? 1 : 2 ** Math.floor(Math.log2(n));
 }
 
-/** Approximate wire size of `rows` parameter lists from `start`: text and bytes by length, anything else 8. */
+/**
+ * Approximate wire size of `rows` parameter lists from `start`, on the high side: text at 3 bytes a
+ * character, bytes by length, objects and arrays as the JSON text the drivers send, anything else 32.
+ */
 function estimateBytes(paramsList: readonly (readonly unknown[])[], start: number, rows: number): number {
   let bytes = 0;
   for (let i = start; i < start + rows; i++) {
-    for (const value of paramsList[i]!) {
-      if (typeof value === 'string') bytes += value.length * 3;
-      else if (value instanceof Uint8Array) bytes += value.byteLength;
-      else bytes += 8;
-    }
+    for (const value of paramsList[i]!) bytes += valueBytes(value);
     if (bytes > MAX_BYTES) return bytes;
   }
   return bytes;
+}
+
+function valueBytes(value: unknown): number {
+  if (typeof value === 'string') return value.length * 3;
+  if (value instanceof Uint8Array) return value.byteLength;
+  if (typeof value === 'object' && value !== null && !(value instanceof Date)) return (JSON.stringify(value)?.length ?? 0) * 3;
+  return 32;
 }
