@@ -1,6 +1,5 @@
 import { performance } from 'node:perf_hooks';
 import { AbortedError, DalError } from '@dal/resilience';
-import { checkParameterCount, compile } from '@dal/sql-translate';
 import type { DatabaseConfig } from '../config/database-config.js';
 import type { Dialect, DriverCapabilities, DriverResult, IsolationLevel, RowMode } from '../driver/driver.js';
 import {
@@ -12,8 +11,8 @@ import {
 } from '../errors/errors.js';
 import type { PoolEntry } from '../pool/pool.js';
 import type { PoolRuntime } from '../pool/pool-runtime.js';
-import { insertBatches } from './insert-batches.js';
-import { runNow, statementTimeout } from './run-now.js';
+import { runNow } from './run-now.js';
+import { NO_PARAMS, checkBeforeRun, compileFor, executeManyStatements } from './statement.js';
 
 /** A row as returned by `execute`: an object keyed by column name, or a tuple with rowMode 'array'. */
 export type Row = Record<string, unknown>;
@@ -47,7 +46,6 @@ export interface VersionDetails {
   dbDriver: string;
 }
 
-const NO_PARAMS: readonly unknown[] = Object.freeze([]);
 const MAX_TIMER_MS = 2_147_483_647;
 /** How long a cancelled statement may take to stop before its connection is destroyed. */
 const CANCEL_GRACE_MS = 2_000;
@@ -149,19 +147,11 @@ export class Connection {
    * multi-row INSERTs where the backend has them (same rows, `affectedRows` and `insertId`).
    */
   async executeMany(sql: string, paramsList: readonly (readonly unknown[])[], options?: ExecuteOptions): Promise<QueryResult> {
-    if (!Array.isArray(paramsList)) throw new TypeError('executeMany needs an array of parameter lists');
     const runtime = this.#runtime;
-    const target = runtime.translateTarget;
-    const compiled = compile(sql, target);
-    for (const params of paramsList) checkParameterCount(compiled, params, target);
-    const batches = runtime.driver.capabilities.multiRowInsert === true ? insertBatches(sql, paramsList) : undefined;
+    const statements = executeManyStatements(sql, paramsList, runtime.translateTarget, runtime.driver.capabilities.multiRowInsert === true);
     return this.transaction(async () => {
       const total: QueryResult = { rows: [], affectedRows: 0 };
-      if (batches === undefined) {
-        for (const params of paramsList) addResult(total, await this.#run<Row>(compiled.sql, params, options));
-      } else {
-        for (const batch of batches) addResult(total, await this.#run<Row>(compile(batch.sql, target).sql, batch.params, options));
-      }
+      for (const statement of statements) addResult(total, await this.#run<Row>(statement.sql, statement.params, options));
       return total;
     });
   }
@@ -303,11 +293,8 @@ export class Connection {
   }
 
   async #query<R>(sql: string, params: readonly unknown[] | undefined, options: ExecuteOptions | undefined, firstRow: boolean): Promise<QueryResult<R>> {
-    const runtime = this.#runtime;
-    const compiled = compile(sql, runtime.translateTarget);
     const values = params ?? NO_PARAMS;
-    if (compiled.parameterCount !== values.length) checkParameterCount(compiled, values, runtime.translateTarget);
-    return this.#run<R>(compiled.sql, values, options, firstRow);
+    return this.#run<R>(compileFor(sql, values, this.#runtime.translateTarget).sql, values, options, firstRow);
   }
 
   #run<R>(nativeSql: string, params: readonly unknown[], options: ExecuteOptions | undefined, firstRow = false): Promise<QueryResult<R>> {
@@ -328,19 +315,13 @@ export class Connection {
     }
     let timeoutMs: number;
     try {
-      timeoutMs = statementTimeout(runtime, options);
+      timeoutMs = checkBeforeRun(runtime, options);
     } catch (error) {
       return Promise.reject(error);
     }
     const signal = options?.signal;
-    if (signal?.aborted) return Promise.reject(new AbortedError(`${this.alias}: statement aborted before it started`, signal.reason));
-    if (runtime.breaker !== undefined) {
-      const open = runtime.circuitOpenError();
-      if (open !== undefined) return Promise.reject(open);
-    }
-    const rowMode = options?.rowMode ?? 'object';
     const started = performance.now();
-    const pending = entry.conn.execute<R>(nativeSql, params, { rowMode, timeoutMs, firstRow });
+    const pending = entry.conn.execute<R>(nativeSql, params, runtime.defaultDriverOptions.for(timeoutMs, options?.rowMode, firstRow));
 
     return new Promise<QueryResult<R>>((resolve, reject) => {
       let done = false;

@@ -18,4 +18,9 @@ export class DefaultDriverOptions {
   get(rowMode: RowMode | undefined, firstRow: boolean): DriverExecuteOptions {
     return (rowMode === 'array' ? this.#arrays : this.#objects)[firstRow ? 1 : 0];
   }
+
+  /** Options for a statement with `timeoutMs`: a shared one at the default timeout, else a new one. */
+  for(timeoutMs: number, rowMode: RowMode | undefined, firstRow: boolean): DriverExecuteOptions {
+    return timeoutMs === this.timeoutMs ? this.get(rowMode, firstRow) : { rowMode: rowMode ?? 'object', timeoutMs, firstRow };
+  }
 }

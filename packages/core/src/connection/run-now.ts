@@ -1,28 +1,13 @@
 import { performance } from 'node:perf_hooks';
-import { AbortedError } from '@dal/resilience';
-import { checkParameterCount, compile } from '@dal/sql-translate';
-import { ConfigError, ConnectionError } from '../errors/errors.js';
+import { ConnectionError } from '../errors/errors.js';
 import type { PoolEntry } from '../pool/pool.js';
 import type { PoolRuntime } from '../pool/pool-runtime.js';
 import type { ExecuteOptions, QueryResult } from './connection.js';
+import { NO_PARAMS, checkBeforeRun, compileFor } from './statement.js';
 
 // Statements on connections that run on the caller's thread (`DriverConnection.executeNow`, SQLite
 // inline). Such a statement has finished before any timer or abort listener could run, so these
 // helpers skip both and settle nothing asynchronously: the caller wraps the outcome in one promise.
-
-const NO_PARAMS: readonly unknown[] = Object.freeze([]);
-
-/**
- * The timeout of one statement: the call's, else the config's.
- * @throws {ConfigError} when it is not a positive number.
- */
-export function statementTimeout(runtime: PoolRuntime, options: ExecuteOptions | undefined): number {
-  const timeoutMs = options?.timeoutMs ?? runtime.config.queryExecutionTimeoutMs;
-  if (!(timeoutMs > 0)) {
-    throw new ConfigError(`${runtime.config.alias}: timeoutMs must be a positive number of milliseconds (Infinity for none), got ${String(timeoutMs)}`);
-  }
-  return timeoutMs;
-}
 
 /**
  * Run one native statement on `entry` synchronously, with the checks, error mapping and metrics of
@@ -40,17 +25,10 @@ export function runNow<R>(
   firstRow: boolean,
   started: number,
 ): QueryResult<R> | undefined {
-  const timeoutMs = statementTimeout(runtime, options);
-  const signal = options?.signal;
-  if (signal?.aborted) throw new AbortedError(`${runtime.config.alias}: statement aborted before it started`, signal.reason);
-  if (runtime.breaker !== undefined) {
-    const open = runtime.circuitOpenError();
-    if (open !== undefined) throw open;
-  }
+  const timeoutMs = checkBeforeRun(runtime, options);
   let result: QueryResult<R> | undefined;
   try {
-    const driverOptions =
-      timeoutMs === runtime.defaultDriverOptions.timeoutMs ? runtime.defaultDriverOptions.get(options?.rowMode, firstRow) : { rowMode: options?.rowMode ?? 'object', timeoutMs, firstRow };
+    const driverOptions = runtime.defaultDriverOptions.for(timeoutMs, options?.rowMode, firstRow);
     result = entry.conn.executeNow!<R>(nativeSql, params, driverOptions) as QueryResult<R> | undefined;
   } catch (error) {
     const mapped = runtime.mapError(error, nativeSql);
@@ -81,10 +59,8 @@ export function queryNow<R>(
   options: ExecuteOptions | undefined,
   firstRow: boolean,
 ): QueryResult<R> | undefined {
-  const target = runtime.translateTarget;
-  const compiled = compile(sql, target);
   const values = params ?? NO_PARAMS;
-  if (compiled.parameterCount !== values.length) checkParameterCount(compiled, values, target);
+  const compiled = compileFor(sql, values, runtime.translateTarget);
   // The entry was checked out a moment ago: its checkout time is the statement's start (one clock read less).
   return runNow<R>(runtime, entry, compiled.sql, values, options, firstRow, entry.acquiredAt);
 }

@@ -1,13 +1,10 @@
 import { DalError } from '@dal/resilience';
-import { checkParameterCount, compile } from '@dal/sql-translate';
 import type { DatabaseConfig } from '../config/database-config.js';
 import type { Dialect, Driver, DriverCapabilities, IsolationLevel, SyncDriverConnection } from '../driver/driver.js';
 import { ConnectionReleasedError, TransactionError, UnsupportedFeatureError } from '../errors/errors.js';
 import { DefaultDriverOptions } from './driver-options.js';
-import { insertBatches } from './insert-batches.js';
 import { addResult, type ExecuteOptions, type QueryResult, type Row, type VersionDetails } from './connection.js';
-
-const NO_PARAMS: readonly unknown[] = Object.freeze([]);
+import { NO_PARAMS, compileFor, executeManyStatements } from './statement.js';
 
 /** Options of a synchronous statement: no timeout or signal, since nothing can interrupt a synchronous call. */
 export type SyncExecuteOptions = Pick<ExecuteOptions, 'rowMode' | 'tags'>;
@@ -77,18 +74,11 @@ export class SyncConnection {
 
   /** Like `Connection.executeMany`: atomic, and plain INSERTs go as a few multi-row ones. */
   executeMany(sql: string, paramsList: readonly (readonly unknown[])[], options?: SyncExecuteOptions): QueryResult {
-    if (!Array.isArray(paramsList)) throw new TypeError('executeMany needs an array of parameter lists');
-    const target = this.#driver.dialect.translateTarget;
-    const compiled = compile(sql, target);
-    for (const params of paramsList) checkParameterCount(compiled, params, target);
-    const batches = this.#driver.capabilities.multiRowInsert === true ? insertBatches(sql, paramsList) : undefined;
+    const driver = this.#driver;
+    const statements = executeManyStatements(sql, paramsList, driver.dialect.translateTarget, driver.capabilities.multiRowInsert === true);
     return this.transaction(() => {
       const total: QueryResult = { rows: [], affectedRows: 0 };
-      if (batches === undefined) {
-        for (const params of paramsList) addResult(total, this.#run<Row>(compiled.sql, params, options));
-      } else {
-        for (const batch of batches) addResult(total, this.#run<Row>(compile(batch.sql, target).sql, batch.params, options));
-      }
+      for (const statement of statements) addResult(total, this.#run<Row>(statement.sql, statement.params, options));
       return total;
     });
   }
@@ -166,11 +156,8 @@ export class SyncConnection {
   }
 
   #query<R>(sql: string, params: readonly unknown[] | undefined, options: SyncExecuteOptions | undefined, firstRow: boolean): QueryResult<R> {
-    const target = this.#driver.dialect.translateTarget;
-    const compiled = compile(sql, target);
     const values = params ?? NO_PARAMS;
-    if (compiled.parameterCount !== values.length) checkParameterCount(compiled, values, target);
-    return this.#run<R>(compiled.sql, values, options, firstRow);
+    return this.#run<R>(compileFor(sql, values, this.#driver.dialect.translateTarget).sql, values, options, firstRow);
   }
 
   #run<R>(sql: string, params: readonly unknown[], options?: SyncExecuteOptions, firstRow = false): QueryResult<R> {
