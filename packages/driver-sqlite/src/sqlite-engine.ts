@@ -33,6 +33,41 @@ const MULTIPLE_STATEMENTS = 'more than one statement';
 /** Longest parameter list passed as separate arguments. */
 const MAX_SPREAD = 64;
 
+// better-sqlite3 binds separate arguments faster than one array of them (about 0.15 µs on a point
+// select), and a call with a literal argument list is faster than a spread of a runtime array
+// (about 0.1 µs, a twentieth of a point select): lists of up to four values get direct calls.
+// A long list goes as one array argument, where a spread could exhaust the stack.
+const getRow = (stmt: Database.Statement, p: readonly unknown[]): unknown => {
+  switch (p.length) {
+    case 0: return stmt.get();
+    case 1: return stmt.get(p[0]);
+    case 2: return stmt.get(p[0], p[1]);
+    case 3: return stmt.get(p[0], p[1], p[2]);
+    case 4: return stmt.get(p[0], p[1], p[2], p[3]);
+    default: return p.length <= MAX_SPREAD ? stmt.get(...p) : stmt.get(p);
+  }
+};
+const allRows = (stmt: Database.Statement, p: readonly unknown[]): unknown[] => {
+  switch (p.length) {
+    case 0: return stmt.all();
+    case 1: return stmt.all(p[0]);
+    case 2: return stmt.all(p[0], p[1]);
+    case 3: return stmt.all(p[0], p[1], p[2]);
+    case 4: return stmt.all(p[0], p[1], p[2], p[3]);
+    default: return p.length <= MAX_SPREAD ? stmt.all(...p) : stmt.all(p);
+  }
+};
+const runWrite = (stmt: Database.Statement, p: readonly unknown[]): Database.RunResult => {
+  switch (p.length) {
+    case 0: return stmt.run();
+    case 1: return stmt.run(p[0]);
+    case 2: return stmt.run(p[0], p[1]);
+    case 3: return stmt.run(p[0], p[1], p[2]);
+    case 4: return stmt.run(p[0], p[1], p[2], p[3]);
+    default: return p.length <= MAX_SPREAD ? stmt.run(...p) : stmt.run(p);
+  }
+};
+
 /**
  * Open a database and apply the house pragmas: WAL + synchronous NORMAL for files, foreign keys
  * on, busy timeout (better-sqlite3's `timeout` sets `sqlite3_busy_timeout`), then the caller's pragmas.
@@ -84,9 +119,6 @@ export class StatementRunner {
     this.lastWasScript = false;
     const entry = this.#cache.get(sql) ?? this.#prepare(sql, params);
     if (entry === undefined) return { rows: [], affectedRows: 0 };
-    // better-sqlite3 binds separate arguments faster than one array of them (about 0.15 µs on a
-    // point select); a long list goes as one array argument, where a spread could exhaust the stack.
-    const args = params.length <= MAX_SPREAD ? (params as unknown[]) : [params];
     if (entry.reader) {
       const raw = shape !== 'object';
       if (entry.raw !== raw) {
@@ -97,16 +129,16 @@ export class StatementRunner {
       // statement that writes (RETURNING) still runs to the end so that every row is counted.
       let rows: unknown[];
       if (firstRow && !entry.writes) {
-        const row: unknown = entry.stmt.get(...args);
+        const row: unknown = getRow(entry.stmt, params);
         rows = row === undefined ? [] : [row];
       } else {
-        rows = entry.stmt.all(...args);
+        rows = allRows(entry.stmt, params);
       }
       const result: EngineResult = { rows, affectedRows: entry.writes ? rows.length : 0 };
       if (shape === 'columns') result.columns = columnNames(entry.stmt);
       return result;
     }
-    const info = entry.stmt.run(...args);
+    const info = runWrite(entry.stmt, params);
     return entry.insert ? { rows: [], affectedRows: info.changes, insertId: info.lastInsertRowid } : { rows: [], affectedRows: info.changes };
   }
 
