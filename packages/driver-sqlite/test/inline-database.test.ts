@@ -1,5 +1,5 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { DatabaseConfig, PoolManager, TranslationError, UniqueViolationError, type Database } from '@dal/core';
+import { DatabaseConfig, PoolManager, TranslationError, UniqueViolationError, onDalEvent, type Database, type DalEvent } from '@dal/core';
 import { SqliteDatabase } from '../src/index.js';
 import { tempDir } from './helpers.js';
 
@@ -54,6 +54,69 @@ describe('inline mode (the default) through core', () => {
     const metrics = status(db).metrics;
     expect(metrics.acquisitionTimeouts).toBe(0);
     expect(metrics.maxWaitMs).toBe(0);
+    expect(status(db).sizes).toMatchObject({ inUse: 0, pending: 0 });
+  });
+
+  it('a statement run in place on the idle connection counts as one acquisition, statement and release', async () => {
+    const db = database();
+    await db.execute('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+    const before = status(db).metrics;
+    const events: DalEvent[] = [];
+    const off = onDalEvent((event) => {
+      if (event.alias === db.alias) events.push(event);
+    });
+    try {
+      await db.execute('INSERT INTO [t] ([v]) VALUES (?)', ['a']);
+      await db.executeFirst('SELECT [v] FROM [t] WHERE [id] = ?', [1], { tags: { operation: 'read_t' } });
+    } finally {
+      off();
+    }
+    const after = status(db).metrics;
+    expect(after.acquisitions - before.acquisitions).toBe(2);
+    expect(after.queries - before.queries).toBe(2);
+    expect(after.waitTime.count - before.waitTime.count).toBe(2);
+    expect((after.waitTime.counts[0] ?? 0) - (before.waitTime.counts[0] ?? 0)).toBe(2);
+    expect(after.useTime.count - before.useTime.count).toBe(2);
+    expect(after.queryDuration.count - before.queryDuration.count).toBe(2);
+    expect(after.operations['read_t']).toMatchObject({ count: 1, errors: 0 });
+    expect(after.totalUseMs).toBeGreaterThan(before.totalUseMs);
+    expect(after.totalQueryMs - before.totalQueryMs).toBeCloseTo(after.totalUseMs - before.totalUseMs, 6);
+    expect(events.map((e) => e.type)).toEqual(['acquire', 'query', 'release', 'acquire', 'query', 'release']);
+    expect(events[4]).toMatchObject({ type: 'query', operation: 'read_t', errorCode: undefined });
+    expect(status(db).sizes).toMatchObject({ size: 1, idle: 1, inUse: 0 });
+  });
+
+  it('a connection past maxLifetimeMs is replaced, not used in place', async () => {
+    const db = database({ maxLifetimeMs: 50 });
+    await db.execute('CREATE TABLE t (id INTEGER PRIMARY KEY)');
+    const { connectionsCreated, connectionsDestroyed } = status(db).metrics;
+    // Outlive it without yielding, so that the pool's sweeper cannot replace it first.
+    const until = performance.now() + 70;
+    while (performance.now() < until);
+    const pending = db.execute('SELECT count(*) AS n FROM t');
+    // Before the statement's promise settles, the too-old connection is already gone.
+    expect(status(db).metrics.connectionsDestroyed).toBe(connectionsDestroyed + 1);
+    expect(await pending).toEqual([{ n: 0 }]);
+    expect(status(db).metrics.connectionsCreated).toBe(connectionsCreated + 1);
+  });
+
+  it('a statement waits for the connection while a caller holds it, and runs in place again after', async () => {
+    const db = database();
+    await db.execute('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+    const conn = await db.connection();
+    await conn.beginTransaction();
+    await conn.execute('INSERT INTO [t] ([v]) VALUES (?)', ['in tx']);
+    let settled = false;
+    const pending = db.execute('SELECT count(*) AS n FROM t').then((rows) => {
+      settled = true;
+      return rows;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(settled).toBe(false);
+    expect(status(db).sizes.pending).toBe(1);
+    await conn.commitTransaction();
+    await conn.release();
+    expect(await pending).toEqual([{ n: 1 }]);
     expect(status(db).sizes).toMatchObject({ inUse: 0, pending: 0 });
   });
 

@@ -2,7 +2,7 @@ import { PoolClosedError, UnsupportedFeatureError } from '../errors/errors.js';
 import type { DatabaseConfig } from '../config/database-config.js';
 import { Connection, type ExecuteOptions, type QueryResult, type Row } from '../connection/connection.js';
 import { SyncConnection } from '../connection/sync-connection.js';
-import { queryNow } from '../connection/run-now.js';
+import { queryInPlace } from '../connection/run-now.js';
 import type { Driver } from '../driver/driver.js';
 import { consoleLogger, type Logger } from '../logger.js';
 import { PoolManager } from '../pool/pool-manager.js';
@@ -145,25 +145,27 @@ export class Database {
   /** One statement on a pooled connection; `shape` says what the caller gets. */
   #statement(sql: string, params: readonly unknown[] | undefined, options: ExecuteOptions | undefined, shape: ResultShape): Promise<unknown> {
     const runtime = this.#runtime;
-    const entry = runtime?.tryAcquireIdle(options?.signal);
-    if (entry === undefined) {
-      return this.connection(options?.signal === undefined ? undefined : { signal: options.signal }).then((conn) =>
-        runAndRelease(conn, sql, params, options, shape),
-      );
+    if (runtime === undefined) {
+      return this.#openRuntime().then((opened) => this.#pooledStatement(opened, sql, params, options, shape));
     }
-    if (entry.conn.executeNow === undefined) return runAndRelease(new Connection(runtime!, entry), sql, params, options, shape);
-    // The connection runs statements on this thread: acquire, run and release happen right here.
+    // Connections that run statements on this thread (SQLite inline) run it right here.
     let result: QueryResult | undefined;
     try {
-      result = queryNow(runtime!, entry, sql, params, options, shape === 'first');
+      result = queryInPlace(runtime, sql, params, options, shape === 'first');
     } catch (error) {
-      runtime!.pool.release(entry);
       return Promise.reject(error);
     }
-    // It must wait for a lock: the connection's async path waits without blocking the thread.
-    if (result === undefined) return runAndRelease(new Connection(runtime!, entry), sql, params, options, shape);
-    runtime!.pool.release(entry);
+    if (result === undefined) return this.#pooledStatement(runtime, sql, params, options, shape);
     return Promise.resolve(shape === 'rows' ? result.rows : shape === 'first' ? result.rows[0] : result);
+  }
+
+  /** The statement through a checked-out connection (which may still run it synchronously, or wait for a lock). */
+  #pooledStatement(runtime: PoolRuntime, sql: string, params: readonly unknown[] | undefined, options: ExecuteOptions | undefined, shape: ResultShape): Promise<unknown> {
+    const entry = runtime.pool.closed ? undefined : runtime.tryAcquireIdle(options?.signal);
+    if (entry !== undefined) return runAndRelease(new Connection(runtime, entry), sql, params, options, shape);
+    return this.connection(options?.signal === undefined ? undefined : { signal: options.signal }).then((conn) =>
+      runAndRelease(conn, sql, params, options, shape),
+    );
   }
 
   #assertOpen(): void {

@@ -42,15 +42,25 @@ export interface HistogramSnapshot {
   count: number;
 }
 
+/** The histogram bucket of `ms`: the first bound it does not exceed, or the last bucket. */
+function bucketOf(ms: number): number {
+  let i = 0;
+  while (i < DURATION_BOUNDS_MS.length && ms > DURATION_BOUNDS_MS[i]!) i++;
+  return i;
+}
+
 class Histogram {
   readonly counts = new Float64Array(DURATION_BOUNDS_MS.length + 1);
   sumMs = 0;
   count = 0;
 
   record(ms: number): void {
-    let i = 0;
-    while (i < DURATION_BOUNDS_MS.length && ms > DURATION_BOUNDS_MS[i]!) i++;
-    this.counts[i]!++;
+    this.add(bucketOf(ms), ms);
+  }
+
+  /** Record `ms`, whose bucket the caller already knows. */
+  add(bucket: number, ms: number): void {
+    this.counts[bucket]!++;
     this.sumMs += ms;
     this.count++;
   }
@@ -142,6 +152,8 @@ export class PoolMetrics {
   readonly useTime = new Histogram();
   readonly queryDuration = new Histogram();
   readonly #operations = new Map<string, OperationStats>();
+  /** The 'unknown' entry, for statements without `tags.operation` (most): saves a lookup per statement. */
+  #untagged: OperationStats | undefined;
 
   readonly windowMs: number;
   readonly #bucketMs: number;
@@ -195,13 +207,41 @@ export class PoolMetrics {
       this.errorsByCategory[category]++;
       if (category === 'timeout') this.queryTimeouts++;
     }
-    const stats = this.#operation(operation ?? 'unknown');
+    const stats = operation === undefined ? (this.#untagged ??= this.#operation('unknown')) : this.#operation(operation);
     stats.count++;
     stats.totalMs += durationMs;
     stats.duration.record(durationMs);
     if (category !== undefined) stats.errors++;
     if (eventListeners.length > 0) {
       emitDalEvent({ type: 'query', alias: this.alias, hash: this.hash, durationMs, operation: operation ?? 'unknown', errorCode });
+    }
+  }
+
+  /**
+   * A statement that ran synchronously on an idle connection without it leaving the pool (see
+   * run-now.ts): one acquisition without wait at `startedAt`, one statement and one use of the
+   * connection, each `durationMs` long, recorded in one pass with the same events as
+   * recordAcquire + recordQuery + recordRelease.
+   */
+  recordInPlaceStatement(durationMs: number, startedAt: number, operation: string | undefined): void {
+    const bucket = bucketOf(durationMs);
+    this.acquisitions++;
+    this.waitTime.add(0, 0);
+    this.#attempts[this.#slot(startedAt)]!++;
+    this.queries++;
+    this.totalQueryMs += durationMs;
+    this.queryDuration.add(bucket, durationMs);
+    const stats = operation === undefined ? (this.#untagged ??= this.#operation('unknown')) : this.#operation(operation);
+    stats.count++;
+    stats.totalMs += durationMs;
+    stats.duration.add(bucket, durationMs);
+    this.totalUseMs += durationMs;
+    this.useTime.add(bucket, durationMs);
+    if (eventListeners.length > 0) {
+      const { alias, hash } = this;
+      emitDalEvent({ type: 'acquire', alias, hash, waitMs: 0 });
+      emitDalEvent({ type: 'query', alias, hash, durationMs, operation: operation ?? 'unknown', errorCode: undefined });
+      emitDalEvent({ type: 'release', alias, hash, useMs: durationMs });
     }
   }
 

@@ -138,13 +138,34 @@ export class PoolRuntime {
       error === undefined ? undefined : categoryOf(error),
       error?.code,
     );
-    if (durationMs >= this.#slowMs) {
-      this.metrics.slowQueries++;
-      const entry: Record<string, unknown> = { alias: this.config.alias, durationMs: Math.round(durationMs), thresholdMs: this.#slowMs, tags, sql };
-      if (error !== undefined) entry['error'] = error.code;
-      entry['params'] = this.config.logParameterValues ? params : `[${params.length} redacted]`;
-      this.logger.warn?.(entry, '[dal] slow query');
-    }
+    if (durationMs >= this.#slowMs) this.#logSlow(durationMs, error, tags, sql, params);
+  }
+
+  /** `recordQuery` for a statement that succeeded in place on an idle connection (see run-now.ts). */
+  recordInPlaceQuery(
+    durationMs: number,
+    startedAt: number,
+    tags: Readonly<Record<string, unknown>> | undefined,
+    sql: string,
+    params: readonly unknown[],
+  ): void {
+    const operation = tags?.['operation'];
+    this.metrics.recordInPlaceStatement(durationMs, startedAt, operation === undefined ? undefined : String(operation));
+    if (durationMs >= this.#slowMs) this.#logSlow(durationMs, undefined, tags, sql, params);
+  }
+
+  #logSlow(
+    durationMs: number,
+    error: DalError | undefined,
+    tags: Readonly<Record<string, unknown>> | undefined,
+    sql: string,
+    params: readonly unknown[],
+  ): void {
+    this.metrics.slowQueries++;
+    const entry: Record<string, unknown> = { alias: this.config.alias, durationMs: Math.round(durationMs), thresholdMs: this.#slowMs, tags, sql };
+    if (error !== undefined) entry['error'] = error.code;
+    entry['params'] = this.config.logParameterValues ? params : `[${params.length} redacted]`;
+    this.logger.warn?.(entry, '[dal] slow query');
   }
 
   /**

@@ -26,6 +26,50 @@ export interface PoolEntry {
   needsValidation: boolean;
   /** Set when the connection must be destroyed instead of pooled again. */
   discard: boolean;
+  /** @internal Position in the pool's in-use list, -1 while idle (see InUseList). */
+  inUseIndex: number;
+}
+
+/**
+ * The connections handed out. A Set would do, but its hashing on every checkout and check-in
+ * shows on the synchronous hot path (about 40 ns of a 3 µs SQLite statement); each entry keeps
+ * its own position instead, and removal swaps the last entry into the hole.
+ */
+class InUseList {
+  readonly #entries: PoolEntry[] = [];
+
+  get size(): number {
+    return this.#entries.length;
+  }
+
+  add(entry: PoolEntry): void {
+    entry.inUseIndex = this.#entries.length;
+    this.#entries.push(entry);
+  }
+
+  /** False when `entry` was not in use (released twice). */
+  delete(entry: PoolEntry): boolean {
+    const index = entry.inUseIndex;
+    if (index < 0 || this.#entries[index] !== entry) return false;
+    const last = this.#entries.pop()!;
+    if (last !== entry) {
+      this.#entries[index] = last;
+      last.inUseIndex = index;
+    }
+    entry.inUseIndex = -1;
+    return true;
+  }
+
+  /** Empty the list, returning what was in it. */
+  takeAll(): PoolEntry[] {
+    const all = this.#entries.splice(0);
+    for (const entry of all) entry.inUseIndex = -1;
+    return all;
+  }
+
+  toArray(): PoolEntry[] {
+    return this.#entries.slice();
+  }
 }
 
 export interface PoolOptions {
@@ -72,7 +116,7 @@ export class Pool {
   readonly #options: PoolOptions;
   /** Idle connections; the most recently released is at the end (reused first, keeps caches warm). */
   readonly #idle: PoolEntry[] = [];
-  readonly #inUse = new Set<PoolEntry>();
+  readonly #inUse = new InUseList();
   readonly #waiters: Waiter[] = [];
   #waiterHead = 0;
   #creating = 0;
@@ -121,7 +165,7 @@ export class Pool {
 
   /** Connections currently handed out, for leak detection. */
   inUseEntries(): readonly PoolEntry[] {
-    return [...this.#inUse];
+    return this.#inUse.toArray();
   }
 
   /**
@@ -172,13 +216,33 @@ export class Pool {
     return entry;
   }
 
-  /** Return a connection. A connection marked `discard`, broken, or too old is destroyed. */
-  release(entry: PoolEntry): void {
+  /**
+   * The connection `tryAcquireIdle` would hand out, left in place, for a statement that runs
+   * synchronously and is over before anything else can look at the pool (run-now.ts); undefined
+   * when there is none, someone queues, it needs a ping or it broke. Its lifetime is the caller's
+   * to check (`expired`), with the clock reading it takes anyway.
+   */
+  peekIdle(): PoolEntry | undefined {
+    if (this.#closed || this.#waiterHead !== this.#waiters.length) return undefined;
+    const entry = this.#idle[this.#idle.length - 1];
+    if (entry === undefined || entry.needsValidation || entry.conn.broken) return undefined;
+    return entry;
+  }
+
+  /** True when `entry` has outlived `maxLifetimeMs` at `now`. */
+  expired(entry: PoolEntry, now: number): boolean {
+    return now - entry.createdAt > this.#options.maxLifetimeMs;
+  }
+
+  /**
+   * Return a connection. A connection marked `discard`, broken, or too old is destroyed. `now`:
+   * a `performance.now()` reading the caller just took, to save another.
+   */
+  release(entry: PoolEntry, now = performance.now()): void {
     if (!this.#inUse.delete(entry)) return;
-    const now = performance.now();
     this.#options.metrics.recordRelease(now - entry.acquiredAt);
     entry.acquireStack = undefined;
-    if (this.#closed || entry.discard || entry.conn.broken || this.#expired(entry, now)) {
+    if (this.#closed || entry.discard || entry.conn.broken || this.expired(entry, now)) {
       this.#destroy(entry);
       this.#dispense();
       return;
@@ -207,10 +271,9 @@ export class Pool {
     while (this.#inUse.size > 0 && performance.now() < deadline) {
       await new Promise((r) => setTimeout(r, 10));
     }
-    for (const entry of this.#inUse) {
+    for (const entry of this.#inUse.takeAll()) {
       entry.conn.destroy();
     }
-    this.#inUse.clear();
   }
 
   // --- internals ---------------------------------------------------------------------------
@@ -219,13 +282,9 @@ export class Pool {
     return new PoolClosedError(`${this.#options.name}: the pool is closed`);
   }
 
-  #expired(entry: PoolEntry, now: number): boolean {
-    return now - entry.createdAt > this.#options.maxLifetimeMs;
-  }
-
   #takeIdle(now: number): PoolEntry | undefined {
     let entry = this.#idle.pop();
-    while (entry !== undefined && (entry.conn.broken || this.#expired(entry, now))) {
+    while (entry !== undefined && (entry.conn.broken || this.expired(entry, now))) {
       this.#destroy(entry);
       entry = this.#idle.pop();
     }
@@ -329,7 +388,7 @@ export class Pool {
       }
       metrics.connectionsCreated++;
       const now = performance.now();
-      return { conn, createdAt: now, lastReleasedAt: now, acquiredAt: 0, acquireStack: undefined, needsValidation: false, discard: false };
+      return { conn, createdAt: now, lastReleasedAt: now, acquiredAt: 0, acquireStack: undefined, needsValidation: false, discard: false, inUseIndex: -1 };
     } catch (error) {
       metrics.connectionErrors++;
       if (signal.aborted && !(error instanceof ConnectionError)) {
@@ -411,7 +470,7 @@ export class Pool {
       const entry = this.#idle[i]!;
       const total = this.#idle.length + this.#inUse.size;
       const stale = now - entry.lastReleasedAt > idleTimeoutMs && total > min;
-      if (stale || entry.conn.broken || this.#expired(entry, now)) {
+      if (stale || entry.conn.broken || this.expired(entry, now)) {
         this.#idle.splice(i, 1);
         this.#destroy(entry);
       } else {
