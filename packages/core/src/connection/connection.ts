@@ -303,7 +303,7 @@ export class Connection {
       return this.#readyEntry().then(() => this.#run<R>(nativeSql, params, options, firstRow));
     }
     const runtime = this.#runtime;
-    if (entry.conn.executeNow !== undefined) {
+    if (entry.runsNow) {
       let now: QueryResult<R> | undefined;
       try {
         now = runNow<R>(runtime, entry, nativeSql, params, options, firstRow, performance.now());

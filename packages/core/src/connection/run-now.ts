@@ -67,8 +67,8 @@ export function queryInPlace<R>(
   options: ExecuteOptions | undefined,
   firstRow: boolean,
 ): QueryResult<R> | undefined {
-  const entry = runtime.pool.peekIdle();
-  if (entry === undefined || entry.conn.executeNow === undefined || runningInPlace) return undefined;
+  const entry = runtime.pool.peekIdleRunningNow();
+  if (entry === undefined || runningInPlace) return undefined;
   if (options?.signal?.aborted === true || (runtime.breaker !== undefined && runtime.breaker.state !== 'closed')) return undefined;
   const started = performance.now();
   if (runtime.pool.expired(entry, started)) return undefined;
@@ -78,7 +78,7 @@ export function queryInPlace<R>(
   let result: QueryResult<R> | undefined;
   runningInPlace = true;
   try {
-    result = entry.conn.executeNow<R>(nativeSql, values, runtime.defaultDriverOptions.for(timeoutMs, options?.rowMode, firstRow)) as QueryResult<R> | undefined;
+    result = entry.conn.executeNow!<R>(nativeSql, values, runtime.defaultDriverOptions.for(timeoutMs, options?.rowMode, firstRow)) as QueryResult<R> | undefined;
   } catch (error) {
     runningInPlace = false;
     const ended = performance.now();

@@ -28,6 +28,11 @@ export interface PoolEntry {
   discard: boolean;
   /** @internal Position in the pool's in-use list, -1 while idle (see InUseList). */
   inUseIndex: number;
+  /**
+   * The connection runs statements on the caller's thread (`conn.executeNow`), read once: the hot
+   * path checks this field of one shape instead of a property of every driver's connection class.
+   */
+  readonly runsNow: boolean;
 }
 
 /**
@@ -217,15 +222,17 @@ export class Pool {
   }
 
   /**
-   * The connection `tryAcquireIdle` would hand out, left in place, for a statement that runs
-   * synchronously and is over before anything else can look at the pool (run-now.ts); undefined
-   * when there is none, someone queues, it needs a ping or it broke. Its lifetime is the caller's
-   * to check (`expired`), with the clock reading it takes anyway.
+   * The connection `tryAcquireIdle` would hand out, left in place, when it runs statements on the
+   * caller's thread (`runsNow`): the statement is over before anything else can look at the pool
+   * (run-now.ts). Undefined when there is none, it is not such a connection, someone queues, it
+   * needs a ping or it broke. Its lifetime is the caller's to check (`expired`), with the clock
+   * reading it takes anyway.
    */
-  peekIdle(): PoolEntry | undefined {
+  peekIdleRunningNow(): PoolEntry | undefined {
     if (this.#closed || this.#waiterHead !== this.#waiters.length) return undefined;
     const entry = this.#idle[this.#idle.length - 1];
-    if (entry === undefined || entry.needsValidation || entry.conn.broken) return undefined;
+    // runsNow first: then `conn.broken` only ever meets the classes of such connections.
+    if (entry === undefined || !entry.runsNow || entry.needsValidation || entry.conn.broken) return undefined;
     return entry;
   }
 
@@ -388,7 +395,7 @@ export class Pool {
       }
       metrics.connectionsCreated++;
       const now = performance.now();
-      return { conn, createdAt: now, lastReleasedAt: now, acquiredAt: 0, acquireStack: undefined, needsValidation: false, discard: false, inUseIndex: -1 };
+      return { conn, createdAt: now, lastReleasedAt: now, acquiredAt: 0, acquireStack: undefined, needsValidation: false, discard: false, inUseIndex: -1, runsNow: conn.executeNow !== undefined };
     } catch (error) {
       metrics.connectionErrors++;
       if (signal.aborted && !(error instanceof ConnectionError)) {
