@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+// The SQLite point select alone, in one process, against its ceilings: raw better-sqlite3, raw in a
+// promise, raw in a promise timed with two clock reads, @dal's async API and its sync connection,
+// interleaved in short rounds. Quicker and steadier than run.mjs for a change to the hot path.
+//
+//   node --expose-gc src/sqlite-hot-path.mjs [--concurrency 64] [--rounds 9] [--ms 1000]
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import Database from 'better-sqlite3';
+import { DatabaseConfig } from '@dal/core';
+import { SqliteDatabase } from '@dal/driver-sqlite';
+import { collectGarbage, throughput } from './lib/harness.mjs';
+import { median } from './lib/stats.mjs';
+
+const { values: args } = parseArgs({
+  options: {
+    concurrency: { type: 'string', default: '64' },
+    rounds: { type: 'string', default: '9' },
+    ms: { type: 'string', default: '1000' },
+  },
+});
+const ROWS = 10_000;
+const dir = mkdtempSync(join(os.tmpdir(), 'dal-hot-path-'));
+const file = join(dir, 'hot.db');
+
+const admin = new Database(file);
+admin.pragma('journal_mode = WAL');
+admin.exec('CREATE TABLE bench_point (id INTEGER PRIMARY KEY, name TEXT NOT NULL, score REAL NOT NULL)');
+admin
+  .prepare("INSERT INTO bench_point WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < ?) SELECT i, 'row ' || i, i / 7.0 FROM seq")
+  .run(ROWS);
+
+const raw = new Database(file);
+const select = raw.prepare('SELECT id, name, score FROM bench_point WHERE id = ?');
+const db = new SqliteDatabase(new DatabaseConfig({ database: file, alias: 'hot_path', poolMin: 1, poolMax: 1 }));
+const sync = db.syncConnection();
+const PORTABLE = 'SELECT [id], [name], [score] FROM [bench_point] WHERE [id] = ?';
+let timedMs = 0;
+
+/** @type {Record<string, (id: number) => unknown>} */
+const contenders = {
+  'better-sqlite3 (raw)': (id) => select.get(id),
+  'raw, in a promise': (id) => Promise.resolve(select.get(id)),
+  'raw, in a promise, timed': (id) => {
+    const started = performance.now();
+    const row = select.get(id);
+    timedMs += performance.now() - started;
+    return Promise.resolve(row);
+  },
+  '@dal async (inline)': (id) => db.executeFirst(PORTABLE, [id]),
+  '@dal syncConnection()': (id) => sync.executeFirst(PORTABLE, [id]),
+};
+
+const concurrency = Number(args.concurrency);
+/** @type {Record<string, number[]>} */
+const samples = {};
+const names = Object.keys(contenders);
+for (let round = 0; round < Number(args.rounds); round++) {
+  // Alternate the order so that neither end of a round is always the same contender.
+  for (const name of round % 2 === 0 ? names : [...names].reverse()) {
+    const op = /** @type {(id: number) => unknown} */ (contenders[name]);
+    const call = () => op(1 + Math.floor(Math.random() * ROWS));
+    await throughput(call, concurrency, 200);
+    collectGarbage();
+    (samples[name] ??= []).push(await throughput(call, concurrency, Number(args.ms)));
+  }
+}
+if (!(timedMs > 0)) throw new Error('the timed contender measured nothing');
+
+const base = median(samples['better-sqlite3 (raw)'] ?? []);
+console.log(`| contender (point select, concurrency ${concurrency}) | median ops/s | ratio to raw | µs per call |\n| --- | --- | --- | --- |`);
+for (const name of names) {
+  const value = median(samples[name] ?? []);
+  console.log(`| ${name} | ${Math.round(value).toLocaleString('en-US')} | ${(value / base).toFixed(3)} | ${(1e6 / value).toFixed(2)} |`);
+}
+await db.close();
+raw.close();
+admin.close();
+rmSync(dir, { recursive: true, force: true });
