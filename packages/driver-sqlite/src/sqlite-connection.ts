@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
-import type { DriverConnection, DriverExecuteOptions, DriverResult, SyncDriverConnection } from '@dal/core';
-import { openSqliteDatabase, StatementRunner, type SqliteDatabase } from './sqlite-engine.js';
+import type { DriverConnection, DriverExecuteOptions, DriverResult, SyncDriverConnection, SyncDriverReader } from '@dal/core';
+import { getRow, openSqliteDatabase, StatementRunner, type SqliteDatabase } from './sqlite-engine.js';
 import { mapSqliteConnectError, mapSqliteError } from './map-error.js';
 import type { SqliteOpenOptions } from './sqlite-options.js';
 import { toSqliteParams } from './sqlite-params.js';
@@ -181,6 +181,21 @@ export class SqliteSyncConnection implements SyncDriverConnection {
     } catch (error) {
       throw mapSqliteError(error, { alias: this.#alias, sql });
     }
+  }
+
+  /**
+   * `sql` prepared as a read-only query for `SyncConnection.executeFirst`, or undefined when it
+   * writes, is a script, or does not prepare (`execute` then reports the error).
+   */
+  prepareReader(sql: string): SyncDriverReader | undefined {
+    let stmt: Database.Statement;
+    try {
+      stmt = this.#handle.db.prepare(sql);
+    } catch {
+      return undefined;
+    }
+    if (!stmt.reader || !stmt.readonly) return undefined;
+    return { first: (params) => getRow(stmt, toSqliteParams(params)) };
   }
 
   serverVersion(): string {

@@ -37,7 +37,7 @@ const MAX_SPREAD = 64;
 // select), and a call with a literal argument list is faster than a spread of a runtime array
 // (about 0.1 µs, a twentieth of a point select): lists of up to four values get direct calls.
 // A long list goes as one array argument, where a spread could exhaust the stack.
-const getRow = (stmt: Database.Statement, p: readonly unknown[]): unknown => {
+export const getRow = (stmt: Database.Statement, p: readonly unknown[]): unknown => {
   switch (p.length) {
     case 0: return stmt.get();
     case 1: return stmt.get(p[0]);

@@ -1,5 +1,15 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { DatabaseConfig, PoolManager, TranslationError, UniqueViolationError, onDalEvent, type Database, type DalEvent } from '@dal/core';
+import {
+  ConnectionReleasedError,
+  DatabaseConfig,
+  PoolManager,
+  QueryError,
+  TranslationError,
+  UniqueViolationError,
+  onDalEvent,
+  type Database,
+  type DalEvent,
+} from '@dal/core';
 import { SqliteDatabase } from '../src/index.js';
 import { tempDir } from './helpers.js';
 
@@ -239,5 +249,32 @@ describe('inline mode (the default) through core', () => {
     expect(conn.executeFirst<{ v: string }>('SELECT [v] FROM [t] ORDER BY [id] DESC')).toEqual({ v: 'b' });
     expect(conn.executeFirst('SELECT [v] FROM [t] WHERE [id] > ?', [10])).toBeUndefined();
     conn.release();
+  });
+
+  it("the sync connection's executeFirst keeps every check of the general path on its prepared readers", () => {
+    const db = database();
+    const conn = db.syncConnection();
+    conn.execute('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+    conn.executeMany('INSERT INTO [t] ([v]) VALUES (?)', [['a'], ['b']]);
+    const read = 'SELECT * FROM [t] WHERE [id] = ?';
+    expect(conn.executeFirst(read, [1])).toEqual({ id: 1, v: 'a' });
+    // Served by the prepared reader from here on.
+    expect(conn.executeFirst(read, [2])).toEqual(conn.execute(read, [2])[0]);
+    expect(conn.executeFirst(read, [3])).toBeUndefined();
+    expect(() => conn.executeFirst(read, [])).toThrow(TranslationError);
+    expect(() => conn.executeFirst(read, [1, 2])).toThrow(TranslationError);
+    expect(conn.executeFirst(read, [1], { rowMode: 'array' })).toEqual([1, 'a']);
+    // A schema change reaches the prepared reader (SQLite prepares it again).
+    conn.execute('ALTER TABLE t ADD COLUMN w INTEGER');
+    expect(conn.executeFirst(read, [1])).toEqual({ id: 1, v: 'a', w: null });
+    // Statements that write go the general way and still write.
+    expect(conn.executeFirst('INSERT INTO [t] ([v]) VALUES (?) RETURNING [id]', ['c'])).toEqual({ id: 3 });
+    expect(conn.execute('SELECT count(*) AS n FROM t')).toEqual([{ n: 3 }]);
+    // Errors are typed, from the first call and from a reader whose table went away.
+    expect(() => conn.executeFirst('SELECT * FROM [missing] WHERE [id] = ?', [1])).toThrow(QueryError);
+    conn.execute('DROP TABLE t');
+    expect(() => conn.executeFirst(read, [1])).toThrow(QueryError);
+    conn.release();
+    expect(() => conn.executeFirst(read, [1])).toThrow(ConnectionReleasedError);
   });
 });

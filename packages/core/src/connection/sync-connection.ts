@@ -1,6 +1,7 @@
 import { DalError } from '@dal/resilience';
+import { compile } from '@dal/sql-translate';
 import type { DatabaseConfig } from '../config/database-config.js';
-import type { Dialect, Driver, DriverCapabilities, IsolationLevel, SyncDriverConnection } from '../driver/driver.js';
+import type { Dialect, Driver, DriverCapabilities, IsolationLevel, SyncDriverConnection, SyncDriverReader } from '../driver/driver.js';
 import { ConnectionReleasedError, TransactionError, UnsupportedFeatureError } from '../errors/errors.js';
 import { DefaultDriverOptions } from './driver-options.js';
 import { addResult, type ExecuteOptions, type QueryResult, type Row, type VersionDetails } from './connection.js';
@@ -8,6 +9,12 @@ import { NO_PARAMS, compileFor, executeManyStatements } from './statement.js';
 
 /** Options of a synchronous statement: no timeout or signal, since nothing can interrupt a synchronous call. */
 export type SyncExecuteOptions = Pick<ExecuteOptions, 'rowMode' | 'tags'>;
+
+/** Most prepared readers one sync connection keeps for `executeFirst` (the oldest goes first). */
+const MAX_READERS = 200;
+
+/** A query `executeFirst` runs through the driver's prepared reader, or `null`: not a reader, use `execute`. */
+type CachedReader = { readonly reader: SyncDriverReader; readonly sql: string; readonly parameterCount: number } | null;
 
 /**
  * A synchronous connection with the same methods as `Connection` (SQLite natively). It is not
@@ -26,6 +33,8 @@ export class SyncConnection {
   #savepointCounter = 0;
   readonly #onRelease: () => void;
   readonly #driverOptions: DefaultDriverOptions;
+  /** Portable SQL -> the driver's prepared reader (see `SyncDriverConnection.prepareReader`). */
+  readonly #readers = new Map<string, CachedReader>();
 
   /** @internal Created by Database. */
   constructor(driver: Driver, config: DatabaseConfig, conn: SyncDriverConnection, onRelease: () => void) {
@@ -67,9 +76,23 @@ export class SyncConnection {
     return this.#query<R>(sql, params, options, false);
   }
 
-  /** The first row, or undefined when there is none (SQLite stops reading after it). */
+  /**
+   * The first row, or undefined when there is none (SQLite stops reading after it). A read-only
+   * query runs through a reader the driver prepared once (one lookup, no result object): on SQLite
+   * this is as fast as calling better-sqlite3 directly.
+   */
   executeFirst<R = Row>(sql: string, params?: readonly unknown[], options?: SyncExecuteOptions): R | undefined {
-    return this.#query<R>(sql, params, options, true).rows[0];
+    const cached = options?.rowMode === 'array' ? null : this.#reader(sql);
+    if (cached === null) return this.#query<R>(sql, params, options, true).rows[0];
+    const values = params ?? NO_PARAMS;
+    if (values.length !== cached.parameterCount) compileFor(sql, values, this.#driver.dialect.translateTarget);
+    this.#live();
+    try {
+      return cached.reader.first(values) as R | undefined;
+    } catch (error) {
+      if (DalError.isInstance(error)) throw error;
+      throw this.#driver.dialect.mapError(error, { alias: this.alias, sql: cached.sql });
+    }
   }
 
   /** Like `Connection.executeMany`: atomic, and plain INSERTs go as a few multi-row ones. */
@@ -153,6 +176,21 @@ export class SyncConnection {
       throw new ConnectionReleasedError(`${this.alias}: this sync connection was released; call db.syncConnection() again`);
     }
     return this.#conn;
+  }
+
+  /** The prepared reader of `sql`, prepared on first use; null when the driver has none for it. */
+  #reader(sql: string): CachedReader {
+    const known = this.#readers.get(sql);
+    if (known !== undefined) return known;
+    const conn = this.#live();
+    if (conn.prepareReader === undefined) return null;
+    const compiled = compile(sql, this.#driver.dialect.translateTarget);
+    // Native named placeholders (parameterCount -1) keep the general path, which checks them.
+    const reader = compiled.parameterCount < 0 ? undefined : conn.prepareReader(compiled.sql);
+    const entry: CachedReader = reader === undefined ? null : { reader, sql: compiled.sql, parameterCount: compiled.parameterCount };
+    if (this.#readers.size >= MAX_READERS) this.#readers.delete(this.#readers.keys().next().value as string);
+    this.#readers.set(sql, entry);
+    return entry;
   }
 
   #query<R>(sql: string, params: readonly unknown[] | undefined, options: SyncExecuteOptions | undefined, firstRow: boolean): QueryResult<R> {

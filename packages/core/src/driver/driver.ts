@@ -130,8 +130,21 @@ export interface DriverConnection {
 /** A synchronous physical connection (SQLite natively; others may use a worker thread). */
 export interface SyncDriverConnection {
   execute<R = unknown>(sql: string, params: readonly unknown[], options: DriverExecuteOptions): DriverResult<R>;
+  /**
+   * Optional: `sql` prepared once as a read-only query that `SyncConnection.executeFirst` may run
+   * again and again, or undefined when it is not one (it writes, holds several statements, or does
+   * not prepare: `execute` then runs it and reports the error). Core keeps the handle per
+   * connection, keyed by the portable SQL, so a repeated point select costs one lookup.
+   */
+  prepareReader?(sql: string): SyncDriverReader | undefined;
   serverVersion(): string;
   close(): void;
+}
+
+/** A prepared read-only query of a `SyncDriverConnection` (see `prepareReader`). */
+export interface SyncDriverReader {
+  /** The first row as an object, or undefined; throws the native error. */
+  first(params: readonly unknown[]): unknown;
 }
 
 export interface DriverConnectOptions {
