@@ -185,15 +185,11 @@ export class SqliteSyncConnection implements SyncDriverConnection {
 
   /**
    * `sql` prepared as a read-only query for `SyncConnection.executeFirst`, or undefined when it
-   * writes, is a script, or does not prepare (`execute` then reports the error).
+   * writes.
+   * @throws the native error when `sql` does not prepare (core then lets `execute` report it).
    */
   prepareReader(sql: string): SyncDriverReader | undefined {
-    let stmt: Database.Statement;
-    try {
-      stmt = this.#handle.db.prepare(sql);
-    } catch {
-      return undefined;
-    }
+    const stmt = this.#handle.db.prepare(sql);
     if (!stmt.reader || !stmt.readonly) return undefined;
     return { first: (params) => getRow(stmt, toSqliteParams(params)) };
   }

@@ -130,6 +130,40 @@ describe('inline mode (the default) through core', () => {
     expect(status(db).sizes).toMatchObject({ inUse: 0, pending: 0 });
   });
 
+  it('a call made from inside an in-place statement waits for the connection instead of sharing it', async () => {
+    const db = database();
+    await db.execute('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+    const created = status(db).metrics.connectionsCreated;
+    let nested: Promise<unknown> | undefined;
+    let inUseDuringNested = -1;
+    // better-sqlite3 cannot bind an object: the driver stores it as JSON, calling toJSON mid-statement.
+    const value = {
+      toJSON() {
+        inUseDuringNested = status(db).sizes.inUse;
+        nested = db.executeFirst('SELECT count(*) AS n FROM t');
+        return 'from toJSON';
+      },
+    };
+    await db.execute('INSERT INTO [t] ([v]) VALUES (?)', [value]);
+    expect(inUseDuringNested).toBe(1);
+    expect(await nested).toEqual({ n: 1 });
+    expect(await db.execute('SELECT [v] FROM [t]')).toEqual([{ v: '"from toJSON"' }]);
+    expect(status(db).metrics.connectionsCreated).toBe(created);
+    expect(status(db).sizes).toMatchObject({ size: 1, inUse: 0, pending: 0 });
+  });
+
+  it('a PRAGMA read again through a kept prepared statement gives the current value', async () => {
+    const db = database();
+    expect(await db.executeFirst('PRAGMA foreign_keys')).toEqual({ foreign_keys: 1 });
+    await db.execute('PRAGMA foreign_keys = OFF');
+    expect(await db.executeFirst('PRAGMA foreign_keys')).toEqual({ foreign_keys: 0 });
+    const conn = db.syncConnection();
+    expect(conn.executeFirst('PRAGMA foreign_keys')).toEqual({ foreign_keys: 1 });
+    conn.execute('PRAGMA foreign_keys = OFF');
+    expect(conn.executeFirst('PRAGMA foreign_keys')).toEqual({ foreign_keys: 0 });
+    conn.release();
+  });
+
   it('failures are typed, counted and give the connection back', async () => {
     const db = database();
     await db.execute('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT UNIQUE)');
@@ -272,6 +306,10 @@ describe('inline mode (the default) through core', () => {
     expect(conn.execute('SELECT count(*) AS n FROM t')).toEqual([{ n: 3 }]);
     // Errors are typed, from the first call and from a reader whose table went away.
     expect(() => conn.executeFirst('SELECT * FROM [missing] WHERE [id] = ?', [1])).toThrow(QueryError);
+    // Once the table exists, the same query works (a failed prepare is not remembered).
+    conn.execute('CREATE TABLE missing (id INTEGER PRIMARY KEY)');
+    conn.execute('INSERT INTO missing (id) VALUES (1)');
+    expect(conn.executeFirst('SELECT * FROM [missing] WHERE [id] = ?', [1])).toEqual({ id: 1 });
     conn.execute('DROP TABLE t');
     expect(() => conn.executeFirst(read, [1])).toThrow(QueryError);
     conn.release();

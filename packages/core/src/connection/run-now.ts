@@ -46,18 +46,15 @@ export function runNow<R>(
   return result;
 }
 
-/** True while a statement runs in place: a call made from inside it (a driver callback) must not pick the same connection. */
-let runningInPlace = false;
-
 /**
- * `Database`'s fast path for connections that run statements on the caller's thread: the
- * statement runs on the pool's next idle connection without checking it out. Nothing else can
- * run between the start and the end of a synchronous call, so a checkout and check-in would be
- * invisible, and they cost a clock read and a list update each (a tenth of a SQLite point
- * select together); the metrics count one acquisition, statement and release as before.
- * Undefined (nothing ran, nothing counted) when there is no such connection ready, the signal
- * aborted, the breaker is not closed, or the statement must wait for a lock: the caller then
- * goes through the pool.
+ * `Database`'s fast path for connections that run statements on the caller's thread: acquire,
+ * run and release happen in this one synchronous call, with two clock reads (start and end) and
+ * one metrics pass for the acquisition, the statement and the release, since the connection
+ * cannot be seen in use by anything else meanwhile (except a call made from inside the statement,
+ * e.g. by a parameter's `toJSON`, which finds it checked out and waits as usual). Undefined
+ * (nothing ran, nothing counted) when no such connection is idle, the signal aborted, the breaker
+ * is not closed, the connection is too old (it is closed), or the statement must wait for a lock:
+ * the caller then goes through the pool.
  * @throws {DalError} as `runNow`, or a TranslationError when the parameters do not match.
  */
 export function queryInPlace<R>(
@@ -67,21 +64,42 @@ export function queryInPlace<R>(
   options: ExecuteOptions | undefined,
   firstRow: boolean,
 ): QueryResult<R> | undefined {
-  const entry = runtime.pool.peekIdleRunningNow();
-  if (entry === undefined || runningInPlace) return undefined;
   if (options?.signal?.aborted === true || (runtime.breaker !== undefined && runtime.breaker.state !== 'closed')) return undefined;
+  const pool = runtime.pool;
+  const entry = pool.checkOutRunNow();
+  if (entry === undefined) return undefined;
   const started = performance.now();
-  if (runtime.pool.expired(entry, started)) return undefined;
-  const values = params ?? NO_PARAMS;
-  const nativeSql = compileFor(sql, values, runtime.translateTarget).sql;
-  const timeoutMs = options === undefined ? runtime.defaultDriverOptions.timeoutMs : checkBeforeRun(runtime, options);
+  entry.acquiredAt = started;
   let result: QueryResult<R> | undefined;
-  runningInPlace = true;
+  let nativeSql: string | undefined;
+  const values = params ?? NO_PARAMS;
   try {
-    result = entry.conn.executeNow!<R>(nativeSql, values, runtime.defaultDriverOptions.for(timeoutMs, options?.rowMode, firstRow)) as QueryResult<R> | undefined;
-  } catch (error) {
-    runningInPlace = false;
+    if (pool.expired(entry, started)) {
+      pool.checkInRunNow(entry, started); // closes it
+      return undefined;
+    }
+    const timeoutMs = options === undefined ? runtime.defaultDriverOptions.timeoutMs : checkBeforeRun(runtime, options);
+    nativeSql = compileFor(sql, values, runtime.translateTarget).sql;
+    result = entry.conn.executeNow!<R>(nativeSql, values, runtime.defaultDriverOptions.for(timeoutMs, options?.rowMode, firstRow)) as
+      | QueryResult<R>
+      | undefined;
+    if (result === undefined) {
+      pool.checkInRunNow(entry, started);
+      return undefined;
+    }
     const ended = performance.now();
+    const durationMs = ended - started;
+    pool.checkInRunNow(entry, ended);
+    runtime.recordInPlaceStatement(durationMs, started, options?.tags, nativeSql, values);
+    if (durationMs > timeoutMs) runtime.reportOverrun(durationMs, timeoutMs, nativeSql);
+    return result;
+  } catch (error) {
+    const ended = performance.now();
+    if (nativeSql === undefined) {
+      // The options or the translation failed: nothing ran, nothing is counted.
+      pool.checkInRunNow(entry, ended);
+      throw error;
+    }
     const mapped = runtime.mapError(error, nativeSql);
     if (mapped instanceof ConnectionError) {
       entry.needsValidation = true;
@@ -90,15 +108,7 @@ export function queryInPlace<R>(
     runtime.metrics.recordAcquire(0, started);
     runtime.recordQuery(ended - started, mapped, options?.tags, nativeSql, values);
     runtime.metrics.recordRelease(ended - started);
-    entry.lastReleasedAt = ended;
+    pool.checkInRunNow(entry, ended);
     throw mapped;
   }
-  runningInPlace = false;
-  if (result === undefined) return undefined;
-  const ended = performance.now();
-  const durationMs = ended - started;
-  entry.lastReleasedAt = ended;
-  runtime.recordInPlaceQuery(durationMs, started, options?.tags, nativeSql, values);
-  if (durationMs > timeoutMs) runtime.reportOverrun(durationMs, timeoutMs, nativeSql);
-  return result;
 }

@@ -162,6 +162,7 @@ export class SyncConnection {
     } finally {
       this.#conn = undefined;
       this.#transactionDepth = 0;
+      this.#readers.clear();
       conn.close();
       this.#onRelease();
     }
@@ -186,8 +187,18 @@ export class SyncConnection {
     if (conn.prepareReader === undefined) return null;
     const compiled = compile(sql, this.#driver.dialect.translateTarget);
     // Native named placeholders (parameterCount -1) keep the general path, which checks them.
-    const reader = compiled.parameterCount < 0 ? undefined : conn.prepareReader(compiled.sql);
-    const entry: CachedReader = reader === undefined ? null : { reader, sql: compiled.sql, parameterCount: compiled.parameterCount };
+    if (compiled.parameterCount < 0) return this.#remember(sql, null);
+    let reader: SyncDriverReader | undefined;
+    try {
+      reader = conn.prepareReader(compiled.sql);
+    } catch {
+      // Not prepared (a missing table, say): the general path reports why, and the next call tries again.
+      return null;
+    }
+    return this.#remember(sql, reader === undefined ? null : { reader, sql: compiled.sql, parameterCount: compiled.parameterCount });
+  }
+
+  #remember(sql: string, entry: CachedReader): CachedReader {
     if (this.#readers.size >= MAX_READERS) this.#readers.delete(this.#readers.keys().next().value as string);
     this.#readers.set(sql, entry);
     return entry;

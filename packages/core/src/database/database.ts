@@ -161,7 +161,7 @@ export class Database {
 
   /** The statement through a checked-out connection (which may still run it synchronously, or wait for a lock). */
   #pooledStatement(runtime: PoolRuntime, sql: string, params: readonly unknown[] | undefined, options: ExecuteOptions | undefined, shape: ResultShape): Promise<unknown> {
-    const entry = runtime.pool.closed ? undefined : runtime.tryAcquireIdle(options?.signal);
+    const entry = runtime.tryAcquireIdle(options?.signal);
     if (entry !== undefined) return runAndRelease(new Connection(runtime, entry), sql, params, options, shape);
     return this.connection(options?.signal === undefined ? undefined : { signal: options.signal }).then((conn) =>
       runAndRelease(conn, sql, params, options, shape),

@@ -132,9 +132,10 @@ export interface SyncDriverConnection {
   execute<R = unknown>(sql: string, params: readonly unknown[], options: DriverExecuteOptions): DriverResult<R>;
   /**
    * Optional: `sql` prepared once as a read-only query that `SyncConnection.executeFirst` may run
-   * again and again, or undefined when it is not one (it writes, holds several statements, or does
-   * not prepare: `execute` then runs it and reports the error). Core keeps the handle per
-   * connection, keyed by the portable SQL, so a repeated point select costs one lookup.
+   * again and again, or undefined when it is not one (it writes).
+   * Throw when it does not prepare: core then runs it through `execute`, which reports the error,
+   * and asks again next time. Core keeps the handle per connection, keyed by the portable SQL, so
+   * a repeated point select costs one lookup.
    */
   prepareReader?(sql: string): SyncDriverReader | undefined;
   serverVersion(): string;

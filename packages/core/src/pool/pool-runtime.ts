@@ -141,8 +141,8 @@ export class PoolRuntime {
     if (durationMs >= this.#slowMs) this.#logSlow(durationMs, error, tags, sql, params);
   }
 
-  /** `recordQuery` for a statement that succeeded in place on an idle connection (see run-now.ts). */
-  recordInPlaceQuery(
+  /** `recordQuery` plus acquisition and release, for a statement that succeeded in place (see run-now.ts). */
+  recordInPlaceStatement(
     durationMs: number,
     startedAt: number,
     tags: Readonly<Record<string, unknown>> | undefined,

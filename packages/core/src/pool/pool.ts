@@ -222,18 +222,36 @@ export class Pool {
   }
 
   /**
-   * The connection `tryAcquireIdle` would hand out, left in place, when it runs statements on the
-   * caller's thread (`runsNow`): the statement is over before anything else can look at the pool
-   * (run-now.ts). Undefined when there is none, it is not such a connection, someone queues, it
-   * needs a ping or it broke. Its lifetime is the caller's to check (`expired`), with the clock
-   * reading it takes anyway.
+   * For a statement that runs on the caller's thread (run-now.ts): the connection `tryAcquireIdle`
+   * would hand out, checked out without a clock read or metrics (the caller times the statement
+   * and records acquisition, statement and release in one pass), or undefined when there is none,
+   * it does not run statements on this thread (`runsNow`), someone queues, it needs a ping or it
+   * broke. Give it back with `checkInRunNow`.
    */
-  peekIdleRunningNow(): PoolEntry | undefined {
+  checkOutRunNow(): PoolEntry | undefined {
     if (this.#closed || this.#waiterHead !== this.#waiters.length) return undefined;
     const entry = this.#idle[this.#idle.length - 1];
-    // runsNow first: then `conn.broken` only ever meets the classes of such connections.
+    // runsNow is read first so that the `conn.broken` access below only ever sees connection
+    // classes that run on this thread: one shape there keeps the property access monomorphic.
     if (entry === undefined || !entry.runsNow || entry.needsValidation || entry.conn.broken) return undefined;
+    this.#idle.pop();
+    this.#inUse.add(entry);
     return entry;
+  }
+
+  /**
+   * Give back a connection from `checkOutRunNow` at `now` (the caller's clock reading); like
+   * `release` without the metrics. A connection marked `discard`, broken, or too old is destroyed.
+   */
+  checkInRunNow(entry: PoolEntry, now: number): void {
+    if (!this.#inUse.delete(entry)) return;
+    if (this.#closed || entry.discard || entry.conn.broken || this.expired(entry, now)) {
+      this.#destroy(entry);
+      this.#dispense();
+      return;
+    }
+    entry.lastReleasedAt = now;
+    this.#releaseToIdleOrWaiter(entry);
   }
 
   /** True when `entry` has outlived `maxLifetimeMs` at `now`. */
@@ -241,12 +259,10 @@ export class Pool {
     return now - entry.createdAt > this.#options.maxLifetimeMs;
   }
 
-  /**
-   * Return a connection. A connection marked `discard`, broken, or too old is destroyed. `now`:
-   * a `performance.now()` reading the caller just took, to save another.
-   */
-  release(entry: PoolEntry, now = performance.now()): void {
+  /** Return a connection. A connection marked `discard`, broken, or too old is destroyed. */
+  release(entry: PoolEntry): void {
     if (!this.#inUse.delete(entry)) return;
+    const now = performance.now();
     this.#options.metrics.recordRelease(now - entry.acquiredAt);
     entry.acquireStack = undefined;
     if (this.#closed || entry.discard || entry.conn.broken || this.expired(entry, now)) {
