@@ -244,14 +244,7 @@ export class Pool {
    * `release` without the metrics. A connection marked `discard`, broken, or too old is destroyed.
    */
   checkInRunNow(entry: PoolEntry, now: number): void {
-    if (!this.#inUse.delete(entry)) return;
-    if (this.#closed || entry.discard || entry.conn.broken || this.expired(entry, now)) {
-      this.#destroy(entry);
-      this.#dispense();
-      return;
-    }
-    entry.lastReleasedAt = now;
-    this.#releaseToIdleOrWaiter(entry);
+    if (this.#inUse.delete(entry)) this.#checkIn(entry, now);
   }
 
   /** True when `entry` has outlived `maxLifetimeMs` at `now`. */
@@ -265,6 +258,11 @@ export class Pool {
     const now = performance.now();
     this.#options.metrics.recordRelease(now - entry.acquiredAt);
     entry.acquireStack = undefined;
+    this.#checkIn(entry, now);
+  }
+
+  /** A connection no longer in use: destroyed when marked `discard`, broken or too old, else idle again. */
+  #checkIn(entry: PoolEntry, now: number): void {
     if (this.#closed || entry.discard || entry.conn.broken || this.expired(entry, now)) {
       this.#destroy(entry);
       this.#dispense();
