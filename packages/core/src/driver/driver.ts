@@ -101,9 +101,9 @@ export interface DriverConnection {
   /**
    * Optional: run one native statement synchronously on the caller's thread (SQLite's inline mode)
    * and throw its error. When a connection has it, core calls it instead of `execute` and starts no
-   * timer, since none could fire before it returns: a pooled statement then runs in place on the
-   * idle connection, with no promise, timer or event-loop turn of its own (so it must not call
-   * back into the pool). Return `undefined`, having run nothing, when the
+   * timer, since none could fire before it returns: acquire, run and release of a pooled statement
+   * then take no promise, timer or event-loop turn of their own. Return `undefined`, having run
+   * nothing, when the
    * statement would have to wait (a lock held by another connection): core then calls `execute`,
    * which may wait asynchronously, under the statement's timeout and `cancel()`.
    */
