@@ -96,6 +96,17 @@ describe('inline mode (the default) through core', () => {
     expect(status(db).sizes).toMatchObject({ size: 1, idle: 1, inUse: 0 });
   });
 
+  it('a statement run in one synchronous step is logged when slow, with its tags and redacted parameters', async () => {
+    const logged: Array<{ data: Record<string, unknown>; message: string }> = [];
+    const db = database({ slowQueryThresholdMs: 0.001 }, { warn: (data, message) => logged.push({ data, message }) });
+    await db.execute('SELECT 1'); // opens the pool: the next statement takes the synchronous step
+    const before = status(db).metrics.slowQueries;
+    expect(await db.executeFirst('SELECT ? AS [v]', ['secret-77'], { tags: { operation: 'read_v' } })).toEqual({ v: 'secret-77' });
+    expect(status(db).metrics.slowQueries).toBe(before + 1);
+    expect(logged.at(-1)).toMatchObject({ message: '[dal] slow query', data: { alias: db.alias, tags: { operation: 'read_v' }, params: '[1 redacted]' } });
+    expect(JSON.stringify(logged)).not.toContain('secret-77');
+  });
+
   it('a connection past maxLifetimeMs is replaced, not used in place', async () => {
     const db = database({ maxLifetimeMs: 50 });
     await db.execute('CREATE TABLE t (id INTEGER PRIMARY KEY)');
