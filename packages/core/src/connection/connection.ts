@@ -306,7 +306,7 @@ export class Connection {
     if (entry.runsNow) {
       let now: QueryResult<R> | undefined;
       try {
-        now = runNow<R>(runtime, entry, nativeSql, params, options, firstRow, performance.now());
+        now = runNow<R>(runtime, entry, nativeSql, params, options, firstRow);
       } catch (error) {
         return Promise.reject(error);
       }

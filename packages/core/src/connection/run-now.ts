@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { ConnectionError } from '../errors/errors.js';
 import type { PoolEntry } from '../pool/pool.js';
+import type { DalError } from '@dal/resilience';
 import type { PoolRuntime } from '../pool/pool-runtime.js';
 import type { ExecuteOptions, QueryResult } from './connection.js';
 import { NO_PARAMS, checkBeforeRun, compileFor } from './statement.js';
@@ -10,10 +11,31 @@ import { NO_PARAMS, checkBeforeRun, compileFor } from './statement.js';
 // helpers skip both and settle nothing asynchronously: the caller wraps the outcome in one promise.
 
 /**
- * Run one native statement on `entry` synchronously, with the checks, error mapping and metrics of
- * the async path, timed from `started` (a `performance.now()` reading). Undefined (nothing ran,
- * nothing counted) when the driver says the statement must wait for a lock: the caller then goes
- * the async way.
+ * The error of a statement that failed on `entry` after `durationMs`, mapped and counted; a
+ * connection failure also marks the connection for a ping and counts against the breaker.
+ */
+function statementFailed(
+  runtime: PoolRuntime,
+  entry: PoolEntry,
+  error: unknown,
+  durationMs: number,
+  nativeSql: string,
+  params: readonly unknown[],
+  options: ExecuteOptions | undefined,
+): DalError {
+  const mapped = runtime.mapError(error, nativeSql);
+  if (mapped instanceof ConnectionError) {
+    entry.needsValidation = true;
+    runtime.reportConnectionFailure(mapped);
+  }
+  runtime.recordQuery(durationMs, mapped, options?.tags, nativeSql, params);
+  return mapped;
+}
+
+/**
+ * Run one native statement on the checked-out `entry` synchronously, with the checks, error
+ * mapping and metrics of the async path. Undefined (nothing ran, nothing counted) when the driver
+ * says the statement must wait for a lock: the caller then goes the async way.
  * @throws {DalError} the mapped error (also for an aborted signal or an open circuit).
  */
 export function runNow<R>(
@@ -23,21 +45,15 @@ export function runNow<R>(
   params: readonly unknown[],
   options: ExecuteOptions | undefined,
   firstRow: boolean,
-  started: number,
 ): QueryResult<R> | undefined {
   const timeoutMs = checkBeforeRun(runtime, options);
+  const started = performance.now();
   let result: QueryResult<R> | undefined;
   try {
     const driverOptions = runtime.defaultDriverOptions.for(timeoutMs, options?.rowMode, firstRow);
     result = entry.conn.executeNow!<R>(nativeSql, params, driverOptions) as QueryResult<R> | undefined;
   } catch (error) {
-    const mapped = runtime.mapError(error, nativeSql);
-    if (mapped instanceof ConnectionError) {
-      entry.needsValidation = true;
-      runtime.reportConnectionFailure(mapped);
-    }
-    runtime.recordQuery(performance.now() - started, mapped, options?.tags, nativeSql, params);
-    throw mapped;
+    throw statementFailed(runtime, entry, error, performance.now() - started, nativeSql, params, options);
   }
   if (result === undefined) return undefined;
   const durationMs = performance.now() - started;
@@ -100,13 +116,8 @@ export function queryInPlace<R>(
       pool.checkInRunNow(entry, ended);
       throw error;
     }
-    const mapped = runtime.mapError(error, nativeSql);
-    if (mapped instanceof ConnectionError) {
-      entry.needsValidation = true;
-      runtime.reportConnectionFailure(mapped);
-    }
     runtime.metrics.recordAcquire(0, started);
-    runtime.recordQuery(ended - started, mapped, options?.tags, nativeSql, values);
+    const mapped = statementFailed(runtime, entry, error, ended - started, nativeSql, values, options);
     runtime.metrics.recordRelease(ended - started);
     pool.checkInRunNow(entry, ended);
     throw mapped;

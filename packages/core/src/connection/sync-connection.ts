@@ -90,8 +90,7 @@ export class SyncConnection {
     try {
       return cached.reader.first(values) as R | undefined;
     } catch (error) {
-      if (DalError.isInstance(error)) throw error;
-      throw this.#driver.dialect.mapError(error, { alias: this.alias, sql: cached.sql });
+      throw this.#mapError(error, cached.sql);
     }
   }
 
@@ -214,9 +213,13 @@ export class SyncConnection {
     try {
       return conn.execute<R>(sql, params, this.#driverOptions.get(options?.rowMode, firstRow));
     } catch (error) {
-      if (DalError.isInstance(error)) throw error;
-      throw this.#driver.dialect.mapError(error, { alias: this.alias, sql });
+      throw this.#mapError(error, sql);
     }
+  }
+
+  /** A driver error as a DalError (DalErrors pass through). */
+  #mapError(error: unknown, sql: string): DalError {
+    return DalError.isInstance(error) ? error : this.#driver.dialect.mapError(error, { alias: this.alias, sql });
   }
 
   #end(command: 'COMMIT' | 'ROLLBACK'): void {

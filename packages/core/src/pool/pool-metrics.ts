@@ -207,7 +207,7 @@ export class PoolMetrics {
       this.errorsByCategory[category]++;
       if (category === 'timeout') this.queryTimeouts++;
     }
-    const stats = operation === undefined ? (this.#untagged ??= this.#operation('unknown')) : this.#operation(operation);
+    const stats = this.#operation(operation);
     stats.count++;
     stats.totalMs += durationMs;
     stats.duration.record(durationMs);
@@ -231,7 +231,7 @@ export class PoolMetrics {
     this.queries++;
     this.totalQueryMs += durationMs;
     this.queryDuration.add(bucket, durationMs);
-    const stats = operation === undefined ? (this.#untagged ??= this.#operation('unknown')) : this.#operation(operation);
+    const stats = this.#operation(operation);
     stats.count++;
     stats.totalMs += durationMs;
     stats.duration.add(bucket, durationMs);
@@ -288,7 +288,9 @@ export class PoolMetrics {
     };
   }
 
-  #operation(name: string): OperationStats {
+  /** The stats of `tags.operation` (`'unknown'` without one). */
+  #operation(name: string | undefined): OperationStats {
+    if (name === undefined) return (this.#untagged ??= this.#operation('unknown'));
     let stats = this.#operations.get(name);
     if (stats !== undefined) return stats;
     // Bounded: operation names are caller-chosen labels; past the limit they share one entry.

@@ -24,6 +24,12 @@ function categoryOf(error: DalError): keyof ErrorsByCategory {
   return 'query';
 }
 
+/** The `tags.operation` label a statement's metrics go under, if any. */
+function operationOf(tags: Readonly<Record<string, unknown>> | undefined): string | undefined {
+  const operation = tags?.['operation'];
+  return operation === undefined ? undefined : String(operation);
+}
+
 /**
  * Everything a live pool's connections share: config, driver, the pool, metrics, the
  * circuit breaker and the logger. One per config hash, owned by PoolManager.
@@ -131,13 +137,7 @@ export class PoolRuntime {
     sql: string,
     params: readonly unknown[],
   ): void {
-    const operation = tags?.['operation'];
-    this.metrics.recordQuery(
-      durationMs,
-      operation === undefined ? undefined : String(operation),
-      error === undefined ? undefined : categoryOf(error),
-      error?.code,
-    );
+    this.metrics.recordQuery(durationMs, operationOf(tags), error === undefined ? undefined : categoryOf(error), error?.code);
     if (durationMs >= this.#slowMs) this.#logSlow(durationMs, error, tags, sql, params);
   }
 
@@ -149,8 +149,7 @@ export class PoolRuntime {
     sql: string,
     params: readonly unknown[],
   ): void {
-    const operation = tags?.['operation'];
-    this.metrics.recordInPlaceStatement(durationMs, startedAt, operation === undefined ? undefined : String(operation));
+    this.metrics.recordInPlaceStatement(durationMs, startedAt, operationOf(tags));
     if (durationMs >= this.#slowMs) this.#logSlow(durationMs, undefined, tags, sql, params);
   }
 
