@@ -23,6 +23,17 @@ function openInline(options: SqliteOpenOptions, alias: string): InlineHandle {
 }
 
 /**
+ * `sql` prepared as a read-only query for core's `executeFirst` fast paths, or undefined when it
+ * writes. better-sqlite3 prepares the statement again by itself after a schema change.
+ * @throws the native error when `sql` does not prepare (core then runs it the general way, which reports it).
+ */
+function prepareReader(db: SqliteDatabase, sql: string): SyncDriverReader | undefined {
+  const stmt = db.prepare(sql);
+  if (!stmt.reader || !stmt.readonly) return undefined;
+  return { first: (params) => getRow(stmt, toSqliteParams(params)) };
+}
+
+/**
  * SQLite's own busy-handler schedule (ms between attempts), used for the waits an inline
  * connection does without blocking the thread.
  */
@@ -107,6 +118,16 @@ export class SqliteConnection implements DriverConnection {
     }
   }
 
+  /**
+   * `sql` prepared as a read-only query for the `executeFirst` calls core runs in place, or
+   * undefined when it writes. When the reader throws (a lock, say), core runs the statement again
+   * through `executeNow`.
+   * @throws the native error when `sql` does not prepare.
+   */
+  prepareReader(sql: string): SyncDriverReader | undefined {
+    return prepareReader(this.#handle.db, sql);
+  }
+
   /** Ends a wait for a lock (a running statement has always finished before any timer fires). */
   cancel(): Promise<void> {
     if (this.#wait !== undefined) this.#wait.cancelled = true;
@@ -189,9 +210,7 @@ export class SqliteSyncConnection implements SyncDriverConnection {
    * @throws the native error when `sql` does not prepare (core then lets `execute` report it).
    */
   prepareReader(sql: string): SyncDriverReader | undefined {
-    const stmt = this.#handle.db.prepare(sql);
-    if (!stmt.reader || !stmt.readonly) return undefined;
-    return { first: (params) => getRow(stmt, toSqliteParams(params)) };
+    return prepareReader(this.#handle.db, sql);
   }
 
   serverVersion(): string {

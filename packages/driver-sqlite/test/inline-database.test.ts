@@ -10,6 +10,7 @@ import {
   type Database,
   type DalEvent,
 } from '@dal/core';
+import BetterSqlite from 'better-sqlite3';
 import { SqliteDatabase } from '../src/index.js';
 import { tempDir } from './helpers.js';
 
@@ -159,6 +160,14 @@ describe('inline mode (the default) through core', () => {
     expect(inUseDuringNested).toBe(1);
     expect(await nested).toEqual({ n: 1 });
     expect(await db.execute('SELECT [v] FROM [t]')).toEqual([{ v: '"from toJSON"' }]);
+    // The same from a read that runs through the connection's prepared reader.
+    const read = 'SELECT ? AS [v], count(*) AS [n] FROM [t]';
+    expect(await db.executeFirst(read, ['warm'])).toEqual({ v: 'warm', n: 1 });
+    inUseDuringNested = -1;
+    nested = undefined;
+    expect(await db.executeFirst(read, [value])).toEqual({ v: '"from toJSON"', n: 1 });
+    expect(inUseDuringNested).toBe(1);
+    expect(await nested).toEqual({ n: 1 });
     expect(status(db).metrics.connectionsCreated).toBe(created);
     expect(status(db).sizes).toMatchObject({ size: 1, inUse: 0, pending: 0 });
   });
@@ -284,6 +293,68 @@ describe('inline mode (the default) through core', () => {
     const err = await db.execute(SLOW.replace('3000000', '2000000000'), [], { timeoutMs: 200 }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'DAL_QUERY_TIMEOUT' });
     expect(await db.execute('SELECT 1 AS one')).toEqual([{ one: 1 }]);
+  });
+
+  it("the async executeFirst keeps every check of the general path on the connection's prepared readers", async () => {
+    const db = database();
+    await db.execute('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT, j TEXT)');
+    await db.withConnection((conn) => conn.executeMany('INSERT INTO [t] ([v]) VALUES (?)', [['a'], ['b']]));
+    const read = 'SELECT * FROM [t] WHERE [id] = ?';
+    expect(await db.executeFirst(read, [1])).toEqual({ id: 1, v: 'a', j: null });
+    // Served by the prepared reader from here on, with the driver's parameter conversions.
+    expect(await db.executeFirst(read, [2])).toEqual((await db.execute(read, [2]))[0]);
+    expect(await db.executeFirst(read, [3])).toBeUndefined();
+    expect(await db.executeFirst('SELECT [v] FROM [t] WHERE [id] = ?', [true])).toEqual({ v: 'a' });
+    await expect(db.executeFirst(read, [])).rejects.toBeInstanceOf(TranslationError);
+    await expect(db.executeFirst(read, [1, 2])).rejects.toBeInstanceOf(TranslationError);
+    expect(await db.executeFirst(read, [1], { rowMode: 'array' })).toEqual([1, 'a', null]);
+    // A schema change reaches the prepared reader (SQLite prepares it again).
+    await db.execute('ALTER TABLE t ADD COLUMN w INTEGER');
+    expect(await db.executeFirst(read, [1])).toEqual({ id: 1, v: 'a', j: null, w: null });
+    // Statements that write go the general way and still write.
+    expect(await db.executeFirst('INSERT INTO [t] ([v]) VALUES (?) RETURNING [id]', ['c'])).toEqual({ id: 3 });
+    expect(await db.execute('SELECT count(*) AS n FROM t')).toEqual([{ n: 3 }]);
+    // A value the reader cannot bind fails as on the general path: typed, counted, connection back.
+    const errors = status(db).metrics.queryErrors;
+    const general = await db.executeFirst(read, [Symbol('x')], { rowMode: 'array' }).catch((e: unknown) => e);
+    const readerFailure = await db.executeFirst(read, [Symbol('x')]).catch((e: unknown) => e);
+    expect(general).toMatchObject({ code: expect.stringMatching(/^DAL_/) });
+    expect(readerFailure).toMatchObject({ code: (general as { code: string }).code, message: (general as Error).message });
+    expect(status(db).metrics.queryErrors).toBe(errors + 2);
+    expect(status(db).sizes.inUse).toBe(0);
+    // A table that went away: typed error; once it exists again, the same query works.
+    await db.execute('DROP TABLE t');
+    await expect(db.executeFirst(read, [1])).rejects.toBeInstanceOf(QueryError);
+    await db.execute('CREATE TABLE t (id INTEGER PRIMARY KEY)');
+    await db.execute('INSERT INTO t (id) VALUES (1)');
+    expect(await db.executeFirst(read, [1])).toEqual({ id: 1 });
+    expect(status(db).sizes).toMatchObject({ size: 1, inUse: 0 });
+  });
+
+  it('a read through a prepared reader that meets a lock waits for it without blocking the thread', async () => {
+    // Rollback journal: readers are shut out while another connection holds an exclusive lock.
+    const db = database({ driverOptions: { busyTimeoutMs: 5_000, pragmas: { journal_mode: 'DELETE' } } });
+    await db.execute('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+    await db.execute('INSERT INTO [t] ([v]) VALUES (?)', ['before']);
+    const read = 'SELECT [v] FROM [t] WHERE [id] = ?';
+    expect(await db.executeFirst(read, [1])).toEqual({ v: 'before' }); // prepares the reader
+    const other = new BetterSqlite(db.config.database);
+    other.exec("BEGIN EXCLUSIVE; UPDATE t SET v = 'after' WHERE id = 1");
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 5);
+    try {
+      const pending = db.executeFirst(read, [1]);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(ticks).toBeGreaterThan(5);
+      expect(status(db).sizes.inUse).toBe(1);
+      other.exec('COMMIT');
+      expect(await pending).toEqual({ v: 'after' });
+    } finally {
+      clearInterval(ticker);
+      if (other.inTransaction) other.exec('ROLLBACK');
+      other.close();
+    }
+    expect(status(db).sizes).toMatchObject({ inUse: 0, pending: 0 });
   });
 
   it('the sync connection has executeFirst too', () => {

@@ -4,6 +4,7 @@ import type { PoolEntry } from '../pool/pool.js';
 import type { DalError } from '@dal/resilience';
 import type { PoolRuntime } from '../pool/pool-runtime.js';
 import type { ExecuteOptions, QueryResult } from './connection.js';
+import { ReaderCache, type CachedReader } from './reader-cache.js';
 import { NO_PARAMS, checkBeforeRun, compileFor } from './statement.js';
 
 // Statements on connections that run on the caller's thread (`DriverConnection.executeNow`, SQLite
@@ -62,53 +63,88 @@ export function runNow<R>(
   return result;
 }
 
+/** What `queryInPlace` returns when it ran nothing: the caller goes through the pool. */
+export const RUN_POOLED: unique symbol = Symbol('run pooled');
+
+/** What a one-statement call returns: `execute`'s rows, `query`'s whole result, or `executeFirst`'s row. */
+export type ResultShape = 'rows' | 'result' | 'first';
+
+/** A reader's first row, or READ_FAILED when it threw (the statement then runs again through `executeNow`). */
+const READ_FAILED: unique symbol = Symbol('read failed');
+
+function readFirst(reader: CachedReader, values: readonly unknown[]): unknown {
+  try {
+    return reader.reader.first(values);
+  } catch {
+    return READ_FAILED;
+  }
+}
+
+/** The prepared readers of `entry`'s connection, or null when its driver has none. */
+function readersOf(entry: PoolEntry, runtime: PoolRuntime): ReaderCache | null {
+  if (entry.readers !== undefined) return entry.readers;
+  const conn = entry.conn;
+  entry.readers = conn.prepareReader === undefined ? null : new ReaderCache((nativeSql) => conn.prepareReader!(nativeSql), runtime.translateTarget);
+  return entry.readers;
+}
+
 /**
  * `Database`'s fast path for connections that run statements on the caller's thread: acquire,
  * run and release happen in this one synchronous call, with two clock reads (start and end) and
  * one metrics pass for the acquisition, the statement and the release, since the connection
  * cannot be seen in use by anything else meanwhile (except a call made from inside the statement,
- * e.g. by a parameter's `toJSON`, which finds it checked out and waits as usual). Undefined
- * (nothing ran, nothing counted) when no such connection is idle, the signal aborted, the breaker
- * is not closed, the connection is too old (it is closed), or the statement must wait for a lock:
- * the caller then goes through the pool.
+ * e.g. by a parameter's `toJSON`, which finds it checked out and waits as usual). An
+ * `executeFirst` goes through the connection's prepared reader when its driver has them.
+ * Returns what the caller gets for `shape`, or RUN_POOLED (nothing ran, nothing counted) when no
+ * such connection is idle, the signal aborted, the breaker is not closed, the connection is too
+ * old (it is closed), or the statement must wait for a lock: the caller then goes through the pool.
  * @throws {DalError} as `runNow`, or a TranslationError when the parameters do not match.
  */
-export function queryInPlace<R>(
+export function queryInPlace(
   runtime: PoolRuntime,
   sql: string,
   params: readonly unknown[] | undefined,
   options: ExecuteOptions | undefined,
-  firstRow: boolean,
-): QueryResult<R> | undefined {
-  if (options?.signal?.aborted === true || (runtime.breaker !== undefined && runtime.breaker.state !== 'closed')) return undefined;
+  shape: ResultShape,
+): unknown {
+  if (options?.signal?.aborted === true || (runtime.breaker !== undefined && runtime.breaker.state !== 'closed')) return RUN_POOLED;
   const pool = runtime.pool;
   const entry = pool.checkOutRunNow();
-  if (entry === undefined) return undefined;
+  if (entry === undefined) return RUN_POOLED;
   const started = performance.now();
   entry.acquiredAt = started;
-  let result: QueryResult<R> | undefined;
+  let outcome: unknown = READ_FAILED;
   let nativeSql: string | undefined;
   const values = params ?? NO_PARAMS;
   try {
     if (pool.expired(entry, started)) {
       pool.checkInRunNow(entry, started); // closes it
-      return undefined;
+      return RUN_POOLED;
     }
     const timeoutMs = options === undefined ? runtime.defaultDriverOptions.timeoutMs : checkBeforeRun(runtime, options);
-    nativeSql = compileFor(sql, values, runtime.translateTarget).sql;
-    result = entry.conn.executeNow!<R>(nativeSql, values, runtime.defaultDriverOptions.for(timeoutMs, options?.rowMode, firstRow)) as
-      | QueryResult<R>
-      | undefined;
-    if (result === undefined) {
-      pool.checkInRunNow(entry, started);
-      return undefined;
+    if (shape === 'first' && options?.rowMode !== 'array') {
+      const reader = readersOf(entry, runtime)?.get(sql);
+      // A parameter count that does not match goes the general way, whose translation reports it.
+      if (reader != null && reader.parameterCount === values.length) {
+        outcome = readFirst(reader, values);
+        if (outcome !== READ_FAILED) nativeSql = reader.nativeSql;
+      }
+    }
+    if (nativeSql === undefined) {
+      nativeSql = compileFor(sql, values, runtime.translateTarget).sql;
+      const result = entry.conn.executeNow!(nativeSql, values, runtime.defaultDriverOptions.for(timeoutMs, options?.rowMode, shape === 'first'));
+      if (result === undefined) {
+        pool.checkInRunNow(entry, started);
+        return RUN_POOLED;
+      }
+      outcome = shape === 'rows' ? result.rows : shape === 'first' ? result.rows[0] : result;
     }
     const ended = performance.now();
     const durationMs = ended - started;
     pool.checkInRunNow(entry, ended);
     runtime.recordInPlaceStatement(durationMs, started, options?.tags, nativeSql, values);
     if (durationMs > timeoutMs) runtime.reportOverrun(durationMs, timeoutMs, nativeSql);
-    return result;
+    return outcome;
   } catch (error) {
     const ended = performance.now();
     if (nativeSql === undefined) {

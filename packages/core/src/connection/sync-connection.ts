@@ -1,20 +1,14 @@
 import { DalError } from '@dal/resilience';
-import { compile } from '@dal/sql-translate';
 import type { DatabaseConfig } from '../config/database-config.js';
-import type { Dialect, Driver, DriverCapabilities, IsolationLevel, SyncDriverConnection, SyncDriverReader } from '../driver/driver.js';
+import type { Dialect, Driver, DriverCapabilities, IsolationLevel, SyncDriverConnection } from '../driver/driver.js';
 import { ConnectionReleasedError, TransactionError, UnsupportedFeatureError } from '../errors/errors.js';
 import { DefaultDriverOptions } from './driver-options.js';
 import { addResult, type ExecuteOptions, type QueryResult, type Row, type VersionDetails } from './connection.js';
+import { ReaderCache } from './reader-cache.js';
 import { NO_PARAMS, compileFor, executeManyStatements } from './statement.js';
 
 /** Options of a synchronous statement: no timeout or signal, since nothing can interrupt a synchronous call. */
 export type SyncExecuteOptions = Pick<ExecuteOptions, 'rowMode' | 'tags'>;
-
-/** Most prepared readers one sync connection keeps for `executeFirst` (the oldest goes first). */
-const MAX_READERS = 200;
-
-/** A query `executeFirst` runs through the driver's prepared reader, or `null`: not a reader, use `execute`. */
-type CachedReader = { readonly reader: SyncDriverReader; readonly sql: string; readonly parameterCount: number } | null;
 
 /**
  * A synchronous connection with the same methods as `Connection` (SQLite natively). It is not
@@ -33,8 +27,8 @@ export class SyncConnection {
   #savepointCounter = 0;
   readonly #onRelease: () => void;
   readonly #driverOptions: DefaultDriverOptions;
-  /** Portable SQL -> the driver's prepared reader (see `SyncDriverConnection.prepareReader`). */
-  readonly #readers = new Map<string, CachedReader>();
+  /** Prepared `executeFirst` queries, when the driver has `prepareReader`. */
+  readonly #readers: ReaderCache | undefined;
 
   /** @internal Created by Database. */
   constructor(driver: Driver, config: DatabaseConfig, conn: SyncDriverConnection, onRelease: () => void) {
@@ -43,6 +37,7 @@ export class SyncConnection {
     this.#conn = conn;
     this.#onRelease = onRelease;
     this.#driverOptions = new DefaultDriverOptions(config.queryExecutionTimeoutMs);
+    this.#readers = conn.prepareReader === undefined ? undefined : new ReaderCache((nativeSql) => conn.prepareReader!(nativeSql), driver.dialect.translateTarget);
   }
 
   get alias(): string {
@@ -82,7 +77,7 @@ export class SyncConnection {
    * this is as fast as calling better-sqlite3 directly.
    */
   executeFirst<R = Row>(sql: string, params?: readonly unknown[], options?: SyncExecuteOptions): R | undefined {
-    const cached = options?.rowMode === 'array' ? null : this.#reader(sql);
+    const cached = options?.rowMode === 'array' || this.#readers === undefined ? null : this.#readers.get(sql);
     if (cached === null) return this.#query<R>(sql, params, options, true).rows[0];
     const values = params ?? NO_PARAMS;
     if (values.length !== cached.parameterCount) compileFor(sql, values, this.#driver.dialect.translateTarget);
@@ -90,7 +85,7 @@ export class SyncConnection {
     try {
       return cached.reader.first(values) as R | undefined;
     } catch (error) {
-      throw this.#mapError(error, cached.sql);
+      throw this.#mapError(error, cached.nativeSql);
     }
   }
 
@@ -161,7 +156,7 @@ export class SyncConnection {
     } finally {
       this.#conn = undefined;
       this.#transactionDepth = 0;
-      this.#readers.clear();
+      this.#readers?.clear();
       conn.close();
       this.#onRelease();
     }
@@ -176,31 +171,6 @@ export class SyncConnection {
       throw new ConnectionReleasedError(`${this.alias}: this sync connection was released; call db.syncConnection() again`);
     }
     return this.#conn;
-  }
-
-  /** The prepared reader of `sql`, prepared on first use; null when the driver has none for it. */
-  #reader(sql: string): CachedReader {
-    const known = this.#readers.get(sql);
-    if (known !== undefined) return known;
-    const conn = this.#live();
-    if (conn.prepareReader === undefined) return null;
-    const compiled = compile(sql, this.#driver.dialect.translateTarget);
-    // Native named placeholders (parameterCount -1) keep the general path, which checks them.
-    if (compiled.parameterCount < 0) return this.#remember(sql, null);
-    let reader: SyncDriverReader | undefined;
-    try {
-      reader = conn.prepareReader(compiled.sql);
-    } catch {
-      // Not prepared (a missing table, say): the general path reports why, and the next call tries again.
-      return null;
-    }
-    return this.#remember(sql, reader === undefined ? null : { reader, sql: compiled.sql, parameterCount: compiled.parameterCount });
-  }
-
-  #remember(sql: string, entry: CachedReader): CachedReader {
-    if (this.#readers.size >= MAX_READERS) this.#readers.delete(this.#readers.keys().next().value as string);
-    this.#readers.set(sql, entry);
-    return entry;
   }
 
   #query<R>(sql: string, params: readonly unknown[] | undefined, options: SyncExecuteOptions | undefined, firstRow: boolean): QueryResult<R> {

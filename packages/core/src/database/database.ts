@@ -2,7 +2,7 @@ import { PoolClosedError, UnsupportedFeatureError } from '../errors/errors.js';
 import type { DatabaseConfig } from '../config/database-config.js';
 import { Connection, type ExecuteOptions, type QueryResult, type Row } from '../connection/connection.js';
 import { SyncConnection } from '../connection/sync-connection.js';
-import { queryInPlace } from '../connection/run-now.js';
+import { RUN_POOLED, queryInPlace, type ResultShape } from '../connection/run-now.js';
 import type { Driver } from '../driver/driver.js';
 import { consoleLogger, type Logger } from '../logger.js';
 import { PoolManager } from '../pool/pool-manager.js';
@@ -20,9 +20,6 @@ export interface DatabaseOptions {
   /** Keep the stack of each acquisition for leak reports (default: on unless env is 'prod'). */
   trackAcquireStacks?: boolean;
 }
-
-/** What a one-statement call returns: `execute`'s rows, `query`'s whole result, or `executeFirst`'s row. */
-type ResultShape = 'rows' | 'result' | 'first';
 
 async function runAndRelease(conn: Connection, sql: string, params: readonly unknown[] | undefined, options: ExecuteOptions | undefined, shape: ResultShape): Promise<unknown> {
   try {
@@ -149,14 +146,13 @@ export class Database {
       return this.#openRuntime().then((opened) => this.#pooledStatement(opened, sql, params, options, shape));
     }
     // Connections that run statements on this thread (SQLite inline) run it right here.
-    let result: QueryResult | undefined;
+    let outcome: unknown;
     try {
-      result = queryInPlace(runtime, sql, params, options, shape === 'first');
+      outcome = queryInPlace(runtime, sql, params, options, shape);
     } catch (error) {
       return Promise.reject(error);
     }
-    if (result === undefined) return this.#pooledStatement(runtime, sql, params, options, shape);
-    return Promise.resolve(shape === 'rows' ? result.rows : shape === 'first' ? result.rows[0] : result);
+    return outcome === RUN_POOLED ? this.#pooledStatement(runtime, sql, params, options, shape) : Promise.resolve(outcome);
   }
 
   /** The statement through a checked-out connection (which may still run it synchronously, or wait for a lock). */

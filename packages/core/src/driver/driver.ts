@@ -109,6 +109,13 @@ export interface DriverConnection {
    */
   executeNow?<R = unknown>(sql: string, params: readonly unknown[], options: DriverExecuteOptions): DriverResult<R> | undefined;
   /**
+   * Optional, only with `executeNow`: like `SyncDriverConnection.prepareReader`, for the
+   * `executeFirst` calls core runs on this connection in place. The reader runs on the caller's
+   * thread; when it throws, core runs the statement again through `executeNow`, which maps the
+   * error or returns undefined to wait for a lock (a read-only query that failed changed nothing).
+   */
+  prepareReader?(sql: string): SyncDriverReader | undefined;
+  /**
    * Stop the statement running on this connection, from the server side (a side connection's
    * `pg_cancel_backend` / `KILL QUERY`, a cancel request, `sqlite3_interrupt`, terminating a worker).
    * Resolves once the cancel was delivered; the pending `execute` then rejects.
@@ -142,7 +149,7 @@ export interface SyncDriverConnection {
   close(): void;
 }
 
-/** A prepared read-only query of a `SyncDriverConnection` (see `prepareReader`). */
+/** A prepared read-only query of a `SyncDriverConnection` or an `executeNow` connection (see `prepareReader`). */
 export interface SyncDriverReader {
   /** The first row as an object, or undefined; throws the native error. */
   first(params: readonly unknown[]): unknown;

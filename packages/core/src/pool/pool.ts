@@ -10,6 +10,7 @@ import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { AbortedError } from '@dal/resilience';
 import type { DriverConnection } from '../driver/driver.js';
+import type { ReaderCache } from '../connection/reader-cache.js';
 import { ConnectionError, PoolClosedError, PoolTimeoutError } from '../errors/errors.js';
 import { PoolMetrics } from './pool-metrics.js';
 import { timeoutSignal } from '../timeout-signal.js';
@@ -33,6 +34,8 @@ export interface PoolEntry {
    * path checks this field of one shape instead of a property of every driver's connection class.
    */
   readonly runsNow: boolean;
+  /** @internal The connection's prepared `executeFirst` queries (run-now.ts), made on first use. */
+  readers: ReaderCache | null | undefined;
 }
 
 /**
@@ -409,7 +412,7 @@ export class Pool {
       }
       metrics.connectionsCreated++;
       const now = performance.now();
-      return { conn, createdAt: now, lastReleasedAt: now, acquiredAt: 0, acquireStack: undefined, needsValidation: false, discard: false, inUseIndex: -1, runsNow: conn.executeNow !== undefined };
+      return { conn, createdAt: now, lastReleasedAt: now, acquiredAt: 0, acquireStack: undefined, needsValidation: false, discard: false, inUseIndex: -1, runsNow: conn.executeNow !== undefined, readers: undefined };
     } catch (error) {
       metrics.connectionErrors++;
       if (signal.aborted && !(error instanceof ConnectionError)) {

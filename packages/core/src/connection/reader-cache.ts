@@ -1,0 +1,61 @@
+import { compile, type TranslateTarget } from '@dal/sql-translate';
+import type { SyncDriverReader } from '../driver/driver.js';
+
+/** Most readers one connection keeps; past it the oldest goes (cheaper than LRU bookkeeping on every hit). */
+const MAX_READERS = 200;
+
+/** A prepared read-only query and what `executeFirst` checks before running it. */
+export interface CachedReader {
+  readonly reader: SyncDriverReader;
+  /** The native SQL it was prepared from (for error messages and slow-query logs). */
+  readonly nativeSql: string;
+  readonly parameterCount: number;
+}
+
+/**
+ * The readers (`prepareReader`) of one connection, keyed by portable SQL, so that a repeated
+ * `executeFirst` costs one lookup instead of a translation lookup, a statement-cache lookup and
+ * a result object. Shared by `SyncConnection` and the in-place statements of run-now.ts.
+ */
+export class ReaderCache {
+  /** null: the statement has no reader (it writes, or uses native named placeholders). */
+  readonly #readers = new Map<string, CachedReader | null>();
+  readonly #prepare: (nativeSql: string) => SyncDriverReader | undefined;
+  readonly #target: TranslateTarget;
+
+  /** @param prepare the connection's `prepareReader`, bound. */
+  constructor(prepare: (nativeSql: string) => SyncDriverReader | undefined, target: TranslateTarget) {
+    this.#prepare = prepare;
+    this.#target = target;
+  }
+
+  /**
+   * The reader of portable `sql`, or null when it has none.
+   * @throws {TranslationError} when `sql` does not translate.
+   */
+  get(sql: string): CachedReader | null {
+    const known = this.#readers.get(sql);
+    if (known !== undefined) return known;
+    const compiled = compile(sql, this.#target);
+    // Native named placeholders (parameterCount -1) keep the general path, which checks them.
+    if (compiled.parameterCount < 0) return this.#remember(sql, null);
+    let reader: SyncDriverReader | undefined;
+    try {
+      reader = this.#prepare(compiled.sql);
+    } catch {
+      // Not prepared (a missing table, say): the general path reports why, and the next call tries again.
+      return null;
+    }
+    return this.#remember(sql, reader === undefined ? null : { reader, nativeSql: compiled.sql, parameterCount: compiled.parameterCount });
+  }
+
+  clear(): void {
+    this.#readers.clear();
+  }
+
+  #remember(sql: string, entry: CachedReader | null): CachedReader | null {
+    if (this.#readers.size >= MAX_READERS) this.#readers.delete(this.#readers.keys().next().value as string);
+    this.#readers.set(sql, entry);
+    return entry;
+  }
+}
