@@ -97,6 +97,48 @@ describe('inline mode (the default) through core', () => {
     expect(status(db).sizes).toMatchObject({ size: 1, idle: 1, inUse: 0 });
   });
 
+  it('untagged statements run in place reach every counter and histogram, with or without event listeners', async () => {
+    const db = database();
+    await db.execute('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+    await db.execute('INSERT INTO [t] ([v]) VALUES (?)', ['a']);
+    const delta = async (run: () => Promise<unknown>) => {
+      const before = status(db).metrics;
+      await run();
+      const after = status(db).metrics;
+      const sum = (counts: number[]) => counts.reduce((a, b) => a + b, 0);
+      return {
+        acquisitions: after.acquisitions - before.acquisitions,
+        queries: after.queries - before.queries,
+        waits: after.waitTime.count - before.waitTime.count,
+        waitsInFirstBucket: (after.waitTime.counts[0] ?? 0) - (before.waitTime.counts[0] ?? 0),
+        uses: after.useTime.count - before.useTime.count,
+        useBuckets: sum(after.useTime.counts) - sum(before.useTime.counts),
+        durations: after.queryDuration.count - before.queryDuration.count,
+        durationBuckets: sum(after.queryDuration.counts) - sum(before.queryDuration.counts),
+        unknown: (after.operations['unknown']?.count ?? 0) - (before.operations['unknown']?.count ?? 0),
+        unknownBuckets: sum(after.operations['unknown']?.duration.counts ?? []) - sum(before.operations['unknown']?.duration.counts ?? []),
+        queryMs: after.totalQueryMs - before.totalQueryMs,
+        useMs: after.totalUseMs - before.totalUseMs,
+        durationMs: after.queryDuration.sumMs - before.queryDuration.sumMs,
+        unknownMs: (after.operations['unknown']?.totalMs ?? 0) - (before.operations['unknown']?.totalMs ?? 0),
+      };
+    };
+    const fifty = () => Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 === 0 ? db.executeFirst('SELECT [v] FROM [t] WHERE [id] = ?', [1]) : db.execute('SELECT count(*) AS n FROM t'))));
+    const quiet = await delta(fifty);
+    const off = onDalEvent(() => undefined);
+    let listened;
+    try {
+      listened = await delta(fifty);
+    } finally {
+      off();
+    }
+    for (const counted of [quiet, listened]) {
+      expect(counted).toMatchObject({ acquisitions: 50, queries: 50, waits: 50, waitsInFirstBucket: 50, uses: 50, useBuckets: 50, durations: 50, durationBuckets: 50, unknown: 50, unknownBuckets: 50 });
+      expect(counted.queryMs).toBeGreaterThan(0);
+      for (const ms of [counted.useMs, counted.durationMs, counted.unknownMs]) expect(ms).toBeCloseTo(counted.queryMs, 9);
+    }
+  });
+
   it('a statement run in one synchronous step is logged when slow, with its tags and redacted parameters', async () => {
     const logged: Array<{ data: Record<string, unknown>; message: string }> = [];
     const db = database({ slowQueryThresholdMs: 0.001 }, { warn: (data, message) => logged.push({ data, message }) });
