@@ -149,9 +149,27 @@ function* guardHistory<T>(body: Op<T>): Op<T> {
   }
 }
 
+/** Another process added fields since `schema` was cached: the operation re-runs with the schema re-read. */
+class StaleSchema extends Error {}
+
+/**
+ * Fail with StaleSchema when the metadata table lists fields that `schema` lacks. Called after the
+ * main rows were written and before they are copied to history: the copy names the columns it
+ * knows, and a column another process added would reach history as NULL while the main row keeps
+ * its value. Fields are only ever added, so a count is enough; and from the write on, no ALTER
+ * of the main table can complete until this transaction ends (it holds the table's lock), so
+ * nothing can be added between this check and the copy.
+ */
+function* assertSchemaCurrent(ctx: EntityContext, schema: EntitySchema): Op<void> {
+  const { q } = ctx.sql;
+  const result = yield* query(`SELECT COUNT(*) AS ${q('n')} FROM ${q(ctx.tables.meta)}${ctx.sql.latestRead}`);
+  if (Number(result.rows[0]?.['n']) !== schema.size) throw new StaleSchema(`${ctx.entity}: fields were added since the schema was read`);
+}
+
 /**
  * Copy the current rows of `ids` into the history table as their next version, server side.
- * `firstVersion` skips the version look-up for ids this call generated.
+ * `firstVersion` (ids this call generated: new rows, nothing in columns it does not know) skips
+ * the version look-up and the schema check.
  */
 function* writeHistory(
   ctx: EntityContext,
@@ -169,6 +187,7 @@ function* writeHistory(
     : `COALESCE((SELECT MAX(${q('h')}.${q('version')}) FROM ${q(history)} ${q('h')} WHERE ${q('h')}.${q('id')} = ${q('m')}.${q('id')}), 0) + 1`;
   const source = `${q(main)} ${q('m')} WHERE ${q('m')}.${q('id')} IN (${ids.map(() => '?').join(', ')})`;
   const sql = historyInsert(ctx, schema, version, source);
+  if (!firstVersion) yield* assertSchemaCurrent(ctx, schema);
   yield* guardHistory(query(sql, [at, userId, comment, ...ids]));
 }
 
@@ -223,14 +242,22 @@ function* writeRows(ctx: EntityContext, schema: EntitySchema, rows: readonly Pre
   }
 }
 
+/** What a caller gets when the retries of `withSchema` ran out. */
+function lastError(ctx: EntityContext, error: unknown): unknown {
+  if (error instanceof HistoryConflict) return error.cause;
+  if (error instanceof StaleSchema) return new EntityError(`${ctx.entity}: the schema kept changing under concurrent saves; try again`);
+  return error;
+}
+
 function isRetryable(error: unknown): boolean {
-  return error instanceof HistoryConflict || isMissingObject(error) || isDuplicateObject(error);
+  return error instanceof HistoryConflict || error instanceof StaleSchema || isMissingObject(error) || isDuplicateObject(error);
 }
 
 /**
  * Run a write with its schema: on PostgreSQL/SQLite the schema change and the write share one
  * transaction; on MySQL the DDL runs first (it commits on its own). A stale cache (missing
- * column/table), a concurrent creator or a taken history version re-runs it, at most twice.
+ * column/table, fields added elsewhere), a concurrent creator or a taken history version re-runs
+ * it, at most twice.
  */
 function* withSchema<T>(ctx: EntityContext, needs: FieldNeeds, write: (schema: EntitySchema) => Op<T>): Op<T> {
   for (let attempt = 0; ; attempt++) {
@@ -243,7 +270,7 @@ function* withSchema<T>(ctx: EntityContext, needs: FieldNeeds, write: (schema: E
       const schema = yield* ensureSchema(ctx, needs);
       return yield* transaction(() => write(schema));
     } catch (error) {
-      if (attempt >= 2 || !isRetryable(error)) throw error instanceof HistoryConflict ? error.cause : error;
+      if (attempt >= 2 || !isRetryable(error)) throw lastError(ctx, error);
       invalidateSchema(ctx.database, ctx.entity);
     }
   }

@@ -514,6 +514,33 @@ export function describeEntityScenarios(target: EntityTarget): void {
       }
     });
 
+    it('a save or delete through a stale schema cache copies the fields another process added into history', async () => {
+      const shared = entity('stale_copy');
+      const mine = await conn.saveEntity(shared, { name: 'v1' });
+      const elsewhere = async (alias: string, data: Record<string, unknown>) => {
+        const dbB = target.createDatabase(`entities_${target.name}_${alias}`);
+        try {
+          await dbB.withConnection((other) => other.saveEntity(shared, { id: mine.id, ...data }));
+        } finally {
+          await dbB.close();
+        }
+      };
+      await elsewhere('stale_a', { name: 'v2', rank: 7 });
+      // This process's cached schema has no 'rank': its save must not write rank = NULL into version 3.
+      await conn.saveEntity(shared, { id: mine.id, name: 'v3' });
+      await elsewhere('stale_b', { tier: 'gold' });
+      // Nor may its soft delete drop 'tier' from version 5.
+      await conn.deleteEntity(shared, mine.id);
+      const history = await conn.getEntityHistory(shared, mine.id, { deserialize: true });
+      expect(history.map((h) => [Number(h['version']), h['name'], h['rank'] ?? null, h['tier'] ?? null, h['deleted_at'] === null])).toEqual([
+        [1, 'v1', null, null, true],
+        [2, 'v2', 7, null, true],
+        [3, 'v3', 7, null, true],
+        [4, 'v3', 7, 'gold', true],
+        [5, 'v3', 7, 'gold', false],
+      ]);
+    });
+
     it('reads inside a transaction after another process added a column (no stale prepared plan)', async () => {
       const shared = entity('tx_other_process');
       const mine = await conn.saveEntity(shared, { name: 'mine' });
