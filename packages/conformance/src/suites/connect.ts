@@ -79,6 +79,22 @@ export function connectSuite(target: ConformanceTarget): void {
       }
     });
 
+    test(target, 'an unknown host name is a ConnectionError that names the host, quickly', async () => {
+      // .invalid never resolves (RFC 6761); a slow resolver still ends at connectionCreationTimeoutMs.
+      const host = `no-such-host-${process.pid}.invalid`;
+      const db = target.createDatabase({ host, connectionCreationTimeoutMs: 3_000, alias: `unknown_host_${target.name}` });
+      try {
+        const started = performance.now();
+        const err = await db.execute('SELECT 1').catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(ConnectionError);
+        expect((err as Error).message).toContain(host);
+        expect(performance.now() - started).toBeLessThan(3_000 + 500);
+        expect(PoolManager.getPoolStatus(db.config.hash())?.sizes.size ?? 0).toBe(0);
+      } finally {
+        await db.close();
+      }
+    });
+
     test(target, 'wrong credentials are a ConnectionError that is not retryable and never shows the password', async () => {
       const password = 'definitely-wrong-pw-4821';
       const db = target.createDatabase({ user: 'dal_no_such_user', password });
