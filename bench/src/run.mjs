@@ -2,7 +2,7 @@
 // @dal against the raw drivers, knex and kysely, interleaved in rounds. See docs/BENCHMARKS.md.
 //
 //   node --expose-gc src/run.mjs [--backend postgres|mysql|sqlite]... [--quick] [--json out.json]
-//                                [--rounds N] [--duration MS]
+//                                [--rounds N] [--duration MS] [--only REGEX]
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -29,12 +29,13 @@ const { values: args } = parseArgs({
     json: { type: 'string' },
     rounds: { type: 'string' },
     duration: { type: 'string' },
+    only: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 
 if (args.help) {
-  console.log('usage: node --expose-gc src/run.mjs [--backend postgres|mysql|sqlite]... [--quick] [--json out.json] [--rounds N] [--duration MS]');
+  console.log('usage: node --expose-gc src/run.mjs [--backend postgres|mysql|sqlite]... [--quick] [--json out.json] [--rounds N] [--duration MS] [--only REGEX]');
   process.exit(0);
 }
 
@@ -63,6 +64,7 @@ const opts = {
   pgUrl: process.env.DAL_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
   mysqlUrl: process.env.DAL_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test',
   sqliteDir: join(os.tmpdir(), `dal-bench-${process.pid}`),
+  only: args.only === undefined ? undefined : new RegExp(args.only),
 };
 
 /** @param {string} line */

@@ -17,6 +17,7 @@
  * @property {string} pgUrl
  * @property {string} mysqlUrl
  * @property {string} sqliteDir       directory of the SQLite files
+ * @property {RegExp} [only]          throughput and bulk scenarios: only the raw baseline and the contenders whose name matches
  *
  * @typedef {object} Handle  one opened contender; a scenario runs when its operation is present
  * @property {(id: number) => unknown} [pointSelect]  resolves to the row with that primary key

@@ -45,7 +45,7 @@ export async function runThroughput(backend, opts, log) {
   const bulkRows = Array.from({ length: opts.bulkRows }, (_, i) => /** @type {const} */ ([i, `bulk ${i}`]));
   let insertKey = 0;
   for (let round = 0; round < opts.rounds; round++) {
-    for (const contender of rotate(backend.contenders, round)) {
+    for (const contender of rotate(opts.only === undefined ? backend.contenders : backend.contenders.filter((c) => c.baseline === true || opts.only?.test(c.name)), round)) {
       collectGarbage();
       const handle = await bounded(contender.open(), 60_000, `${backend.name} ${contender.name} open`);
       try {
