@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import type { DriverConnection, DriverExecuteOptions, DriverResult, SyncDriverConnection, SyncDriverReader } from '@dal/core';
 import { getRow, openSqliteDatabase, StatementRunner, type SqliteDatabase } from './sqlite-engine.js';
 import { mapSqliteConnectError, mapSqliteError } from './map-error.js';
+import { resolve as resolvePath } from 'node:path';
 import type { SqliteOpenOptions } from './sqlite-options.js';
 import { toSqliteParams } from './sqlite-params.js';
 
@@ -9,7 +10,15 @@ interface InlineHandle {
   readonly db: SqliteDatabase;
   readonly runner: StatementRunner;
   readonly version: string;
+  /** The file's absolute path, the key of `handlesByFile`; undefined for an in-memory database. */
+  readonly file: string | undefined;
 }
+
+/**
+ * Every database handle this process opened on the calling thread, by file: a synchronous
+ * connection that meets a lock asks them whether one of them holds it (see SqliteSyncConnection).
+ */
+const handlesByFile = new Map<string, Set<SqliteDatabase>>();
 
 function openInline(options: SqliteOpenOptions, alias: string): InlineHandle {
   let db: SqliteDatabase;
@@ -19,7 +28,46 @@ function openInline(options: SqliteOpenOptions, alias: string): InlineHandle {
     throw mapSqliteConnectError(error, alias, options.filename);
   }
   const version = String(db.prepare('SELECT sqlite_version()').pluck().get());
-  return { db, runner: new StatementRunner(db, options.statementCacheSize), version };
+  const file = options.memory ? undefined : resolvePath(options.filename);
+  if (file !== undefined) {
+    let handles = handlesByFile.get(file);
+    if (handles === undefined) handlesByFile.set(file, (handles = new Set()));
+    handles.add(db);
+  }
+  return { db, runner: new StatementRunner(db, options.statementCacheSize), version, file };
+}
+
+function closeInline(handle: InlineHandle): void {
+  if (handle.file !== undefined) {
+    const handles = handlesByFile.get(handle.file);
+    handles?.delete(handle.db);
+    if (handles?.size === 0) handlesByFile.delete(handle.file);
+  }
+  if (handle.db.open) handle.db.close();
+}
+
+/** True when another handle of this thread on the same file is inside a transaction (and may hold its lock). */
+function lockedByThisThread(handle: InlineHandle): boolean {
+  if (handle.file === undefined) return false;
+  for (const db of handlesByFile.get(handle.file) ?? []) {
+    if (db !== handle.db && db.open && db.inTransaction) return true;
+  }
+  return false;
+}
+
+const COMMIT = /^\s*(?:commit|end)\b/i;
+
+/**
+ * SQLITE_BUSY on a single statement (which then did nothing) may be retried where SQLite's own
+ * busy handler would wait: outside a transaction (BEGIN IMMEDIATE included), and on COMMIT.
+ * Not inside a transaction that holds a read snapshot (SQLite returns at once there to avoid a
+ * deadlock), not a script part of which may have run, and not SQLITE_BUSY_SNAPSHOT, whose
+ * transaction must start over.
+ */
+function mayWait(handle: InlineHandle, busyTimeoutMs: number, error: unknown, sql: string): boolean {
+  if (busyTimeoutMs <= 0 || !(error instanceof Database.SqliteError) || error.code !== 'SQLITE_BUSY') return false;
+  if (handle.runner.lastWasScript) return false;
+  return !handle.db.inTransaction || COMMIT.test(sql);
 }
 
 /**
@@ -28,9 +76,13 @@ function openInline(options: SqliteOpenOptions, alias: string): InlineHandle {
  * @throws the native error when `sql` does not prepare (core then runs it the general way, which reports it).
  */
 function prepareReader(db: SqliteDatabase, sql: string): SyncDriverReader | undefined {
+  const stmt = readOnlyStatement(db, sql);
+  return stmt === undefined ? undefined : { first: (params) => getRow(stmt, toSqliteParams(params)) };
+}
+
+function readOnlyStatement(db: SqliteDatabase, sql: string): Database.Statement | undefined {
   const stmt = db.prepare(sql);
-  if (!stmt.reader || !stmt.readonly) return undefined;
-  return { first: (params) => getRow(stmt, toSqliteParams(params)) };
+  return stmt.reader && stmt.readonly ? stmt : undefined;
 }
 
 /**
@@ -38,7 +90,6 @@ function prepareReader(db: SqliteDatabase, sql: string): SyncDriverReader | unde
  * connection does without blocking the thread.
  */
 const BUSY_DELAYS_MS: readonly number[] = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100];
-const COMMIT = /^\s*(?:commit|end)\b/i;
 
 /**
  * An async connection running better-sqlite3 on the calling thread (mode `'inline'`, the default):
@@ -94,7 +145,7 @@ export class SqliteConnection implements DriverConnection {
       try {
         return this.#handle.runner.run(sql, values, options.rowMode, options.firstRow) as DriverResult<R>;
       } catch (error) {
-        if (!this.#mayWait(error, sql) || performance.now() - started >= this.#busyTimeoutMs) throw mapSqliteError(error, { alias: this.#alias, sql });
+        if (!mayWait(this.#handle, this.#busyTimeoutMs, error, sql) || performance.now() - started >= this.#busyTimeoutMs) throw mapSqliteError(error, { alias: this.#alias, sql });
       }
       const wait = { cancelled: false };
       this.#wait = wait;
@@ -113,7 +164,7 @@ export class SqliteConnection implements DriverConnection {
     try {
       return this.#handle.runner.run(sql, toSqliteParams(params), options.rowMode, options.firstRow) as DriverResult<R>;
     } catch (error) {
-      if (this.#mayWait(error, sql)) return undefined;
+      if (mayWait(this.#handle, this.#busyTimeoutMs, error, sql)) return undefined;
       throw mapSqliteError(error, { alias: this.#alias, sql });
     }
   }
@@ -149,20 +200,7 @@ export class SqliteConnection implements DriverConnection {
 
   destroy(): void {
     this.#closed = true;
-    if (this.#handle.db.open) this.#handle.db.close();
-  }
-
-  /**
-   * SQLITE_BUSY on a single statement (which then did nothing) may be retried where SQLite's own
-   * busy handler would wait: outside a transaction (BEGIN IMMEDIATE included), and on COMMIT.
-   * Not inside a transaction that holds a read snapshot (SQLite returns at once there to avoid a
-   * deadlock), not a script part of which may have run, and not SQLITE_BUSY_SNAPSHOT, whose
-   * transaction must start over.
-   */
-  #mayWait(error: unknown, sql: string): boolean {
-    if (this.#busyTimeoutMs <= 0 || !(error instanceof Database.SqliteError) || error.code !== 'SQLITE_BUSY') return false;
-    if (this.#handle.runner.lastWasScript) return false;
-    return !this.#handle.db.inTransaction || COMMIT.test(sql);
+    closeInline(this.#handle);
   }
 }
 
@@ -178,18 +216,22 @@ export class SqliteConnection implements DriverConnection {
 export class SqliteSyncConnection implements SyncDriverConnection {
   readonly #handle: InlineHandle;
   readonly #alias: string;
+  readonly #busyTimeoutMs: number;
 
-  private constructor(handle: InlineHandle, alias: string) {
+  private constructor(handle: InlineHandle, alias: string, busyTimeoutMs: number) {
     this.#handle = handle;
     this.#alias = alias;
+    this.#busyTimeoutMs = busyTimeoutMs;
   }
 
   /**
-   * Open the database on this thread.
+   * Open the database on this thread. Statements first try without waiting for a lock; see `#afterBusy`.
    * @throws {ConnectionError} when the file cannot be opened.
    */
   static open(options: SqliteOpenOptions, alias: string): SqliteSyncConnection {
-    return new SqliteSyncConnection(openInline(options, alias), alias);
+    const handle = openInline(options, alias);
+    handle.db.pragma('busy_timeout = 0');
+    return new SqliteSyncConnection(handle, alias, options.busyTimeoutMs);
   }
 
   /**
@@ -197,8 +239,14 @@ export class SqliteSyncConnection implements SyncDriverConnection {
    * @throws {QueryError} (or a subclass) when SQLite rejects it; {ConnectionError} once closed.
    */
   execute<R = unknown>(sql: string, params: readonly unknown[], options: DriverExecuteOptions): DriverResult<R> {
+    const runner = this.#handle.runner;
     try {
-      return this.#handle.runner.run(sql, toSqliteParams(params), options.rowMode, options.firstRow) as DriverResult<R>;
+      const values = toSqliteParams(params);
+      try {
+        return runner.run(sql, values, options.rowMode, options.firstRow) as DriverResult<R>;
+      } catch (error) {
+        return this.#afterBusy(error, sql, () => runner.run(sql, values, options.rowMode, options.firstRow)) as DriverResult<R>;
+      }
     } catch (error) {
       throw mapSqliteError(error, { alias: this.#alias, sql });
     }
@@ -206,11 +254,47 @@ export class SqliteSyncConnection implements SyncDriverConnection {
 
   /**
    * `sql` prepared as a read-only query for `SyncConnection.executeFirst`, or undefined when it
-   * writes.
+   * writes. It meets a lock as `execute` does.
    * @throws the native error when `sql` does not prepare (core then lets `execute` report it).
    */
   prepareReader(sql: string): SyncDriverReader | undefined {
-    return prepareReader(this.#handle.db, sql);
+    const stmt = readOnlyStatement(this.#handle.db, sql);
+    if (stmt === undefined) return undefined;
+    return {
+      first: (params) => {
+        const values = toSqliteParams(params);
+        try {
+          return getRow(stmt, values);
+        } catch (error) {
+          return this.#afterBusy(error, sql, () => getRow(stmt, values));
+        }
+      },
+    };
+  }
+
+  /**
+   * What a statement that threw `error` does next. SQLITE_BUSY where SQLite's busy handler would
+   * wait (see mayWait) waits, blocking the thread as a synchronous call must, up to
+   * `busyTimeoutMs`, and runs `again`, unless another connection of this thread on the same file
+   * is inside a transaction: that one may hold the lock and could never release it while this
+   * thread waits, so the statement fails at once instead of stalling the thread for nothing.
+   * Every other error is thrown as it is.
+   */
+  #afterBusy<T>(error: unknown, sql: string, again: () => T): T {
+    if (!mayWait(this.#handle, this.#busyTimeoutMs, error, sql)) throw error;
+    if (lockedByThisThread(this.#handle)) {
+      throw new Database.SqliteError(
+        'database is locked, and a connection of this thread is inside a transaction on the same file: a synchronous statement cannot wait for it, since the waiting would block the thread that must finish it (commit or roll back that transaction first, or use the async API)',
+        'SQLITE_BUSY',
+      );
+    }
+    const db = this.#handle.db;
+    db.pragma(`busy_timeout = ${this.#busyTimeoutMs}`);
+    try {
+      return again();
+    } finally {
+      db.pragma('busy_timeout = 0');
+    }
   }
 
   serverVersion(): string {
@@ -218,6 +302,6 @@ export class SqliteSyncConnection implements SyncDriverConnection {
   }
 
   close(): void {
-    if (this.#handle.db.open) this.#handle.db.close();
+    closeInline(this.#handle);
   }
 }

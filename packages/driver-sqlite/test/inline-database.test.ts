@@ -10,6 +10,8 @@ import {
   type Database,
   type DalEvent,
 } from '@dal/core';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import BetterSqlite from 'better-sqlite3';
 import { SqliteDatabase } from '../src/index.js';
 import { tempDir } from './helpers.js';
@@ -397,6 +399,68 @@ describe('inline mode (the default) through core', () => {
       other.close();
     }
     expect(status(db).sizes).toMatchObject({ inUse: 0, pending: 0 });
+  });
+
+  it("a sync write meets a lock held by this thread's open transaction at once, instead of stalling the thread", async () => {
+    const db = database({ poolMax: 2, driverOptions: { busyTimeoutMs: 3_000 } });
+    await db.execute('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+    const holder = await db.connection();
+    await holder.beginTransaction();
+    await holder.execute('INSERT INTO [t] ([v]) VALUES (?)', ['async']);
+    const sync = db.syncConnection();
+    try {
+      const started = performance.now();
+      const error = (() => {
+        try {
+          sync.execute('INSERT INTO [t] ([v]) VALUES (?)', ['sync']);
+          return undefined;
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(performance.now() - started).toBeLessThan(500);
+      expect(error).toMatchObject({ code: 'DAL_QUERY', vendorCode: 'SQLITE_BUSY' });
+      expect((error as Error).message).toContain('inside a transaction on the same file');
+      // Reads do not need the lock (WAL), and once the transaction ends the write goes through.
+      expect(sync.execute('SELECT count(*) AS n FROM t')).toEqual([{ n: 0 }]);
+      await holder.commitTransaction();
+      expect(sync.query('INSERT INTO [t] ([v]) VALUES (?)', ['sync']).affectedRows).toBe(1);
+    } finally {
+      await holder.release();
+      sync.release();
+    }
+    expect(await db.execute('SELECT [v] FROM [t] ORDER BY [id]')).toEqual([{ v: 'async' }, { v: 'sync' }]);
+  });
+
+  it('a sync write still waits, blocking, for a lock held by another process, up to busyTimeoutMs', async () => {
+    const db = database({ driverOptions: { busyTimeoutMs: 5_000 } });
+    await db.execute('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+    const holdMs = 400;
+    const child = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const D = require('better-sqlite3'); const db = new D(process.argv[1]); db.exec('BEGIN IMMEDIATE');
+         db.prepare('INSERT INTO t (v) VALUES (?)').run('child'); console.log('locked');
+         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ${holdMs}); db.exec('COMMIT'); db.close();`,
+        db.config.database,
+      ],
+      { cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    const sync = db.syncConnection();
+    try {
+      const started = performance.now();
+      expect(sync.query('INSERT INTO [t] ([v]) VALUES (?)', ['sync']).affectedRows).toBe(1);
+      const waited = performance.now() - started;
+      expect(waited).toBeGreaterThan(holdMs / 4);
+      expect(waited).toBeLessThan(5_000);
+      expect(sync.execute('SELECT [v] FROM [t] ORDER BY [id]')).toEqual([{ v: 'child' }, { v: 'sync' }]);
+    } finally {
+      sync.release();
+      expect(await exited).toBe(0);
+    }
   });
 
   it('the sync connection has executeFirst too', () => {
