@@ -112,7 +112,8 @@ export interface DriverConnection {
    * Optional, only with `executeNow`: like `SyncDriverConnection.prepareReader`, for the
    * `executeFirst` calls core runs on this connection in place. The reader runs on the caller's
    * thread; when it throws, core runs the statement again through `executeNow`, which maps the
-   * error or returns undefined to wait for a lock (a read-only query that failed changed nothing).
+   * error or returns undefined to wait for a lock (a read-only query that failed changed nothing;
+   * its parameters are converted again, so a parameter's `toJSON` then runs twice).
    */
   prepareReader?(sql: string): SyncDriverReader | undefined;
   /**

@@ -233,7 +233,9 @@ export class PoolMetrics {
   recordInPlaceStatement(durationMs: number, startedAt: number, operation: string | undefined): void {
     this.#attempts[this.#slot(startedAt)]!++;
     if (operation === undefined && eventListeners.length === 0) {
-      // The common case (no tag, nobody listening) only adds to #inPlace; see #settle.
+      // The common case (no tag, nobody listening) only adds to #inPlace; see #settle. The
+      // 'unknown' entry is made now all the same, so that it counts among the first 100 names.
+      if (this.#untagged === undefined) this.#operation(undefined);
       const pending = this.#inPlace;
       pending[0]!++;
       pending[1]! += durationMs;
