@@ -61,13 +61,6 @@ export interface EntityDialect {
    * lock timeout), `release` (when given) frees it; undefined when the transaction already serialises them.
    */
   ddlLock?(entity: string): { acquire: { sql: string; params: unknown[] }; release?: { sql: string; params: unknown[] } };
-  /**
-   * Appended to a SELECT inside a write transaction so that it reads the latest committed rows,
-   * not the transaction's snapshot: a locking read on MySQL (REPEATABLE READ keeps the snapshot of
-   * the transaction's first read); empty on PostgreSQL (each statement of a READ COMMITTED
-   * transaction sees what committed before it) and SQLite (one writer at a time).
-   */
-  readonly latestRead: string;
   /** Statements around DDL bounding how long it waits for locks; undefined when not needed. */
   readonly lockTimeout?: {
     read: string;
@@ -85,7 +78,6 @@ function postgres(dialect: Dialect): EntityDialect {
   const types: Record<Storage, string> = { text: 'TEXT', double: 'DOUBLE PRECISION', bigint: 'BIGINT', boolean: 'BOOLEAN', timestamp: 'TIMESTAMPTZ' };
   return {
     name: 'postgres',
-    latestRead: '',
     errorAbortsTransaction: true,
     dataModifyingCte: true,
     maxParams: 65_535,
@@ -134,7 +126,6 @@ function mysql(dialect: Dialect): EntityDialect {
   const types: Record<Storage, string> = { text: 'LONGTEXT', double: 'DOUBLE', bigint: 'BIGINT', boolean: 'TINYINT(1)', timestamp: 'DATETIME(6)' };
   return {
     name: 'mysql',
-    latestRead: ' LOCK IN SHARE MODE',
     errorAbortsTransaction: false,
     dataModifyingCte: false,
     maxParams: 65_535,
@@ -190,7 +181,6 @@ function sqlite(dialect: Dialect): EntityDialect {
   const quote = q(dialect);
   return {
     name: 'sqlite',
-    latestRead: '',
     errorAbortsTransaction: false,
     dataModifyingCte: false,
     maxParams: 32_766,

@@ -541,6 +541,34 @@ export function describeEntityScenarios(target: EntityTarget): void {
       ]);
     });
 
+    // SQLite has one writer: no other connection can add a field while this transaction is open.
+    // MySQL reads the metadata from the transaction's REPEATABLE READ snapshot: a known gap (README).
+    if (target.name === 'postgres') {
+      it('a save inside a transaction whose snapshot predates a field added elsewhere keeps that field in history', async () => {
+        const shared = entity('stale_tx');
+        const unrelated = entity('stale_tx_other');
+        const mine = await conn.saveEntity(shared, { name: 'v1' });
+        const other = await conn.saveEntity(unrelated, { n: 1 });
+        const dbB = target.createDatabase(`entities_${target.name}_stale_tx`);
+        try {
+          await conn.transaction(async (tx) => {
+            // The transaction's snapshot starts here (MySQL's REPEATABLE READ), on tables the other process does not alter.
+            await tx.getEntity(unrelated, other.id);
+            await dbB.withConnection((b) => b.saveEntity(shared, { id: mine.id, rank: 7 }));
+            await tx.saveEntity(shared, { id: mine.id, name: 'v3' });
+          });
+        } finally {
+          await dbB.close();
+        }
+        const history = await conn.getEntityHistory(shared, mine.id, { deserialize: true });
+        expect(history.map((h) => [Number(h['version']), h['name'], h['rank'] ?? null])).toEqual([
+          [1, 'v1', null],
+          [2, 'v1', 7],
+          [3, 'v3', 7],
+        ]);
+      });
+    }
+
     it('reads inside a transaction after another process added a column (no stale prepared plan)', async () => {
       const shared = entity('tx_other_process');
       const mine = await conn.saveEntity(shared, { name: 'mine' });
