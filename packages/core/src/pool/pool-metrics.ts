@@ -225,35 +225,35 @@ export class PoolMetrics {
   /**
    * A statement that ran synchronously on an idle connection without it leaving the pool (see
    * run-now.ts): one acquisition without wait at `startedAt`, one statement and one use of the
-   * connection, each `durationMs` long, recorded in one pass with the same events as
-   * recordAcquire + recordQuery + recordRelease. Most of these (untagged, no event listener) are
-   * only gathered here and added to the counters and histograms when read (#settle): an SQLite
-   * point select takes under 3 µs, and four histogram updates showed in its cost.
+   * connection, each `durationMs` long, with the same events as recordAcquire + recordQuery +
+   * recordRelease. Untagged ones (most) are only gathered here and added to the counters and
+   * histograms when read (#settle): an SQLite point select takes under 3 µs, and four histogram
+   * updates showed in its cost. A tagged one is recorded at once, its operation having its own
+   * histogram.
    */
   recordInPlaceStatement(durationMs: number, startedAt: number, operation: string | undefined): void {
     this.#attempts[this.#slot(startedAt)]!++;
-    if (operation === undefined && eventListeners.length === 0) {
-      // The common case (no tag, nobody listening) only adds to #inPlace; see #settle. The
-      // 'unknown' entry is made now all the same, so that it counts among the first 100 names.
+    if (operation === undefined) {
+      // The 'unknown' entry is made now all the same, so that it counts among the first 100 names.
       if (this.#untagged === undefined) this.#operation(undefined);
       const pending = this.#inPlace;
       pending[0]!++;
       pending[1]! += durationMs;
       pending[2 + bucketOf(durationMs)]!++;
-      return;
+    } else {
+      const bucket = bucketOf(durationMs);
+      this.acquisitions++;
+      this.waitTime.add(0, 0);
+      this.queries++;
+      this.totalQueryMs += durationMs;
+      this.queryDuration.add(bucket, durationMs);
+      const stats = this.#operation(operation);
+      stats.count++;
+      stats.totalMs += durationMs;
+      stats.duration.add(bucket, durationMs);
+      this.totalUseMs += durationMs;
+      this.useTime.add(bucket, durationMs);
     }
-    const bucket = bucketOf(durationMs);
-    this.acquisitions++;
-    this.waitTime.add(0, 0);
-    this.queries++;
-    this.totalQueryMs += durationMs;
-    this.queryDuration.add(bucket, durationMs);
-    const stats = this.#operation(operation);
-    stats.count++;
-    stats.totalMs += durationMs;
-    stats.duration.add(bucket, durationMs);
-    this.totalUseMs += durationMs;
-    this.useTime.add(bucket, durationMs);
     if (eventListeners.length > 0) {
       const { alias, hash } = this;
       emitDalEvent({ type: 'acquire', alias, hash, waitMs: 0 });
