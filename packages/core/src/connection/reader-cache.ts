@@ -23,10 +23,14 @@ export class ReaderCache {
   readonly #prepare: (nativeSql: string) => SyncDriverReader | undefined;
   readonly #target: TranslateTarget;
 
-  /** @param prepare the connection's `prepareReader`, bound. */
-  constructor(prepare: (nativeSql: string) => SyncDriverReader | undefined, target: TranslateTarget) {
+  private constructor(prepare: (nativeSql: string) => SyncDriverReader | undefined, target: TranslateTarget) {
     this.#prepare = prepare;
     this.#target = target;
+  }
+
+  /** A cache for `conn`'s readers, or undefined when its driver has no `prepareReader`. */
+  static of(conn: { prepareReader?(sql: string): SyncDriverReader | undefined }, target: TranslateTarget): ReaderCache | undefined {
+    return conn.prepareReader === undefined ? undefined : new ReaderCache((nativeSql) => conn.prepareReader!(nativeSql), target);
   }
 
   /**

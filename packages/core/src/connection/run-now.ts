@@ -82,9 +82,7 @@ function readFirst(reader: CachedReader, values: readonly unknown[]): unknown {
 
 /** The prepared readers of `entry`'s connection, or null when its driver has none. */
 function readersOf(entry: PoolEntry, runtime: PoolRuntime): ReaderCache | null {
-  if (entry.readers !== undefined) return entry.readers;
-  const conn = entry.conn;
-  entry.readers = conn.prepareReader === undefined ? null : new ReaderCache((nativeSql) => conn.prepareReader!(nativeSql), runtime.translateTarget);
+  if (entry.readers === undefined) entry.readers = ReaderCache.of(entry.conn, runtime.translateTarget) ?? null;
   return entry.readers;
 }
 

@@ -37,7 +37,7 @@ export class SyncConnection {
     this.#conn = conn;
     this.#onRelease = onRelease;
     this.#driverOptions = new DefaultDriverOptions(config.queryExecutionTimeoutMs);
-    this.#readers = conn.prepareReader === undefined ? undefined : new ReaderCache((nativeSql) => conn.prepareReader!(nativeSql), driver.dialect.translateTarget);
+    this.#readers = ReaderCache.of(conn, driver.dialect.translateTarget);
   }
 
   get alias(): string {
