@@ -23,6 +23,16 @@ export interface CircuitBreakerOptions {
   isFailure?: (error: unknown) => boolean;
   /** A snapshot from `toJSON()` to start from, e.g. one persisted before a restart. */
   initialState?: CircuitBreakerSnapshot;
+  /**
+   * Active recovery: while open, the breaker calls `probe` in the background instead of letting
+   * callers' trial calls through. The first probe runs `probeInitialDelayMs` after opening, later
+   * ones back off (doubling) up to `recoveryTimeoutMs`; the first probe that resolves closes the
+   * circuit. There is no half-open state then: recovery follows the resource, not a fixed timer.
+   * The signal aborts when `dispose()` is called.
+   */
+  probe?: (signal: AbortSignal) => Promise<unknown>;
+  /** Delay before the first probe after opening (default 100). Only with `probe`. */
+  probeInitialDelayMs?: number;
 }
 
 /** Serialisable state of a breaker, as returned by `toJSON()` and accepted by `restore()`. */
@@ -57,6 +67,8 @@ export interface CircuitBreakerEvents {
   success: { name: string; state: CircuitState; durationMs: number; error?: unknown };
   /** A call failed with an error that counts against the circuit. */
   failure: { name: string; state: CircuitState; durationMs: number; error: unknown };
+  /** A background probe (option `probe`) finished; `error` is set when it failed. */
+  probe: { name: string; ok: boolean; durationMs: number; nextProbeInMs: number; error?: unknown };
 }
 
 interface Admission {
@@ -101,8 +113,16 @@ export class CircuitBreaker {
   readonly halfOpenMaxCalls: number;
   readonly windowSizeMs: number;
   readonly successThreshold: number;
+  readonly probeInitialDelayMs: number;
   readonly #isFailure: (error: unknown) => boolean;
   readonly #events = new Emitter<CircuitBreakerEvents>();
+  readonly #probe: ((signal: AbortSignal) => Promise<unknown>) | undefined;
+  readonly #disposed = new AbortController();
+  #probeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Delay of the probe now scheduled; it doubles after each failed probe. */
+  #probeDelayMs = 0;
+  /** Epoch ms when the scheduled probe runs (or the running one started). */
+  #nextProbeAt = 0;
 
   #state: CircuitState = 'closed';
   // Bumped on every transition so late outcomes of older calls cannot move the state.
@@ -124,7 +144,16 @@ export class CircuitBreaker {
     if (this.windowSizeMs === 0) throw new RangeError('windowSizeMs must be > 0');
     this.successThreshold = positiveInteger('successThreshold', options.successThreshold ?? 1);
     this.#isFailure = options.isFailure ?? (() => true);
+    if (options.probe !== undefined && typeof options.probe !== 'function') throw new RangeError('probe must be a function');
+    this.#probe = options.probe;
+    this.probeInitialDelayMs = nonNegative('probeInitialDelayMs', options.probeInitialDelayMs ?? 100, false);
+    if (this.#probe !== undefined && this.recoveryTimeoutMs === 0) throw new RangeError('recoveryTimeoutMs must be > 0 with probe (it caps the delay between probes)');
     if (options.initialState !== undefined) this.restore(options.initialState);
+  }
+
+  /** True when recovery is probe-driven (the `probe` option). */
+  get probing(): boolean {
+    return this.#probe !== undefined;
   }
 
   /** Current state; an open circuit whose recovery timeout has passed turns half-open here. */
@@ -165,11 +194,15 @@ export class CircuitBreaker {
     return this.#halfOpenInFlight;
   }
 
-  /** Milliseconds until an open circuit turns half-open; 0 when closed or half-open. */
+  /**
+   * Milliseconds until an open circuit turns half-open (with `probe`: until the next probe);
+   * 0 when closed or half-open.
+   */
   get retryAfterMs(): number {
     this.#refresh();
     if (this.#state !== 'open' || this.#openedAt === null) return 0;
-    return Math.max(0, this.#openedAt + this.recoveryTimeoutMs - Date.now());
+    const at = this.#probe === undefined ? this.#openedAt + this.recoveryTimeoutMs : this.#nextProbeAt;
+    return Math.max(0, at - Date.now());
   }
 
   /**
@@ -212,6 +245,17 @@ export class CircuitBreaker {
     const from = this.#state;
     this.#enter('closed');
     if (from !== 'closed') this.#events.emit('close', { name: this.name, from });
+  }
+
+  /**
+   * Stops background probing for good (a probe in flight sees its signal abort). Call it when the
+   * guarded resource is shut down; the breaker keeps working, but an open circuit then stays open
+   * until `reset()`.
+   */
+  dispose(): void {
+    this.#disposed.abort();
+    clearTimeout(this.#probeTimer);
+    this.#probeTimer = undefined;
   }
 
   /** A serialisable snapshot of the breaker, accepted by `restore()`. */
@@ -260,9 +304,17 @@ export class CircuitBreaker {
     this.#recentFailureTimes = s.state === 'closed' ? [...s.recentFailureTimes].sort((a, b) => a - b).slice(-this.failureThreshold) : [];
     this.#halfOpenInFlight = 0;
     this.#halfOpenSuccesses = s.state === 'half-open' ? s.halfOpenSuccesses : 0;
+    clearTimeout(this.#probeTimer);
+    this.#probeTimer = undefined;
+    if (this.#probe !== undefined && this.#state !== 'closed') {
+      // A probing breaker has no half-open state: resume as open and probe.
+      this.#state = 'open';
+      this.#scheduleProbe(Math.min(this.probeInitialDelayMs, this.recoveryTimeoutMs));
+    }
   }
 
   #refresh(): void {
+    if (this.#probe !== undefined) return; // probes, not the clock, end an open period
     if (this.#state === 'open' && this.#openedAt !== null && Date.now() - this.#openedAt >= this.recoveryTimeoutMs) {
       const openedAt = this.#openedAt;
       this.#enter('half-open');
@@ -280,6 +332,8 @@ export class CircuitBreaker {
   #enter(state: CircuitState): void {
     this.#generation++;
     this.#state = state;
+    clearTimeout(this.#probeTimer);
+    this.#probeTimer = undefined;
     this.#halfOpenInFlight = 0;
     this.#halfOpenSuccesses = 0;
     this.#recentFailureTimes = [];
@@ -347,7 +401,44 @@ export class CircuitBreaker {
 
   #open(from: 'closed' | 'half-open', error: unknown): void {
     this.#enter('open');
-    this.#events.emit('open', { name: this.name, from, openedAt: this.#openedAt as number, retryAfterMs: this.recoveryTimeoutMs, error });
+    if (this.#probe !== undefined) this.#scheduleProbe(Math.min(this.probeInitialDelayMs, this.recoveryTimeoutMs));
+    this.#events.emit('open', { name: this.name, from, openedAt: this.#openedAt as number, retryAfterMs: this.retryAfterMs, error });
+  }
+
+  #scheduleProbe(delayMs: number): void {
+    if (this.#disposed.signal.aborted) return;
+    this.#probeDelayMs = delayMs;
+    this.#nextProbeAt = Date.now() + delayMs;
+    const generation = this.#generation;
+    this.#probeTimer = setTimeout(() => void this.#runProbe(generation), delayMs);
+    // Probing alone must not keep a finished program running.
+    this.#probeTimer.unref?.();
+  }
+
+  async #runProbe(generation: number): Promise<void> {
+    this.#probeTimer = undefined;
+    const startedAt = performance.now();
+    let error: unknown;
+    let ok = true;
+    try {
+      await this.#probe!(this.#disposed.signal);
+    } catch (probeError) {
+      ok = false;
+      error = probeError;
+    }
+    // Closed by reset(), reopened, restored or disposed meanwhile: this probe's outcome is stale.
+    const current = generation === this.#generation && this.#state === 'open' && !this.#disposed.signal.aborted;
+    const nextProbeInMs = ok ? 0 : Math.min(this.recoveryTimeoutMs, Math.max(this.#probeDelayMs * 2, 1));
+    const payload: CircuitBreakerEvents['probe'] = { name: this.name, ok, durationMs: performance.now() - startedAt, nextProbeInMs: current ? nextProbeInMs : 0 };
+    if (!ok) payload.error = error;
+    this.#events.emit('probe', payload);
+    if (!current) return;
+    if (ok) {
+      this.#enter('closed');
+      this.#events.emit('close', { name: this.name, from: 'open' });
+    } else {
+      this.#scheduleProbe(nextProbeInMs);
+    }
   }
 }
 

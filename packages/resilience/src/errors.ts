@@ -96,7 +96,7 @@ export class AbortedError extends DalError {
 export class CircuitOpenError extends DalError {
   override readonly name: string = 'CircuitOpenError';
   readonly code = 'DAL_CIRCUIT_OPEN' as const;
-  constructor(message: string, readonly breakerName: string, readonly retryAfterMs: number) {
-    super(message, { retryable: false });
+  constructor(message: string, readonly breakerName: string, readonly retryAfterMs: number, options: Pick<DalErrorOptions, 'cause'> = {}) {
+    super(message, { ...options, retryable: false });
   }
 }
