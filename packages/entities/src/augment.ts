@@ -38,7 +38,7 @@ declare module '@dal/core' {
     /** @see getEntityHistory */
     getEntityHistory<T extends object = EntityData>(entity: string, id: string, options?: HistoryOptions): Promise<EntityVersion<T>[]>;
     /** @see getEntityByVersion */
-    getEntityByVersion<T extends object = EntityData>(entity: string, id: string, version: number, options?: HistoryOptions): Promise<EntityVersion<T>>;
+    getEntityByVersion<T extends object = EntityData>(entity: string, id: string, version: number, options?: HistoryOptions): Promise<EntityVersion<T> | null>;
     /** @see registerSerializer (process-wide) */
     registerSerializer<T>(name: string, serialize: (value: T) => string, deserialize: (text: string) => T, options?: SerializerOptions): void;
   }
@@ -60,7 +60,7 @@ declare module '@dal/core' {
     /** @see getEntityHistory */
     getEntityHistory<T extends object = EntityData>(entity: string, id: string, options?: HistoryOptions): EntityVersion<T>[];
     /** @see getEntityByVersion */
-    getEntityByVersion<T extends object = EntityData>(entity: string, id: string, version: number, options?: HistoryOptions): EntityVersion<T>;
+    getEntityByVersion<T extends object = EntityData>(entity: string, id: string, version: number, options?: HistoryOptions): EntityVersion<T> | null;
     /** @see registerSerializer (process-wide) */
     registerSerializer<T>(name: string, serialize: (value: T) => string, deserialize: (text: string) => T, options?: SerializerOptions): void;
   }

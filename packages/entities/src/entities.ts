@@ -1,6 +1,6 @@
 import type { Connection, Dialect, SyncConnection } from '@dal/core';
 import { entityDialect, type EntityDialect } from './entity-dialect.js';
-import { runAsync, runSync, type Op, type RunOptions } from './executor.js';
+import { Budget, runAsync, runSync, type Op } from './executor.js';
 import { entityTables } from './names.js';
 import {
   countEntitiesOp,
@@ -59,26 +59,26 @@ function isAsync(conn: EntityConnection): conn is Connection {
 function run<T>(conn: EntityConnection, entity: unknown, options: EntityCallOptions | undefined, build: (ctx: EntityContext) => Op<T>): T | Promise<T> {
   if (isAsync(conn)) {
     try {
-      const runOptions: RunOptions = {};
-      if (options?.timeoutMs !== undefined) runOptions.timeoutMs = options.timeoutMs;
-      if (options?.signal !== undefined) runOptions.signal = options.signal;
-      return runAsync(conn, build(contextOf(conn, entity)), runOptions);
+      return runAsync(conn, build(contextOf(conn, entity)), new Budget(conn, options ?? {}));
     } catch (error) {
       return Promise.reject(error);
     }
   }
-  return runSync(conn, build(contextOf(conn, entity)));
+  return runSync(conn, build(contextOf(conn, entity)), new Budget(conn, options ?? {}));
 }
 
 /**
  * Save one entity: insert it, or merge the given fields into the stored one (fields left out
  * keep their values), and record a new history version. Tables and columns appear as needed.
+ * Returns what was stored: the saved fields, the id and the system fields.
  *
  * ```ts
  * const user = await saveEntity(conn, 'users', { name: 'John', prefs: { theme: 'dark' } }, { userId: 'admin', comment: 'signup' });
  * user.id; // generated UUID
+ * user.created_at; // Date; user.created_by === 'admin'
  * ```
  * @throws {EntityError} for a bad entity or field name, a bad id, or a value that cannot be stored.
+ * @throws {QueryTimeoutError} when the operation runs past `timeoutMs` (default 60 s); nothing is saved.
  */
 export function saveEntity<T extends object>(conn: Connection, entity: string, data: T, options?: SaveOptions): Promise<SavedEntity<T>>;
 export function saveEntity<T extends object>(conn: SyncConnection, entity: string, data: T, options?: SaveOptions): SavedEntity<T>;
@@ -88,7 +88,7 @@ export function saveEntity(conn: EntityConnection, entity: string, data: object,
 
 /**
  * Save many entities in one transaction with multi-row upserts and batched history; resolves
- * to the entities with their ids, in input order.
+ * to what was stored (as `saveEntity`), in input order.
  *
  * ```ts
  * const [phil, karen] = await saveEntities(conn, 'users', [{ name: 'Phil' }, { name: 'Karen', surname: 'Brown' }]);
@@ -146,13 +146,15 @@ export function countEntities(conn: EntityConnection, entity: string, options: C
 }
 
 /**
- * Soft-delete an entity (recorded as a new version), or remove it and its history with
- * `permanent: true`. Resolves to true when something changed, false when it was already soft-deleted.
+ * Soft-delete an entity (recorded as a new version), or remove it with `permanent: true` (its
+ * history stays, ending in a version recording the purge; `purgeHistory: true` removes that too).
+ * Resolves to true when something changed, false for an unknown id or one already soft-deleted.
  *
  * ```ts
  * await deleteEntity(conn, 'users', id, { userId: 'admin' });
+ * await deleteEntity(conn, 'users', id, { permanent: true, purgeHistory: true, comment: 'erasure request' });
  * ```
- * @throws {EntityError} for an unknown entity or id.
+ * @throws {EntityError} for an unknown entity, a bad id, or `purgeHistory` without `permanent`.
  */
 export function deleteEntity(conn: Connection, entity: string, id: string, options?: DeleteOptions): Promise<boolean>;
 export function deleteEntity(conn: SyncConnection, entity: string, id: string, options?: DeleteOptions): boolean;
@@ -161,12 +163,13 @@ export function deleteEntity(conn: EntityConnection, entity: string, id: string,
 }
 
 /**
- * Undo a soft delete (recorded as a new version). Resolves to true when restored, false when it was not deleted.
+ * Undo a soft delete (recorded as a new version). Resolves to true when restored, false for an
+ * unknown id or one that was not deleted.
  *
  * ```ts
  * await restoreEntity(conn, 'users', id, { userId: 'admin' });
  * ```
- * @throws {EntityError} for an unknown entity or id.
+ * @throws {EntityError} for an unknown entity or a bad id.
  */
 export function restoreEntity(conn: Connection, entity: string, id: string, options?: RestoreOptions): Promise<boolean>;
 export function restoreEntity(conn: SyncConnection, entity: string, id: string, options?: RestoreOptions): boolean;
@@ -190,13 +193,14 @@ export function getEntityHistory(conn: EntityConnection, entity: string, id: str
 }
 
 /**
- * One version of an entity. Saving it back restores it as a new version.
+ * One version of an entity, or null when the id has no such version. Saving it back restores it
+ * as a new version.
  *
  * ```ts
  * const v1 = await getEntityByVersion(conn, 'users', id, 1);
- * await saveEntity(conn, 'users', v1);
+ * if (v1 !== null) await saveEntity(conn, 'users', v1);
  * ```
- * @throws {EntityError} for an unknown entity, a version that is not a positive integer, or one that does not exist.
+ * @throws {EntityError} for an unknown entity, a bad id, or a version that is not a positive integer.
  */
 export function getEntityByVersion<T extends object = EntityData>(
   conn: Connection,
@@ -204,14 +208,14 @@ export function getEntityByVersion<T extends object = EntityData>(
   id: string,
   version: number,
   options?: HistoryOptions,
-): Promise<EntityVersion<T>>;
+): Promise<EntityVersion<T> | null>;
 export function getEntityByVersion<T extends object = EntityData>(
   conn: SyncConnection,
   entity: string,
   id: string,
   version: number,
   options?: HistoryOptions,
-): EntityVersion<T>;
+): EntityVersion<T> | null;
 export function getEntityByVersion(conn: EntityConnection, entity: string, id: string, version: number, options: HistoryOptions = {}): unknown {
   return run(conn, entity, options, (ctx) => getEntityByVersionOp(ctx, id, version, options));
 }

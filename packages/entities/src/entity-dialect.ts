@@ -30,6 +30,8 @@ export interface EntityDialect {
   readonly errorAbortsTransaction: boolean;
   /** `WITH m AS (INSERT ... RETURNING ...) INSERT ... SELECT FROM m` works (one statement for rows and history). */
   readonly dataModifyingCte: boolean;
+  /** An upsert can end in `RETURNING` (the row as stored, after an update too); otherwise it is read back. */
+  readonly upsertReturning: boolean;
   /** Most placeholders one statement may carry. */
   readonly maxParams: number;
   readonly q: (name: string) => string;
@@ -80,6 +82,7 @@ function postgres(dialect: Dialect): EntityDialect {
     name: 'postgres',
     errorAbortsTransaction: true,
     dataModifyingCte: true,
+    upsertReturning: true,
     maxParams: 65_535,
     q: quote,
     fieldColumn: (type) => types[storageOf(type)],
@@ -128,6 +131,7 @@ function mysql(dialect: Dialect): EntityDialect {
     name: 'mysql',
     errorAbortsTransaction: false,
     dataModifyingCte: false,
+    upsertReturning: false,
     maxParams: 65_535,
     q: quote,
     fieldColumn: (type) => types[storageOf(type)],
@@ -183,6 +187,7 @@ function sqlite(dialect: Dialect): EntityDialect {
     name: 'sqlite',
     errorAbortsTransaction: false,
     dataModifyingCte: false,
+    upsertReturning: true,
     maxParams: 32_766,
     q: quote,
     // No declared type: no affinity, so every value keeps the storage class it was bound with.

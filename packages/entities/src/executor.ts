@@ -2,8 +2,9 @@
  * Entity operations are written once, as generators that yield the statements they need; a
  * runner executes them on an async `Connection` or a synchronous `SyncConnection`.
  */
-import type { Connection, QueryResult, SyncConnection } from '@dal/core';
-import { EntityError } from '@dal/core';
+import { performance } from 'node:perf_hooks';
+import type { Connection, ExecuteOptions, QueryResult, SyncConnection } from '@dal/core';
+import { ConfigError, DalError, EntityError, QueryTimeoutError } from '@dal/core';
 
 /** One thing an operation asks its runner to do. */
 export type Step =
@@ -31,20 +32,97 @@ export function* detached<T>(body: () => Op<T>): Op<T> {
   return (yield { kind: 'detached', body }) as T;
 }
 
-/** Per-call statement options for async runs. */
-export interface RunOptions {
-  timeoutMs?: number;
-  signal?: AbortSignal;
+/** What an operation may spend when the caller gives no `timeoutMs`: the original's 60 s. */
+export const DEFAULT_OPERATION_TIMEOUT_MS = 60_000;
+
+/** Node fires longer timers at once. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * The time budget of one whole entity operation (the original's `timeout`): every statement,
+ * schema change, pool wait and retry of it together. Each statement runs with what is left, so
+ * the server cancels it at the operation's deadline; past the deadline no further step starts.
+ */
+export class Budget {
+  readonly #alias: string;
+  readonly #timeoutMs: number;
+  /** The longest a single statement may run besides the deadline: the config's, unless the caller chose the budget. */
+  readonly #statementCapMs: number;
+  readonly #deadline: number;
+  /** Cancels statements and pool waits (async connections). */
+  readonly signal: AbortSignal | undefined;
+
+  constructor(conn: Connection | SyncConnection, options: { timeoutMs?: number; signal?: AbortSignal }) {
+    this.#alias = conn.alias;
+    const timeoutMs = options.timeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS;
+    if (typeof timeoutMs !== 'number' || !(timeoutMs > 0)) {
+      throw new ConfigError(`${conn.alias}: timeoutMs must be a positive number of milliseconds (Infinity for none), got ${String(timeoutMs)}`);
+    }
+    this.#timeoutMs = timeoutMs;
+    this.#statementCapMs = options.timeoutMs === undefined ? conn.config.queryExecutionTimeoutMs : Number.POSITIVE_INFINITY;
+    this.#deadline = performance.now() + timeoutMs;
+    this.signal = options.signal;
+  }
+
+  /** Whole milliseconds left, at least 1 (a statement must get a positive timeout). */
+  #remaining(): number {
+    return Math.max(1, Math.ceil(this.#deadline - performance.now()));
+  }
+
+  get expired(): boolean {
+    return performance.now() >= this.#deadline;
+  }
+
+  /** @throws {QueryTimeoutError} once the deadline has passed: no further step starts. */
+  check(sql?: string): void {
+    if (this.expired) throw this.timeoutError(sql);
+  }
+
+  /**
+   * Options for the next statement: what is left of the budget (or the config's per-statement
+   * timeout when that is shorter and the caller chose no budget), and the caller's signal.
+   */
+  statementOptions(): ExecuteOptions {
+    const remaining = this.#remaining();
+    const options: ExecuteOptions = { timeoutMs: Math.min(remaining, this.#statementCapMs) };
+    if (this.signal !== undefined) options.signal = this.signal;
+    return options;
+  }
+
+  /** True when a statement's timeout was the operation's deadline, not the per-statement one. */
+  endsAtDeadline(statementTimeoutMs: number | undefined): boolean {
+    return statementTimeoutMs !== undefined && statementTimeoutMs < this.#statementCapMs;
+  }
+
+  timeoutError(sql?: string, cause?: unknown): QueryTimeoutError {
+    return new QueryTimeoutError(
+      `${this.#alias}: entity operation timed out after ${this.#timeoutMs} ms; it was stopped and its changes rolled back`,
+      this.#timeoutMs,
+      sql,
+      cause === undefined ? {} : { cause },
+    );
+  }
+
+  /** A signal that aborts at the deadline or with the caller's signal, for a pool wait; `clear()` it after. */
+  waitSignal(): { signal: AbortSignal; clear(): void } {
+    const deadline = new AbortController();
+    const remaining = this.#remaining();
+    const timer = remaining <= MAX_TIMER_MS ? setTimeout(() => deadline.abort(this.timeoutError()), remaining) : undefined;
+    // The timer holds the controller, so a garbage collection cannot lose it (unlike AbortSignal.timeout, nodejs/node#57736).
+    const signal = this.signal === undefined ? deadline.signal : AbortSignal.any([this.signal, deadline.signal]);
+    return { signal, clear: () => clearTimeout(timer) };
+  }
 }
 
-/** Drive an operation on an async connection. */
-export async function runAsync<T>(conn: Connection, op: Op<T>, options: RunOptions): Promise<T> {
+/** Drive an operation on an async connection, within `budget`. */
+export async function runAsync<T>(conn: Connection, op: Op<T>, budget: Budget): Promise<T> {
   let next = op.next();
   for (;;) {
     if (next.done === true) return next.value;
     let result: unknown;
     try {
-      result = await performAsync(conn, next.value, options);
+      budget.check(next.value.kind === 'query' ? next.value.sql : undefined);
+      result = await performAsync(conn, next.value, budget);
     } catch (error) {
       next = op.throw(error);
       continue;
@@ -53,16 +131,38 @@ export async function runAsync<T>(conn: Connection, op: Op<T>, options: RunOptio
   }
 }
 
-async function performAsync(conn: Connection, step: Step, options: RunOptions): Promise<unknown> {
+async function performAsync(conn: Connection, step: Step, budget: Budget): Promise<unknown> {
   switch (step.kind) {
-    case 'query':
-      return conn.query(step.sql, step.params, options);
-    case 'transaction':
-      return conn.transaction((tx) => runAsync(tx, step.body(), options));
-    case 'detached': {
-      const other = await conn.separateConnection(options.signal === undefined ? {} : { signal: options.signal });
+    case 'query': {
+      const options = budget.statementOptions();
       try {
-        return await runAsync(other, step.body(), options);
+        return await conn.query(step.sql, step.params, options);
+      } catch (error) {
+        // Cancelled by the operation's deadline rather than by its own timeout: say so.
+        if (DalError.isInstance(error) && error.code === 'DAL_QUERY_TIMEOUT' && budget.endsAtDeadline(options.timeoutMs)) throw budget.timeoutError(step.sql, error);
+        throw error;
+      }
+    }
+    case 'transaction':
+      return conn.transaction(async (tx) => {
+        const result = await runAsync(tx, step.body(), budget);
+        // Past the deadline nothing is committed: the operation fails and rolls back as a whole.
+        budget.check();
+        return result;
+      });
+    case 'detached': {
+      const wait = budget.waitSignal();
+      let other: Connection;
+      try {
+        other = await conn.separateConnection({ signal: wait.signal });
+      } catch (error) {
+        // Aborted, but not by the caller's signal: by the deadline.
+        throw wait.signal.aborted && budget.signal?.aborted !== true ? budget.timeoutError(undefined, error) : error;
+      } finally {
+        wait.clear();
+      }
+      try {
+        return await runAsync(other, step.body(), budget);
       } finally {
         await other.release();
       }
@@ -70,14 +170,19 @@ async function performAsync(conn: Connection, step: Step, options: RunOptions): 
   }
 }
 
-/** Drive an operation on a synchronous connection. */
-export function runSync<T>(conn: SyncConnection, op: Op<T>): T {
+/**
+ * Drive an operation on a synchronous connection, within `budget`. A synchronous statement cannot
+ * be interrupted from this thread, so the deadline is checked between statements and before the
+ * commit: an operation that ran past it still fails and rolls back.
+ */
+export function runSync<T>(conn: SyncConnection, op: Op<T>, budget: Budget): T {
   let next = op.next();
   for (;;) {
     if (next.done === true) return next.value;
     let result: unknown;
     try {
-      result = performSync(conn, next.value);
+      budget.check(next.value.kind === 'query' ? next.value.sql : undefined);
+      result = performSync(conn, next.value, budget);
     } catch (error) {
       next = op.throw(error);
       continue;
@@ -86,12 +191,16 @@ export function runSync<T>(conn: SyncConnection, op: Op<T>): T {
   }
 }
 
-function performSync(conn: SyncConnection, step: Step): unknown {
+function performSync(conn: SyncConnection, step: Step, budget: Budget): unknown {
   switch (step.kind) {
     case 'query':
       return conn.query(step.sql, step.params);
     case 'transaction':
-      return conn.transaction((tx) => runSync(tx, step.body()));
+      return conn.transaction((tx) => {
+        const result = runSync(tx, step.body(), budget);
+        budget.check();
+        return result;
+      });
     case 'detached':
       throw new EntityError(`${conn.alias}: this schema change needs a second connection, which a SyncConnection cannot open; run it on an async connection`);
   }

@@ -38,5 +38,6 @@ export type {
   RestoreOptions,
   SaveOptions,
   SavedEntity,
+  SavedSystemFields,
   StoredEntity,
 } from './types.js';

@@ -197,9 +197,30 @@ function* writeHistory(
   yield* guardHistory(query(sql, [at, userId, comment, ...ids]));
 }
 
-function* writeRows(ctx: EntityContext, schema: EntitySchema, rows: readonly PreparedRow[], options: SaveOptions): Op<void> {
+/** What a save cannot know without reading: the stored creation fields of a row that may have existed. */
+interface ExistingFields {
+  created_at: unknown;
+  created_by: unknown;
+  deleted_at: unknown;
+}
+
+const EXISTING_COLUMNS = ['id', 'created_at', 'created_by', 'deleted_at'] as const;
+
+function existingFields(rows: readonly Record<string, unknown>[], into: Map<string, ExistingFields>): void {
+  for (const row of rows) {
+    into.set(String(row['id']), { created_at: systemDate(row['created_at']), created_by: row['created_by'] ?? null, deleted_at: systemDate(row['deleted_at']) });
+  }
+}
+
+/**
+ * Upsert the rows and record their history versions. Returns the stored creation fields of rows
+ * whose id the caller gave (an update keeps them): from the upsert's RETURNING where the backend
+ * has it, else read back under the row lock the upsert took.
+ */
+function* writeRows(ctx: EntityContext, schema: EntitySchema, rows: readonly PreparedRow[], options: SaveOptions, now: Date): Op<Map<string, ExistingFields>> {
   const { q } = ctx.sql;
-  const at = ctx.sql.timestamp(new Date());
+  const existing = new Map<string, ExistingFields>();
+  const at = ctx.sql.timestamp(now);
   const userId = options.userId ?? null;
   const comment = options.comment ?? null;
   for (const batch of batches(ctx, rows)) {
@@ -235,17 +256,27 @@ function* writeRows(ctx: EntityContext, schema: EntitySchema, rows: readonly Pre
       ]));
       continue;
     }
-    yield* query(upsert, params);
+    const ids = batch.map((row) => row.id);
+    if (fresh) {
+      yield* query(upsert, params);
+    } else if (ctx.sql.upsertReturning) {
+      existingFields((yield* query(`${upsert} RETURNING ${EXISTING_COLUMNS.map(q).join(', ')}`, params)).rows, existing);
+    } else {
+      yield* query(upsert, params);
+      const read = `SELECT ${EXISTING_COLUMNS.map(q).join(', ')} FROM ${q(ctx.tables.main)} WHERE ${q('id')} IN (${ids.map(() => '?').join(', ')})`;
+      existingFields((yield* query(read, ids)).rows, existing);
+    }
     yield* writeHistory(
       ctx,
       schema,
-      batch.map((row) => row.id),
+      ids,
       at,
       userId,
       comment,
       fresh,
     );
   }
+  return existing;
 }
 
 /** What a caller gets when the retries of `withSchema` ran out. */
@@ -307,8 +338,22 @@ export function* saveEntitiesOp(ctx: EntityContext, entities: unknown, options: 
   }
   const rows = inputs.map((data) => prepareRow(ctx, data));
   if (rows.length === 0) return [];
-  yield* withSchema(ctx, needsOf(rows), (schema) => writeRows(ctx, schema, rows, options));
-  return rows.map((row) => ({ ...row.input, id: row.id }));
+  const now = new Date();
+  const existing = yield* withSchema(ctx, needsOf(rows), (schema) => writeRows(ctx, schema, rows, options, now));
+  const userId = options.userId ?? null;
+  return rows.map((row) => {
+    // What was stored: the fields saved (system fields given in the input were ignored) and the system fields.
+    const saved: EntityData = {};
+    for (const name of row.fields.keys()) saved[name] = row.input[name];
+    const stored = existing.get(row.id);
+    saved['id'] = row.id;
+    saved['created_at'] = stored === undefined ? now : stored.created_at;
+    saved['updated_at'] = now;
+    saved['created_by'] = stored === undefined ? userId : stored.created_by;
+    saved['updated_by'] = userId;
+    saved['deleted_at'] = stored === undefined ? null : stored.deleted_at;
+    return saved;
+  });
 }
 
 /** Save one entity (insert, or merge into the stored one) and record a new version. */
@@ -516,50 +561,47 @@ export function* countEntitiesOp(ctx: EntityContext, options: CountOptions): Op<
   return Number(result.rows[0]?.['n'] ?? 0);
 }
 
-function* exists(ctx: EntityContext, id: string): Op<boolean> {
-  const { q } = ctx.sql;
-  const result = yield* query(`SELECT ${q('id')} FROM ${q(ctx.tables.main)} WHERE ${q('id')} = ?`, [id]);
-  return result.rows.length > 0;
-}
-
-function unknownId(ctx: EntityContext): EntityError {
-  return new EntityError(`${ctx.entity}: no entity has this id`);
-}
-
-/** Set or clear `deleted_at` and record the change as a new version. */
-function* markDeleted(ctx: EntityContext, id: string, deleted: boolean, options: RestoreOptions): Op<boolean> {
+/**
+ * Mark the row deleted (or, with `deleted: false`, not deleted) and record the change as a new
+ * version; false when there is no such row or it already was in that state. `purge` marks it
+ * deleted whatever its state and records the version the purge leaves behind.
+ */
+function* markDeleted(ctx: EntityContext, id: string, deleted: boolean, options: RestoreOptions, comment: string, purge = false): Op<boolean> {
   return yield* withSchema(ctx, new Map(), function* (schema) {
     const { q } = ctx.sql;
     const at = ctx.sql.timestamp(new Date());
     const userId = options.userId ?? null;
-    const condition = deleted ? 'IS NULL' : 'IS NOT NULL';
+    const condition = purge ? '' : ` AND ${q('deleted_at')} ${deleted ? 'IS NULL' : 'IS NOT NULL'}`;
     const result = yield* query(
-      `UPDATE ${q(ctx.tables.main)} SET ${q('deleted_at')} = ?, ${q('updated_at')} = ?, ${q('updated_by')} = ? WHERE ${q('id')} = ? AND ${q('deleted_at')} ${condition}`,
+      `UPDATE ${q(ctx.tables.main)} SET ${q('deleted_at')} = ?, ${q('updated_at')} = ?, ${q('updated_by')} = ? WHERE ${q('id')} = ?${condition}`,
       [deleted ? at : null, at, userId, id],
     );
-    if (result.affectedRows === 0) {
-      if (!(yield* exists(ctx, id))) throw unknownId(ctx);
-      return false;
-    }
-    yield* writeHistory(ctx, schema, [id], at, userId, options.comment ?? (deleted ? 'deleted' : 'restored'), false);
+    if (result.affectedRows === 0) return false;
+    yield* writeHistory(ctx, schema, [id], at, userId, options.comment ?? comment, false);
     return true;
   });
 }
 
 /**
- * Soft-delete (a new version with `deleted_at` set) or, with `permanent`, remove the row and
- * its history. Resolves to false when it was already soft-deleted.
+ * Soft-delete (a new version with `deleted_at` set) or, with `permanent`, remove the row after
+ * recording a last version of it (comment `purged`), so the audit trail survives; with
+ * `purgeHistory` as well, the history goes too (erasure requests), also for a row purged
+ * earlier. False when there was nothing to delete.
  */
 export function* deleteEntityOp(ctx: EntityContext, id: unknown, options: DeleteOptions): Op<boolean> {
   const checked = checkId(ctx, id);
+  if (options.purgeHistory === true && options.permanent !== true) {
+    throw new EntityError(`${ctx.entity}: purgeHistory removes the history of a permanent delete; pass permanent: true with it`);
+  }
   yield* existingSchema(ctx);
-  if (options.permanent !== true) return yield* markDeleted(ctx, checked, true, options);
+  if (options.permanent !== true) return yield* markDeleted(ctx, checked, true, options, 'deleted');
   const { q } = ctx.sql;
   return yield* transaction(function* () {
+    if (options.purgeHistory !== true) yield* markDeleted(ctx, checked, true, options, 'purged', true);
     const removed = yield* query(`DELETE FROM ${q(ctx.tables.main)} WHERE ${q('id')} = ?`, [checked]);
-    if (removed.affectedRows === 0) throw unknownId(ctx);
-    yield* query(`DELETE FROM ${q(ctx.tables.history)} WHERE ${q('id')} = ?`, [checked]);
-    return true;
+    if (options.purgeHistory !== true) return removed.affectedRows > 0;
+    const erased = yield* query(`DELETE FROM ${q(ctx.tables.history)} WHERE ${q('id')} = ?`, [checked]);
+    return removed.affectedRows > 0 || erased.affectedRows > 0;
   });
 }
 
@@ -567,7 +609,7 @@ export function* deleteEntityOp(ctx: EntityContext, id: unknown, options: Delete
 export function* restoreEntityOp(ctx: EntityContext, id: unknown, options: RestoreOptions): Op<boolean> {
   const checked = checkId(ctx, id);
   yield* existingSchema(ctx);
-  return yield* markDeleted(ctx, checked, false, options);
+  return yield* markDeleted(ctx, checked, false, options, 'restored');
 }
 
 /** Every version of an entity, oldest first (empty for an id never saved). */
@@ -582,8 +624,8 @@ export function* getEntityHistoryOp(ctx: EntityContext, id: unknown, options: Hi
   return yield* decodeRows(ctx, schema, result.rows as Record<string, unknown>[], options.deserialize === true);
 }
 
-/** One version of an entity. */
-export function* getEntityByVersionOp(ctx: EntityContext, id: unknown, version: unknown, options: HistoryOptions): Op<EntityData> {
+/** One version of an entity, or null when the id has no such version. */
+export function* getEntityByVersionOp(ctx: EntityContext, id: unknown, version: unknown, options: HistoryOptions): Op<EntityData | null> {
   checkId(ctx, id);
   if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) {
     throw new EntityError(`${ctx.entity}: a version must be a positive integer`);
@@ -595,6 +637,5 @@ export function* getEntityByVersionOp(ctx: EntityContext, id: unknown, version: 
     () => query(`SELECT ${selectList(ctx, schema)} FROM ${q(ctx.tables.history)} WHERE ${q('id')} = ? AND ${q('version')} = ?`, [id, version]),
   );
   const [entity] = yield* decodeRows(ctx, schema, result.rows as Record<string, unknown>[], options.deserialize === true);
-  if (entity === undefined) throw new EntityError(`${ctx.entity}: this id has no such version`);
-  return entity;
+  return entity ?? null;
 }

@@ -25,12 +25,33 @@ export type StoredEntity<T extends object = EntityData> = T & EntitySystemFields
 /** One version of an entity, as read from its history. */
 export type EntityVersion<T extends object = EntityData> = StoredEntity<T> & EntityHistoryFields;
 
-/** What a save returns: the given fields and the (possibly generated) id. */
-export type SavedEntity<T extends object = EntityData> = T & { id: string };
+/** The system fields of a saved entity, as stored by the save (dates as Date). */
+export interface SavedSystemFields {
+  id: string;
+  /** When the entity was first saved (kept by updates). */
+  created_at: Date;
+  updated_at: Date;
+  /** The `userId` of the first save (kept by updates). */
+  created_by: string | null;
+  updated_by: string | null;
+  /** Set when the entity is soft-deleted (a save does not undelete it). */
+  deleted_at: Date | null;
+}
+
+/**
+ * What a save returns: what was stored, i.e. the saved fields, the (possibly generated) id and
+ * the system fields. System and history fields of the input (a version saved back) were ignored.
+ */
+export type SavedEntity<T extends object = EntityData> = Omit<T, keyof SavedSystemFields | keyof EntityHistoryFields> & SavedSystemFields;
 
 /** Options shared by every call that runs statements. */
 export interface EntityCallOptions {
-  /** Per-statement timeout (async connections); defaults to the config's `queryExecutionTimeoutMs`. */
+  /**
+   * Bounds the whole operation, its statements, schema changes, pool waits and retries together
+   * (the original's `timeout`); default 60 000. Past it the operation fails with
+   * `QueryTimeoutError`, its running statement cancelled and its changes rolled back. Without it,
+   * each statement is also bounded by the config's `queryExecutionTimeoutMs`.
+   */
   timeoutMs?: number;
   /** Cancels the running statement (async connections). */
   signal?: AbortSignal;
@@ -70,8 +91,16 @@ export type CountOptions = Pick<FindOptions, 'where' | 'params' | 'includeDelete
 export interface DeleteOptions extends EntityCallOptions {
   userId?: string | null;
   comment?: string | null;
-  /** Remove the row and its history instead of marking it deleted (default false). */
+  /**
+   * Remove the row instead of marking it deleted (default false). Its history stays, ending in a
+   * version that records the purge (`deleted_at` set, comment `purged` unless `comment` is given).
+   */
   permanent?: boolean;
+  /**
+   * With `permanent`, remove the history too (erasure requests); also erases the history of an
+   * entity purged earlier. Without `permanent` it is an `EntityError`.
+   */
+  purgeHistory?: boolean;
 }
 
 /** Options of `restoreEntity`. */

@@ -50,3 +50,34 @@ export function sqliteTarget(): EntityTarget {
 export function entityName(base: string): string {
   return `dal_ent_${randomBytes(3).toString('hex')}_${base}`;
 }
+
+/** Anything that runs a statement: an async connection or a SyncConnection. */
+interface Executes {
+  execute(sql: string, params?: readonly unknown[]): unknown;
+}
+
+/**
+ * Make every row inserted into `table` take real server time: PostgreSQL and MySQL sleep 250 ms
+ * in a trigger (a sleep the server can cancel); SQLite, which has no sleep, counts a cross join in
+ * one (a statement that cannot be interrupted). Returns the statements that undo it.
+ */
+export async function slowInserts(backend: BackendName, conn: Executes, table: string): Promise<string[]> {
+  const run = async (sql: string): Promise<void> => {
+    await conn.execute(sql);
+  };
+  const trigger = `${table}_slow`;
+  if (backend === 'postgres') {
+    await run(`CREATE FUNCTION "${trigger}"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.25); RETURN NEW; END $$`);
+    await run(`CREATE TRIGGER "${trigger}" BEFORE INSERT ON "${table}" FOR EACH ROW EXECUTE FUNCTION "${trigger}"()`);
+    return [`DROP TRIGGER IF EXISTS "${trigger}" ON "${table}"`, `DROP FUNCTION IF EXISTS "${trigger}"()`];
+  }
+  if (backend === 'mysql') {
+    await run(`CREATE TRIGGER \`${trigger}\` BEFORE INSERT ON \`${table}\` FOR EACH ROW SET @dal_slow = SLEEP(0.25)`);
+    return [`DROP TRIGGER IF EXISTS \`${trigger}\``];
+  }
+  const burn = `${table}_burn`;
+  await run(`CREATE TABLE "${burn}" ("x" INTEGER)`);
+  await run(`INSERT INTO "${burn}" ("x") WITH RECURSIVE "n"("x") AS (SELECT 1 UNION ALL SELECT "x" + 1 FROM "n" WHERE "x" < 160) SELECT "x" FROM "n"`);
+  await run(`CREATE TRIGGER "${trigger}" BEFORE INSERT ON "${table}" BEGIN SELECT COUNT(*) FROM "${burn}" "a", "${burn}" "b", "${burn}" "c"; END`);
+  return [`DROP TRIGGER IF EXISTS "${trigger}"`, `DROP TABLE IF EXISTS "${burn}"`];
+}

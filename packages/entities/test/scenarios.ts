@@ -1,4 +1,4 @@
-import { DalError, EntityError, PoolManager, type Connection, type Database } from '@dal/core';
+import { ConfigError, DalError, EntityError, PoolManager, QueryTimeoutError, type Connection, type Database } from '@dal/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   clearEntityCache,
@@ -10,7 +10,7 @@ import {
   saveEntity,
   unregisterSerializer,
 } from '../src/index.js';
-import { entityName, type EntityTarget } from './helpers.js';
+import { entityName, slowInserts, type EntityTarget } from './helpers.js';
 
 class Money {
   constructor(
@@ -79,6 +79,9 @@ export function describeEntityScenarios(target: EntityTarget): void {
       const uid = saved[0]!.id;
       expect(uid).toMatch(/^[0-9a-f-]{36}$/);
       expect(saved[1]!.id).not.toBe(uid);
+      // The original returns the saved entities with their system fields.
+      expect(saved[1]).toMatchObject({ name: 'Karen', surname: 'Brown', age: 25, created_by: null, updated_by: null, deleted_at: null });
+      expect(saved[1]!.created_at).toBeInstanceOf(Date);
 
       const rows = await conn.execute(`SELECT * FROM [${users}] WHERE [id] = ?`, [uid], { timeoutMs: 5_000, tags: { operation: 'get_user' } });
       expect(rows).toHaveLength(1);
@@ -97,11 +100,56 @@ export function describeEntityScenarios(target: EntityTarget): void {
       expect(history.map((h) => h['name'])).toEqual(['Phil', 'Bob']);
 
       const old = await conn.getEntityByVersion(users, uid, 1);
-      await conn.saveEntity(users, old);
+      await conn.saveEntity(users, old!);
       const restored = await conn.getEntity(users, uid, { deserialize: true });
       expect(restored).toMatchObject({ name: 'Phil', age: 30, department: null });
       expect((await conn.getEntityHistory(users, uid)).map((h) => Number(h.version))).toEqual([1, 2, 3]);
       expect(await conn.countEntities(users)).toBe(2);
+      // Where the original returns None / False, so does this.
+      expect(await conn.getEntityByVersion(users, uid, 4)).toBeNull();
+      expect(await conn.deleteEntity(users, 'not-an-id')).toBe(false);
+      expect(await conn.restoreEntity(users, 'not-an-id')).toBe(false);
+    });
+
+    it("runs the original's entity usage examples", async () => {
+      const users = entity('users_usage');
+      const user = await conn.saveEntity(users, {
+        name: 'John Doe',
+        email: 'john@example.com',
+        preferences: { theme: 'dark', language: 'en' },
+        created_date: new Date(),
+        status: 'active',
+      });
+      expect(user).toMatchObject({ name: 'John Doe', id: expect.any(String), created_by: null, deleted_at: null });
+      expect(user.created_at).toBeInstanceOf(Date);
+      expect(user.updated_at).toEqual(user.created_at);
+
+      const retrieved = await conn.getEntity(users, user.id, { deserialize: true });
+      expect(retrieved!['preferences']).toEqual({ theme: 'dark', language: 'en' });
+
+      const active = await conn.findEntities(users, {
+        where: '[status] = ? AND [created_date] > ?',
+        params: ['active', new Date(Date.now() - 30 * 86_400_000)],
+        orderBy: '[created_date] DESC',
+        limit: 50,
+        deserialize: true,
+      });
+      expect(active.map((u) => u.id)).toEqual([user.id]);
+
+      const upgraded = await conn.saveEntity(users, { id: user.id, name: 'John Smith', status: 'premium' }, { userId: 'admin', comment: 'Upgraded to premium' });
+      expect(upgraded).toMatchObject({ name: 'John Smith', status: 'premium', created_at: user.created_at, created_by: null, updated_by: 'admin' });
+
+      const history = await conn.getEntityHistory(users, user.id);
+      expect(history.map((h) => [Number(h.version), h['name'], h.history_comment])).toEqual([
+        [1, 'John Doe', null],
+        [2, 'John Smith', 'Upgraded to premium'],
+      ]);
+
+      const oldVersion = await conn.getEntityByVersion(users, user.id, 1);
+      const restored = await conn.saveEntity(users, oldVersion!);
+      expect(restored).toMatchObject({ id: user.id, name: 'John Doe', status: 'active', created_at: user.created_at });
+      expect(await conn.getEntity(users, user.id, { deserialize: true })).toMatchObject({ name: 'John Doe', status: 'active', email: 'john@example.com' });
+      expect(await conn.getEntityByVersion(users, user.id, 9)).toBeNull();
     });
 
     it('runs the Getting Started flow inside an explicit transaction', async () => {
@@ -130,7 +178,7 @@ export function describeEntityScenarios(target: EntityTarget): void {
         await conn.saveEntity(users, { id: uid, name: 'Bob', age: 24, department: 'Engineering' });
         expect(await conn.countEntities(users, { where: '[department] = ?', params: ['Engineering'] })).toBe(1);
         const v1 = await conn.getEntityByVersion(users, uid, 1);
-        await conn.saveEntity(users, v1);
+        await conn.saveEntity(users, v1!);
         expect(await conn.getEntity(users, uid, { deserialize: true })).toMatchObject({ name: 'Phil', department: null });
         await conn.commitTransaction();
       } finally {
@@ -204,15 +252,17 @@ export function describeEntityScenarios(target: EntityTarget): void {
 
       const v2 = await conn.getEntityByVersion(docs, doc.id, 2, { deserialize: true });
       expect(v2).toMatchObject({ id: doc.id, title: 'v2', words: 20, version: 2 });
-      await conn.saveEntity(docs, v2, { comment: 'restore v2' });
+      await conn.saveEntity(docs, v2!, { comment: 'restore v2' });
       expect(await conn.getEntity(docs, doc.id, { deserialize: true })).toMatchObject({ title: 'v2', words: 20 });
       const latest = await conn.getEntityByVersion(docs, doc.id, 4, { deserialize: true });
       expect(latest).toMatchObject({ title: 'v2', version: 4, history_comment: 'restore v2' });
 
-      await expectEntityError(() => conn.getEntityByVersion(docs, doc.id, 5));
+      // As in the original: a version that does not exist is null; a malformed one is an error.
+      expect(await conn.getEntityByVersion(docs, doc.id, 5)).toBeNull();
+      expect(await conn.getEntityByVersion(docs, 'no-such-id', 1, { deserialize: true })).toBeNull();
       await expectEntityError(() => conn.getEntityByVersion(docs, doc.id, 0));
       await expectEntityError(() => conn.getEntityByVersion(docs, doc.id, 1.5));
-      await expectEntityError(() => conn.getEntityByVersion(docs, 'no-such-id', 1));
+      await expectEntityError(() => conn.getEntityByVersion(docs, '', 1));
       expect(await conn.getEntityHistory(docs, 'no-such-id')).toEqual([]);
     });
 
@@ -221,7 +271,7 @@ export function describeEntityScenarios(target: EntityTarget): void {
       const item = await conn.saveEntity(items, { on: true, at: new Date('2020-01-01T00:00:00.000Z'), data: { a: 1 }, n: 5n });
       await conn.saveEntity(items, { id: item.id, on: false, at: new Date('2021-01-01T00:00:00.000Z'), data: { a: 2 }, n: 6n });
       const v1 = await conn.getEntityByVersion(items, item.id, 1);
-      await conn.saveEntity(items, v1);
+      await conn.saveEntity(items, v1!);
       const now = await conn.getEntity(items, item.id, { deserialize: true });
       expect(now).toMatchObject({ on: true, data: { a: 1 }, n: 5n });
       expect((now!['at'] as Date).toISOString()).toBe('2020-01-01T00:00:00.000Z');
@@ -279,12 +329,174 @@ export function describeEntityScenarios(target: EntityTarget): void {
       expect(history[2]!.deleted_at).toBeNull();
       expect(history.map((h) => h.history_user_id)).toEqual([null, 'admin', 'root']);
 
-      expect(await conn.deleteEntity(accounts, b.id, { permanent: true })).toBe(true);
-      expect(await conn.getEntity(accounts, b.id, { includeDeleted: true })).toBeNull();
-      expect(await conn.getEntityHistory(accounts, b.id)).toEqual([]);
-      await expectEntityError(() => conn.deleteEntity(accounts, 'missing'));
-      await expectEntityError(() => conn.deleteEntity(accounts, 'missing', { permanent: true }));
-      await expectEntityError(() => conn.restoreEntity(accounts, 'missing'));
+      // As in the original: an id that does not exist is false, not an error, and changes nothing.
+      expect(await conn.deleteEntity(accounts, 'missing')).toBe(false);
+      expect(await conn.deleteEntity(accounts, 'missing', { permanent: true })).toBe(false);
+      expect(await conn.deleteEntity(accounts, 'missing', { permanent: true, purgeHistory: true })).toBe(false);
+      expect(await conn.restoreEntity(accounts, 'missing')).toBe(false);
+      expect(await conn.getEntityHistory(accounts, 'missing')).toEqual([]);
+      expect(await conn.countEntities(accounts, { includeDeleted: true })).toBe(2);
+      await expectEntityError(() => conn.deleteEntity(accounts, ''));
+      await expectEntityError(() => conn.restoreEntity(accounts, 7 as unknown as string));
+    });
+
+    it('a permanent delete keeps the history and records the purge; purgeHistory erases it', async () => {
+      const members = entity('purge');
+      const kept = await conn.saveEntity(members, { name: 'Kim', plan: 'pro' }, { userId: 'signup' });
+      await conn.saveEntity(members, { id: kept.id, plan: 'free' }, { userId: 'billing' });
+      expect(await conn.deleteEntity(members, kept.id, { permanent: true, userId: 'admin' })).toBe(true);
+      expect(await conn.getEntity(members, kept.id, { includeDeleted: true })).toBeNull();
+      expect(await conn.countEntities(members, { includeDeleted: true })).toBe(0);
+      const history = await conn.getEntityHistory(members, kept.id, { deserialize: true });
+      expect(history.map((h) => [h.version, h['plan'], h.history_user_id, h.history_comment, h.deleted_at instanceof Date])).toEqual([
+        [1, 'pro', 'signup', null, false],
+        [2, 'free', 'billing', null, false],
+        [3, 'free', 'admin', 'purged', true],
+      ]);
+      expect(await conn.getEntityByVersion(members, kept.id, 3, { deserialize: true })).toMatchObject({ name: 'Kim', updated_by: 'admin' });
+      // Nothing left to delete or restore; saving the id again continues its history.
+      expect(await conn.deleteEntity(members, kept.id, { permanent: true })).toBe(false);
+      expect(await conn.restoreEntity(members, kept.id)).toBe(false);
+      await conn.saveEntity(members, { id: kept.id, name: 'Kim again' });
+      expect((await conn.getEntityHistory(members, kept.id)).map((h) => Number(h.version))).toEqual([1, 2, 3, 4]);
+
+      // A soft-deleted entity can be purged too, with the caller's comment on the last version.
+      const soft = await conn.saveEntity(members, { name: 'Lee' });
+      expect(await conn.deleteEntity(members, soft.id)).toBe(true);
+      expect(await conn.deleteEntity(members, soft.id, { permanent: true, comment: 'retention policy' })).toBe(true);
+      expect((await conn.getEntityHistory(members, soft.id)).map((h) => [Number(h.version), h.history_comment])).toEqual([
+        [1, null],
+        [2, 'deleted'],
+        [3, 'retention policy'],
+      ]);
+
+      // Erasure requests: row and history go, also for an entity whose row was purged earlier.
+      const erased = await conn.saveEntity(members, { name: 'Max' });
+      await conn.saveEntity(members, { id: erased.id, name: 'Max B.' });
+      expect(await conn.deleteEntity(members, erased.id, { permanent: true, purgeHistory: true })).toBe(true);
+      expect(await conn.getEntity(members, erased.id, { includeDeleted: true })).toBeNull();
+      expect(await conn.getEntityHistory(members, erased.id)).toEqual([]);
+      expect(await conn.deleteEntity(members, soft.id, { permanent: true, purgeHistory: true })).toBe(true);
+      expect(await conn.getEntityHistory(members, soft.id)).toEqual([]);
+      expect(await conn.deleteEntity(members, soft.id, { permanent: true, purgeHistory: true })).toBe(false);
+      // purgeHistory only means something with permanent: a typed error, and nothing changes.
+      await expectEntityError(() => conn.deleteEntity(members, kept.id, { purgeHistory: true }));
+      expect(await conn.getEntity(members, kept.id)).not.toBeNull();
+      expect(await conn.getEntityHistory(members, kept.id)).toHaveLength(4);
+    });
+
+    it('saveEntity and saveEntities return what was stored, system fields included', async () => {
+      const accounts = entity('returned');
+      const before = Date.now();
+      const created = await conn.saveEntity(accounts, { name: 'Ann', tags: ['a'] }, { userId: 'u1' });
+      expect(created).toEqual({ name: 'Ann', tags: ['a'], id: created.id, created_at: created.created_at, updated_at: created.created_at, created_by: 'u1', updated_by: 'u1', deleted_at: null });
+      expect(created.created_at).toBeInstanceOf(Date);
+      expect(created.created_at.getTime()).toBeGreaterThanOrEqual(before - 1);
+      // The same values as a read of the stored row.
+      const stored = await conn.getEntity(accounts, created.id, { deserialize: true });
+      expect(stored).toMatchObject({ id: created.id, name: 'Ann', created_at: created.created_at, updated_at: created.updated_at, created_by: 'u1', updated_by: 'u1', deleted_at: null });
+
+      await new Promise((r) => setTimeout(r, 5));
+      // An update returns the stored creation fields, not the ones of this save; system fields given in the input are ignored.
+      const updated = await conn.saveEntity(accounts, { id: created.id, name: 'Ann B.', created_by: 'forged', created_at: new Date(0), version: 9 }, { userId: 'u2' });
+      expect(updated).toEqual({
+        name: 'Ann B.',
+        id: created.id,
+        created_at: created.created_at,
+        updated_at: updated.updated_at,
+        created_by: 'u1',
+        updated_by: 'u2',
+        deleted_at: null,
+      });
+      expect(updated.updated_at.getTime()).toBeGreaterThan(created.updated_at.getTime());
+      expect(await conn.getEntity(accounts, created.id, { deserialize: true })).toMatchObject({ created_by: 'u1', updated_by: 'u2', updated_at: updated.updated_at });
+
+      // A save does not undelete: the returned deleted_at says so.
+      await conn.deleteEntity(accounts, created.id);
+      const deleted = await conn.getEntity(accounts, created.id, { includeDeleted: true, deserialize: true });
+      const whileDeleted = await conn.saveEntity(accounts, { id: created.id, name: 'Ann C.' });
+      expect(whileDeleted.deleted_at).toEqual(deleted!.deleted_at);
+      expect(whileDeleted.created_by).toBe('u1');
+      expect(whileDeleted.updated_by).toBeNull();
+
+      // Bulk: new and existing ids mixed, in input order; a caller-given new id is created now.
+      const given = `given-${Date.now()}`;
+      const many = await conn.saveEntities(accounts, [{ name: 'New' }, { id: created.id, name: 'Ann D.' }, { id: given, name: 'Given' }], { userId: 'bulk' });
+      expect(many.map((e) => [e['name'], e.created_by, e.updated_by])).toEqual([
+        ['New', 'bulk', 'bulk'],
+        ['Ann D.', 'u1', 'bulk'],
+        ['Given', 'bulk', 'bulk'],
+      ]);
+      expect(many[1]!.created_at).toEqual(created.created_at);
+      expect(many[1]!.deleted_at).toEqual(deleted!.deleted_at);
+      expect(many[2]!.created_at).toEqual(many[2]!.updated_at);
+      for (const e of many) {
+        expect(await conn.getEntity(accounts, e.id, { includeDeleted: true, deserialize: true })).toMatchObject({
+          created_at: e.created_at,
+          updated_at: e.updated_at,
+          created_by: e.created_by,
+          deleted_at: e.deleted_at,
+        });
+      }
+    });
+
+    it('timeoutMs bounds the whole operation: past it the statement is cancelled, the operation rolled back, no connection kept', async () => {
+      const slow = entity('slow');
+      await conn.saveEntity(slow, { a: 0, b: 0, c: 0, d: 0 });
+      const undo = await slowInserts(target.name, conn, slow);
+      try {
+        // One single-row save: one slow INSERT (plus a fast history copy).
+        let single = Number.POSITIVE_INFINITY;
+        for (let i = 0; i < 2; i++) {
+          const started = performance.now();
+          await conn.saveEntity(slow, { a: 1 });
+          single = Math.min(single, performance.now() - started);
+        }
+        // Four rows of four shapes are four slow INSERTs, each well within this budget, together past it.
+        const budget = Math.ceil(single * 1.5);
+        const rows = [{ a: 2 }, { b: 2 }, { c: 2 }, { d: 2 }];
+        const attempt = async (c: Connection): Promise<{ error: unknown; ms: number }> => {
+          const started = performance.now();
+          const error = await c.saveEntities(slow, rows, { timeoutMs: budget }).then(() => undefined, (e: unknown) => e);
+          return { error, ms: performance.now() - started };
+        };
+        const { error, ms } = await attempt(conn);
+        expect(error).toBeInstanceOf(QueryTimeoutError);
+        expect((error as QueryTimeoutError).code).toBe('DAL_QUERY_TIMEOUT');
+        expect((error as QueryTimeoutError).timeoutMs).toBe(budget);
+        expect((error as Error).message).toMatch(/entity operation timed out/);
+        // PostgreSQL and MySQL cancel the running statement at the deadline; SQLite's cannot be
+        // interrupted, so the operation stops at the next statement.
+        expect(ms).toBeLessThan(budget + (target.name === 'sqlite' ? single : 0) + 1_500);
+        expect(await conn.countEntities(slow)).toBe(3);
+        expect(PoolManager.getPoolStatus(db.config.hash())!.sizes.inUse).toBe(1);
+        if (target.name !== 'sqlite') {
+          const running =
+            target.name === 'postgres'
+              ? `SELECT COUNT(*) AS [n] FROM pg_stat_activity WHERE [state] = 'active' AND [query] LIKE ? AND [pid] <> pg_backend_pid()`
+              : `SELECT COUNT(*) AS [n] FROM information_schema.PROCESSLIST WHERE [INFO] LIKE ? AND [ID] <> CONNECTION_ID()`;
+          expect(Number((await conn.execute<{ n: unknown }>(running, [`%INSERT INTO%${slow}%`]))[0]!.n)).toBe(0);
+        }
+
+        // Inside the caller's transaction only the operation rolls back; the transaction goes on.
+        const inside = await conn.transaction(async (tx) => {
+          const kept = await tx.saveEntity(slow, { a: 3 });
+          expect((await attempt(tx)).error).toBeInstanceOf(QueryTimeoutError);
+          expect(await tx.countEntities(slow)).toBe(4);
+          return kept;
+        });
+        expect(await conn.getEntity(slow, inside.id)).not.toBeNull();
+        expect(await conn.countEntities(slow)).toBe(4);
+
+        // The same operation with no timeoutMs (60 s) completes.
+        expect(await conn.saveEntities(slow, rows)).toHaveLength(4);
+      } finally {
+        for (const sql of undo) await conn.execute(sql);
+      }
+      for (const timeoutMs of [0, -1, Number.NaN, '5' as unknown as number]) {
+        const error = await conn.saveEntity(slow, { a: 9 }, { timeoutMs }).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(ConfigError);
+      }
     });
 
     it('commits and rolls back entity writes with the caller transaction', async () => {

@@ -1,11 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DatabaseConfig, EntityError, type SyncConnection } from '@dal/core';
+import { DatabaseConfig, EntityError, QueryTimeoutError, type SyncConnection } from '@dal/core';
 import { SqliteDatabase } from '@dal/driver-sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findEntities, saveEntity } from '../src/index.js';
-import { entityName } from './helpers.js';
+import { entityName, slowInserts } from './helpers.js';
 
 describe('@dal/entities on a SQLite SyncConnection', () => {
   const dir = mkdtempSync(join(tmpdir(), 'dal-entities-sync-'));
@@ -37,10 +37,47 @@ describe('@dal/entities on a SQLite SyncConnection', () => {
     expect(conn.restoreEntity(users, karen!.id)).toBe(true);
     expect(conn.getEntityHistory(users, karen!.id).map((h) => h.version)).toEqual([1, 2, 3]);
     const v1 = conn.getEntityByVersion(users, phil!.id, 1);
-    saveEntity(conn, users, v1);
+    saveEntity(conn, users, v1!);
     expect(conn.getEntity(users, phil!.id, { deserialize: true })).toMatchObject({ name: 'Phil', department: null, since: null });
     expect(() => conn.getEntity('bad name', 'x')).toThrow(EntityError);
-    expect(() => conn.getEntityByVersion(users, phil!.id, 99)).toThrow(EntityError);
+    // The original's contract: null / false for what does not exist, what was stored from a save.
+    expect(conn.getEntityByVersion(users, phil!.id, 99)).toBeNull();
+    expect(conn.deleteEntity(users, 'missing')).toBe(false);
+    expect(conn.restoreEntity(users, 'missing')).toBe(false);
+    expect(updated).toMatchObject({ id: phil!.id, name: 'Bob', created_at: phil!.created_at, created_by: null, deleted_at: null });
+    expect(updated.updated_at).toBeInstanceOf(Date);
+    expect(conn.deleteEntity(users, karen!.id, { permanent: true })).toBe(true);
+    expect(conn.getEntityHistory(users, karen!.id).map((h) => h.history_comment)).toEqual([null, 'deleted', 'restored', 'purged']);
+  });
+
+  it('bounds a whole operation by timeoutMs between statements, and rolls it back', async () => {
+    const slow = entityName('sync_slow');
+    conn.saveEntity(slow, { a: 0, b: 0, c: 0, d: 0 });
+    const undo = await slowInserts('sqlite', conn, slow);
+    try {
+      let single = Number.POSITIVE_INFINITY;
+      for (let i = 0; i < 2; i++) {
+        const started = performance.now();
+        conn.saveEntity(slow, { a: 1 });
+        single = Math.min(single, performance.now() - started);
+      }
+      // Four slow INSERTs, each within the budget: a synchronous statement cannot be interrupted,
+      // so the operation stops at the first statement boundary past the deadline.
+      const budget = Math.ceil(single * 1.5);
+      let error: unknown;
+      try {
+        conn.saveEntities(slow, [{ a: 2 }, { b: 2 }, { c: 2 }, { d: 2 }], { timeoutMs: budget });
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(QueryTimeoutError);
+      expect((error as QueryTimeoutError).timeoutMs).toBe(budget);
+      expect(conn.inTransaction()).toBe(false);
+      expect(conn.countEntities(slow)).toBe(3);
+      expect(conn.saveEntities(slow, [{ a: 2 }, { b: 2 }])).toHaveLength(2);
+    } finally {
+      for (const sql of undo) conn.execute(sql);
+    }
   });
 
   it('commits and rolls back with the sync transaction', () => {
