@@ -87,7 +87,7 @@ describe('DatabaseConfig', () => {
 describe('DatabaseConfig resilience settings', () => {
   it('fills breaker and retry defaults, and accepts false', () => {
     const config = new DatabaseConfig({ database: 'app' });
-    expect(config.circuitBreaker).toEqual({ failureThreshold: 5, recoveryTimeoutMs: 30_000, halfOpenMaxCalls: 3, windowSizeMs: 60_000 });
+    expect(config.circuitBreaker).toEqual({ failureThreshold: 5, recoveryTimeoutMs: 1_000, halfOpenMaxCalls: 3, windowSizeMs: 60_000 });
     expect(config.retry).toEqual({ maxRetries: 3, baseDelayMs: 100, maxDelayMs: 10_000, totalTimeoutMs: 30_000 });
     const off = new DatabaseConfig({ database: 'app', circuitBreaker: false, retry: false });
     expect(off.circuitBreaker).toBe(false);
@@ -95,6 +95,23 @@ describe('DatabaseConfig resilience settings', () => {
     expect(new DatabaseConfig({ database: 'app', retry: { maxRetries: 0 } }).retry).toMatchObject({ maxRetries: 0 });
     expect(() => new DatabaseConfig({ database: 'app', circuitBreaker: { failureThreshold: 0 } })).toThrow(ConfigError);
     expect(() => new DatabaseConfig({ database: 'app', retry: { baseDelayMs: -1 } })).toThrow(ConfigError);
+  });
+
+  it('rejects breaker and retry settings that make no sense', () => {
+    const bad: Array<[string, Record<string, unknown>]> = [
+      ['circuitBreaker.failureThreshold', { circuitBreaker: { failureThreshold: 0 } }],
+      ['circuitBreaker.failureThreshold', { circuitBreaker: { failureThreshold: 2.5 } }],
+      ['circuitBreaker.recoveryTimeoutMs', { circuitBreaker: { recoveryTimeoutMs: -1 } }],
+      ['circuitBreaker.recoveryTimeoutMs', { circuitBreaker: { recoveryTimeoutMs: 0 } }],
+      ['circuitBreaker.windowSizeMs', { circuitBreaker: { windowSizeMs: Number.NaN } }],
+      ['circuitBreaker.recoverAfter', { circuitBreaker: { recoverAfter: 5 } }],
+      ['retry.maxRetries', { retry: { maxRetries: 1.5 } }],
+      ['circuitBreaker', { circuitBreaker: true }],
+    ];
+    for (const [name, options] of bad) {
+      expect(() => new DatabaseConfig({ database: 'app', ...options })).toThrow(ConfigError);
+      expect(() => new DatabaseConfig({ database: 'app', ...options })).toThrow(name);
+    }
   });
 
   it('parses hosts, and the first is host/port', () => {

@@ -47,7 +47,11 @@ export interface DatabaseConfigOptions {
   hosts?: ReadonlyArray<string | HostAddress>;
   /** How long to stay on a fallback host before trying the first one again (default 30 s). */
   failbackAfterMs?: number;
-  /** The pool's circuit breaker (opens on connection failures only), or false for none. */
+  /**
+   * The pool's circuit breaker, or false for none. It opens when new connections cannot be opened
+   * (not when a session in use breaks), and a background probe closes it as soon as the server
+   * answers again; meanwhile callers wait for it within their acquisition timeout.
+   */
   circuitBreaker?: CircuitBreakerSettings | false;
   /** Retry of transient connection failures (never inside a transaction, never once a statement was sent), or false. */
   retry?: RetrySettings | false;
@@ -66,11 +70,15 @@ export interface HostAddress {
 }
 
 export interface CircuitBreakerSettings {
-  /** Connection failures within the window that open the circuit (default 5). */
+  /** Failed attempts to open a connection, within the window, that open the circuit (default 5). */
   failureThreshold?: number;
-  /** How long it stays open before trial calls (default 30 s). */
+  /**
+   * Longest wait between two probes while open (default 1 s). Probes start 100 ms after the
+   * circuit opens and back off, doubling, up to this; it bounds how long after the server
+   * answers again service resumes.
+   */
   recoveryTimeoutMs?: number;
-  /** Trial calls at once while half-open (default 3). */
+  /** @deprecated Has no effect: a pool's breaker recovers by probing, with no half-open trial calls. */
   halfOpenMaxCalls?: number;
   /** Sliding window for counting failures (default 60 s). */
   windowSizeMs?: number;
@@ -104,7 +112,7 @@ const DEFAULTS = {
 
 const BREAKER_DEFAULTS: Required<CircuitBreakerSettings> = {
   failureThreshold: 5,
-  recoveryTimeoutMs: 30_000,
+  recoveryTimeoutMs: 1_000,
   halfOpenMaxCalls: 3,
   windowSizeMs: 60_000,
 };
@@ -248,8 +256,8 @@ export class DatabaseConfig {
       this.host = this.hosts[0]!.host;
       this.port = this.hosts[0]!.port;
     }
-    this.circuitBreaker = settingsOrFalse(where, 'circuitBreaker', options.circuitBreaker, BREAKER_DEFAULTS);
-    this.retry = settingsOrFalse(where, 'retry', options.retry, RETRY_DEFAULTS, ['maxRetries']);
+    this.circuitBreaker = settingsOrFalse(where, 'circuitBreaker', options.circuitBreaker, BREAKER_DEFAULTS, [], ['failureThreshold', 'halfOpenMaxCalls']);
+    this.retry = settingsOrFalse(where, 'retry', options.retry, RETRY_DEFAULTS, ['maxRetries'], ['maxRetries']);
     Object.freeze(this);
   }
 
@@ -412,14 +420,21 @@ function settingsOrFalse<T extends object>(
   given: Partial<T> | false | undefined,
   defaults: Required<T>,
   zeroAllowed: readonly string[] = [],
+  integerKeys: readonly string[] = [],
 ): Readonly<Required<T>> | false {
   if (given === false) return false;
   if (given !== undefined && (given === null || typeof given !== 'object')) throw new ConfigError(`${where}: "${name}" must be an object or false`);
+  for (const key of Object.keys(given ?? {})) {
+    if (!(key in defaults)) throw new ConfigError(`${where}: unknown option "${name}.${key}" (expected ${Object.keys(defaults).join(', ')})`);
+  }
   const merged = { ...defaults, ...(given ?? {}) } as Record<string, unknown>;
   for (const [key, value] of Object.entries(merged)) {
     const min = zeroAllowed.includes(key) ? 0 : Number.MIN_VALUE;
     if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
       throw new ConfigError(`${where}: "${name}.${key}" must be a ${min === 0 ? 'non-negative' : 'positive'} number, got ${String(value)}`);
+    }
+    if (integerKeys.includes(key) && !Number.isInteger(value)) {
+      throw new ConfigError(`${where}: "${name}.${key}" must be a whole number, got ${String(value)}`);
     }
   }
   return Object.freeze(merged) as Readonly<Required<T>>;

@@ -26,6 +26,12 @@ export interface ExecuteOptions {
   signal?: AbortSignal;
   /** 'object' (default) or 'array' rows. */
   rowMode?: RowMode;
+  /**
+   * The statement is safe to run twice (a read, an upsert, an update to a fixed value): when its
+   * connection breaks before a result comes back, it is re-run once on a fresh connection, within
+   * the same timeout. Ignored inside an explicit transaction, whose work died with the connection.
+   */
+  idempotent?: boolean;
 }
 
 /** Full result of `query`: rows plus counts. */
@@ -294,7 +300,18 @@ export class Connection {
 
   async #query<R>(sql: string, params: readonly unknown[] | undefined, options: ExecuteOptions | undefined, firstRow: boolean): Promise<QueryResult<R>> {
     const values = params ?? NO_PARAMS;
-    return this.#run<R>(compileFor(sql, values, this.#runtime.translateTarget).sql, values, options, firstRow);
+    const nativeSql = compileFor(sql, values, this.#runtime.translateTarget).sql;
+    if (options?.idempotent !== true || this.#transactionDepth > 0) return this.#run<R>(nativeSql, values, options, firstRow);
+    const started = performance.now();
+    try {
+      return await this.#run<R>(nativeSql, values, options, firstRow);
+    } catch (error) {
+      const budgetMs = (options.timeoutMs ?? this.#runtime.config.queryExecutionTimeoutMs) - (performance.now() - started);
+      if (!(error instanceof ConnectionError) || this.#transactionDepth > 0 || !(budgetMs > 0)) throw error;
+      // The session died before answering: #readyEntry swaps in a fresh connection for the one run again.
+      if (this.#entry !== undefined) this.#entry.discard = true;
+      return this.#run<R>(nativeSql, values, { ...options, timeoutMs: budgetMs }, firstRow);
+    }
   }
 
   #run<R>(nativeSql: string, params: readonly unknown[], options: ExecuteOptions | undefined, firstRow = false): Promise<QueryResult<R>> {
@@ -362,10 +379,8 @@ export class Connection {
           if (done) return;
           finish();
           const mapped = runtime.mapError(error, nativeSql);
-          if (mapped instanceof ConnectionError) {
-            entry.needsValidation = true;
-            runtime.reportConnectionFailure(mapped);
-          }
+          // A broken session is replaced; it does not count against the breaker (connection-gate.ts).
+          if (mapped instanceof ConnectionError) entry.needsValidation = true;
           runtime.recordQuery(performance.now() - started, mapped, options?.tags, nativeSql, params);
           reject(mapped);
         },

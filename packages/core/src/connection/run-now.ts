@@ -13,7 +13,7 @@ import { NO_PARAMS, checkBeforeRun, compileFor } from './statement.js';
 
 /**
  * The error of a statement that failed on `entry` after `durationMs`, mapped and counted; a
- * connection failure also marks the connection for a ping and counts against the breaker.
+ * connection failure also marks the connection for a ping before it is handed out again.
  */
 function statementFailed(
   runtime: PoolRuntime,
@@ -25,10 +25,7 @@ function statementFailed(
   options: ExecuteOptions | undefined,
 ): DalError {
   const mapped = runtime.mapError(error, nativeSql);
-  if (mapped instanceof ConnectionError) {
-    entry.needsValidation = true;
-    runtime.reportConnectionFailure(mapped);
-  }
+  if (mapped instanceof ConnectionError) entry.needsValidation = true;
   runtime.recordQuery(durationMs, mapped, options?.tags, nativeSql, params);
   return mapped;
 }
@@ -94,7 +91,7 @@ function readersOf(entry: PoolEntry, runtime: PoolRuntime): ReaderCache | null {
  * e.g. by a parameter's `toJSON`, which finds it checked out and waits as usual). An
  * `executeFirst` goes through the connection's prepared reader when its driver has them.
  * Returns what the caller gets for `shape`, or RUN_POOLED (nothing ran, nothing counted) when no
- * such connection is idle, the signal aborted, the breaker is not closed, the connection is too
+ * such connection is idle, the signal aborted, the connection is too
  * old (it is closed), or the statement must wait for a lock: the caller then goes through the pool.
  * @throws {DalError} as `runNow`, or a TranslationError when the parameters do not match.
  */
@@ -105,7 +102,7 @@ export function queryInPlace(
   options: ExecuteOptions | undefined,
   shape: ResultShape,
 ): unknown {
-  if (options?.signal?.aborted === true || (runtime.breaker !== undefined && runtime.breaker.state !== 'closed')) return RUN_POOLED;
+  if (options?.signal?.aborted === true) return RUN_POOLED;
   const pool = runtime.pool;
   const entry = pool.checkOutRunNow();
   if (entry === undefined) return RUN_POOLED;

@@ -25,7 +25,8 @@ export function compileFor(sql: string, values: readonly unknown[], target: Tran
  * The checks before a statement reaches the driver; returns its timeout (the call's, else the config's).
  * @throws {ConfigError} for a timeout that is not a positive number.
  * @throws {AbortedError} when `options.signal` already aborted.
- * @throws {CircuitOpenError} while the breaker is open.
+ * The circuit breaker is not consulted here: it guards opening connections (connection-gate.ts),
+ * and a statement always runs on one that is open already.
  */
 export function checkBeforeRun(runtime: PoolRuntime, options: ExecuteOptions | undefined): number {
   const alias = runtime.config.alias;
@@ -35,10 +36,6 @@ export function checkBeforeRun(runtime: PoolRuntime, options: ExecuteOptions | u
   }
   const signal = options?.signal;
   if (signal?.aborted) throw new AbortedError(`${alias}: statement aborted before it started`, signal.reason);
-  if (runtime.breaker !== undefined) {
-    const open = runtime.circuitOpenError();
-    if (open !== undefined) throw open;
-  }
   return timeoutMs;
 }
 

@@ -5,9 +5,12 @@ import type { Logger } from '../logger.js';
 import { timeoutSignal } from '../timeout-signal.js';
 
 /**
- * Opens connections to the first reachable server of `config.hosts`. When the current one
- * fails with a connection error, new connections go to the next; after `failbackAfterMs` on a
- * fallback, the first host is tried again. With a single host it is a plain `driver.connect`.
+ * Opens connections to the first reachable server of `config.hosts`. When opening a connection
+ * to the current one fails (refused, timed out), new connections go to the next. A session that
+ * dies while in use says nothing about its host and moves nothing. While on a fallback, the first
+ * host is probed in the background every `failbackAfterMs` (open a connection, ping, close), and
+ * new connections go back to it once it answers; callers never wait on a host that is still down.
+ * With a single host it is a plain `driver.connect`.
  */
 export class HostSelector {
   readonly #driver: Driver;
@@ -17,7 +20,8 @@ export class HostSelector {
   /** Each host gets a share of connectionCreationTimeoutMs, so a silent one cannot use it all. */
   readonly #attemptMs: number;
   #current = 0;
-  #switchedAt = 0;
+  #failbackTimer: NodeJS.Timeout | undefined;
+  #closed = false;
 
   constructor(config: DatabaseConfig, driver: Driver, logger: Logger) {
     this.#driver = driver;
@@ -36,7 +40,6 @@ export class HostSelector {
 
   async connect(signal: AbortSignal): Promise<DriverConnection> {
     if (this.#configs.length === 1) return this.#driver.connect(this.#configs[0]!, { signal });
-    if (this.#current !== 0 && performance.now() - this.#switchedAt >= this.#failbackAfterMs) this.#switchTo(0, 'failback');
     let lastError: unknown;
     // Each host at most once per connection attempt, starting with the current one.
     for (let tried = 0; tried < this.#configs.length; tried++) {
@@ -58,10 +61,46 @@ export class HostSelector {
     throw lastError;
   }
 
+  /** Stop the failback probe (the pool is closing). */
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#failbackTimer);
+    this.#failbackTimer = undefined;
+  }
+
   #switchTo(index: number, why: 'failover' | 'failback'): void {
     const config = this.#configs[index]!;
     this.#logger.warn?.({ alias: config.alias, host: config.host, port: config.port, reason: why }, `[dal] ${why} to another host`);
     this.#current = index;
-    this.#switchedAt = performance.now();
+    clearTimeout(this.#failbackTimer);
+    this.#failbackTimer = undefined;
+    if (index !== 0) this.#scheduleFailbackProbe();
+  }
+
+  #scheduleFailbackProbe(): void {
+    if (this.#closed) return;
+    this.#failbackTimer = setTimeout(() => void this.#probeFirstHost(), this.#failbackAfterMs);
+    this.#failbackTimer.unref();
+  }
+
+  async #probeFirstHost(): Promise<void> {
+    const attempt = timeoutSignal(this.#attemptMs, () => new DOMException('host did not answer in time', 'TimeoutError'));
+    let answered = false;
+    try {
+      const conn = await this.#driver.connect(this.#configs[0]!, { signal: attempt.signal });
+      try {
+        await conn.ping({ signal: attempt.signal });
+        answered = true;
+      } finally {
+        await conn.close().catch(() => conn.destroy());
+      }
+    } catch {
+      // Still down: stay on the fallback and look again later.
+    } finally {
+      attempt.clear();
+    }
+    if (this.#closed || this.#current === 0) return;
+    if (answered) this.#switchTo(0, 'failback');
+    else this.#scheduleFailbackProbe();
   }
 }

@@ -1,5 +1,6 @@
+import { TimeoutError } from '@dal/resilience';
 import { translationCacheStats } from '@dal/sql-translate';
-import { UnsupportedFeatureError, ConnectionError } from '../errors/errors.js';
+import { UnsupportedFeatureError } from '../errors/errors.js';
 import type { DatabaseConfig } from '../config/database-config.js';
 import type { Driver } from '../driver/driver.js';
 import type { Logger } from '../logger.js';
@@ -7,6 +8,7 @@ import { Pool, type PoolSizes } from './pool.js';
 import { PoolMetrics, type PoolMetricsSnapshot, type ScalingAdvice } from './pool-metrics.js';
 import { PoolRuntime } from './pool-runtime.js';
 import { HostSelector } from './host-selector.js';
+import { ConnectionGate } from './connection-gate.js';
 
 export interface PoolStatus {
   alias: string;
@@ -104,6 +106,12 @@ const cacheStatsProviders = new Map<string, () => CacheStats>([
 export class PoolManager {
   static readonly #pools = new Map<string, ManagedPool>();
   static readonly #opening = new Map<string, Promise<PoolRuntime>>();
+  /**
+   * The connection gate (and so the circuit breaker) of each config, kept when building its pool
+   * failed: the next attempt then shares the breaker, so a server that keeps refusing (wrong
+   * credentials, down at start-up) opens it and is probed, instead of being dialled by every call.
+   */
+  static readonly #gates = new Map<string, ConnectionGate>();
 
   private constructor() {}
 
@@ -132,7 +140,12 @@ export class PoolManager {
         driver.dialect?.name,
       );
     }
-    const hosts = new HostSelector(config, driver, options.logger);
+    let gate = PoolManager.#gates.get(config.hash());
+    if (gate === undefined) {
+      gate = new ConnectionGate(config, new HostSelector(config, driver, options.logger));
+      PoolManager.#gates.set(config.hash(), gate);
+    }
+    const hosts = gate.hosts;
     const metrics = new PoolMetrics(config.metricsWindowMs);
     metrics.alias = config.alias;
     metrics.hash = config.hash();
@@ -147,7 +160,8 @@ export class PoolManager {
       idleTimeoutMs: config.idleTimeoutMs,
       maxLifetimeMs: config.maxLifetimeMs,
       trackAcquireStacks: options.trackAcquireStacks,
-      create: (signal) => hosts.connect(signal),
+      create: (signal) => gate.open(signal),
+      unavailable: (waitedMs) => gate.unavailableError(waitedMs),
       metrics,
     });
     let timer: NodeJS.Timeout | undefined;
@@ -156,7 +170,12 @@ export class PoolManager {
         pool.warmUp(),
         new Promise<never>((_, reject) => {
           timer = setTimeout(
-            () => reject(new ConnectionError(`${config.alias}: the pool was not ready within poolCreationTimeoutMs (${config.poolCreationTimeoutMs} ms)`)),
+            () =>
+              reject(
+                new TimeoutError(`${config.alias}: the pool was not ready within poolCreationTimeoutMs (${config.poolCreationTimeoutMs} ms)`, config.poolCreationTimeoutMs, {
+                  retryable: true,
+                }),
+              ),
             config.poolCreationTimeoutMs,
           );
         }),
@@ -168,7 +187,7 @@ export class PoolManager {
     } finally {
       clearTimeout(timer);
     }
-    const runtime = new PoolRuntime(config, driver, pool, options.logger);
+    const runtime = new PoolRuntime(config, driver, pool, options.logger, gate);
     const managed: ManagedPool = { runtime, hosts, healthy: true, capacity: undefined, opens: 0 };
     runtime.breaker?.on('open', () => managed.opens++);
     PoolManager.#pools.set(config.hash(), managed);
@@ -306,6 +325,8 @@ export class PoolManager {
    * to `timeoutMs` (default 30 s) to come back. Returns false when there was no such pool.
    */
   static async closePool(hash: string, options: { timeoutMs?: number } = {}): Promise<boolean> {
+    PoolManager.#gates.get(hash)?.close();
+    PoolManager.#gates.delete(hash);
     const managed = PoolManager.#pools.get(hash);
     if (managed === undefined) return false;
     PoolManager.#pools.delete(hash);
@@ -317,6 +338,7 @@ export class PoolManager {
 
   /** Close every pool of the process. */
   static async closeAll(options: { timeoutMs?: number } = {}): Promise<void> {
-    await Promise.all([...PoolManager.#pools.keys()].map((hash) => PoolManager.closePool(hash, options)));
+    const hashes = new Set([...PoolManager.#pools.keys(), ...PoolManager.#gates.keys()]);
+    await Promise.all([...hashes].map((hash) => PoolManager.closePool(hash, options)));
   }
 }

@@ -1,4 +1,4 @@
-import { AbortedError, CircuitBreaker, CircuitOpenError, DalError, TimeoutError, backoffDelay, sleep } from '@dal/resilience';
+import { AbortedError, CircuitOpenError, DalError, TimeoutError, backoffDelay, sleep, type CircuitBreaker } from '@dal/resilience';
 import type { TranslateTarget } from '@dal/sql-translate';
 import type { DatabaseConfig } from '../config/database-config.js';
 import type { Dialect, Driver } from '../driver/driver.js';
@@ -6,13 +6,9 @@ import { ConnectionError, PoolTimeoutError, QueryTimeoutError } from '../errors/
 import { emitDalEvent, eventListeners } from '../events.js';
 import { DefaultDriverOptions } from '../connection/driver-options.js';
 import type { Logger } from '../logger.js';
+import type { ConnectionGate } from './connection-gate.js';
 import type { Pool, PoolEntry } from './pool.js';
 import type { ErrorsByCategory, PoolMetrics } from './pool-metrics.js';
-
-/** Errors that count against the circuit breaker: the server or the network failed, not the SQL. */
-function isConnectionFailure(error: unknown): boolean {
-  return DalError.isInstance(error) && error.code === 'DAL_CONNECTION';
-}
 
 function categoryOf(error: DalError): keyof ErrorsByCategory {
   if (error instanceof QueryTimeoutError) return 'timeout';
@@ -40,7 +36,7 @@ export class PoolRuntime {
   readonly metrics: PoolMetrics;
   /** Driver options of statements at the config's timeout, made once. */
   readonly defaultDriverOptions: DefaultDriverOptions;
-  /** Opens on connection failures only; undefined when the config disables it. */
+  /** Opens when new connections cannot be opened (see connection-gate.ts); undefined when the config disables it. */
   readonly breaker: CircuitBreaker | undefined;
   readonly #slowMs: number;
   readonly #errorContext: { alias: string; sql?: string };
@@ -52,6 +48,7 @@ export class PoolRuntime {
     readonly driver: Driver,
     readonly pool: Pool,
     readonly logger: Logger,
+    readonly gate: ConnectionGate,
   ) {
     this.dialect = driver.dialect;
     this.translateTarget = driver.dialect.translateTarget;
@@ -59,9 +56,9 @@ export class PoolRuntime {
     this.defaultDriverOptions = new DefaultDriverOptions(config.queryExecutionTimeoutMs);
     this.#slowMs = config.slowQueryThresholdMs;
     this.#errorContext = { alias: config.alias };
-    if (config.circuitBreaker !== false) {
-      this.breaker = new CircuitBreaker({ name: config.alias, ...config.circuitBreaker, isFailure: isConnectionFailure });
-      for (const state of ['open', 'close', 'half-open'] as const) {
+    this.breaker = gate.breaker;
+    if (this.breaker !== undefined) {
+      for (const state of ['open', 'close'] as const) {
         this.breaker.on(state, () => this.#onCircuit(state === 'close' ? 'closed' : state));
       }
     }
@@ -71,9 +68,11 @@ export class PoolRuntime {
   }
 
   /**
-   * A connection for a caller: through the circuit breaker, retrying a transient failure to
-   * open one (no statement has been sent yet, so retrying is always safe).
-   * @throws {CircuitOpenError} while the breaker is open.
+   * A connection for a caller, retrying a transient failure to open one (no statement has been
+   * sent yet, so retrying is always safe). While the server cannot be reached (breaker open) the
+   * wait goes on until a probe reaches it, up to `connectionAcquisitionTimeoutMs`.
+   * @throws {CircuitOpenError} when the server was still unreachable at the end of the wait.
+   * @throws {PoolTimeoutError} when every connection stayed busy.
    */
   acquire(signal: AbortSignal | undefined): Promise<PoolEntry> {
     const ready = this.tryAcquireIdle(signal);
@@ -82,11 +81,11 @@ export class PoolRuntime {
 
   /**
    * The hot path: an idle connection handed out at once, or undefined (nothing changed) when none
-   * is idle, someone queues, the breaker is not closed or `signal` aborted. An idle connection
-   * with the breaker closed cannot fail, so it skips the breaker and retry wrapping.
+   * is idle, someone queues or `signal` aborted. An open connection is usable whatever the
+   * breaker says (it guards opening new ones), so there is nothing to wrap.
    */
   tryAcquireIdle(signal: AbortSignal | undefined): PoolEntry | undefined {
-    if (signal?.aborted === true || (this.breaker !== undefined && this.breaker.state !== 'closed')) return undefined;
+    if (signal?.aborted === true) return undefined;
     return this.pool.tryAcquireIdle();
   }
 
@@ -95,7 +94,7 @@ export class PoolRuntime {
     const started = performance.now();
     for (let attempt = 0; ; attempt++) {
       try {
-        return this.breaker === undefined ? await this.pool.acquire(signal) : await this.breaker.execute(() => this.pool.acquire(signal));
+        return await this.pool.acquire(signal);
       } catch (error) {
         if (error instanceof CircuitOpenError) this.metrics.errorsByCategory.circuitOpen++;
         if (retry === false || attempt >= retry.maxRetries || !(error instanceof ConnectionError) || !error.retryable) throw error;
@@ -104,23 +103,6 @@ export class PoolRuntime {
         await sleep(delay, signal === undefined ? {} : { signal });
       }
     }
-  }
-
-  /** Reject a statement at once while the breaker is open. */
-  circuitOpenError(): CircuitOpenError | undefined {
-    const breaker = this.breaker;
-    if (breaker === undefined || breaker.state !== 'open') return undefined;
-    this.metrics.errorsByCategory.circuitOpen++;
-    return new CircuitOpenError(
-      `${this.config.alias}: the circuit breaker is open after repeated connection failures; retry in ${breaker.retryAfterMs} ms`,
-      breaker.name,
-      breaker.retryAfterMs,
-    );
-  }
-
-  /** A statement failed because the connection did: count it against the breaker. */
-  reportConnectionFailure(error: DalError): void {
-    this.breaker?.execute(() => Promise.reject(error)).catch(() => undefined);
   }
 
   /** Native error -> DalError through the dialect; DalErrors pass through. */
@@ -195,13 +177,14 @@ export class PoolRuntime {
     return leaks;
   }
 
-  /** Stop background work (leak checks). */
+  /** Stop background work (leak checks, breaker probes, failback checks). */
   stop(): void {
     clearInterval(this.#leakTimer);
     this.#leakTimer = undefined;
+    this.gate.close();
   }
 
-  #onCircuit(state: 'closed' | 'open' | 'half-open'): void {
+  #onCircuit(state: 'closed' | 'open'): void {
     const level = state === 'open' ? 'error' : 'warn';
     this.logger[level]?.({ alias: this.config.alias, state }, `[dal] circuit breaker ${state}`);
     if (eventListeners.length > 0) emitDalEvent({ type: 'circuit', alias: this.config.alias, hash: this.config.hash(), state });

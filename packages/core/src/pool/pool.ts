@@ -8,7 +8,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { AbortedError } from '@dal/resilience';
+import { AbortedError, CircuitOpenError, type DalError } from '@dal/resilience';
 import type { DriverConnection } from '../driver/driver.js';
 import type { ReaderCache } from '../connection/reader-cache.js';
 import { ConnectionError, PoolClosedError, PoolTimeoutError } from '../errors/errors.js';
@@ -92,6 +92,11 @@ export interface PoolOptions {
   readonly trackAcquireStacks: boolean;
   /** Open one physical connection; must stop when the signal aborts. */
   create(signal: AbortSignal): Promise<DriverConnection>;
+  /**
+   * Why a caller who waited `waitedMs` got no connection, when the reason is that the server
+   * cannot be reached (an open circuit breaker) rather than a busy pool; undefined otherwise.
+   */
+  unavailable?(waitedMs: number): DalError | undefined;
   metrics: PoolMetrics;
 }
 
@@ -414,6 +419,8 @@ export class Pool {
       const now = performance.now();
       return { conn, createdAt: now, lastReleasedAt: now, acquiredAt: 0, acquireStack: undefined, needsValidation: false, discard: false, inUseIndex: -1, runsNow: conn.executeNow !== undefined, readers: undefined };
     } catch (error) {
+      // Waiting out an open circuit breaker is not one more failed connection attempt.
+      if (error instanceof CircuitOpenError) throw error;
       metrics.connectionErrors++;
       if (signal.aborted && !(error instanceof ConnectionError)) {
         const reason: unknown = signal.reason;
@@ -459,6 +466,12 @@ export class Pool {
   #timeOut(waiter: Waiter): void {
     if (waiter.done) return;
     const waited = performance.now() - waiter.enqueuedAt;
+    const unavailable = this.#options.unavailable?.(waited);
+    if (unavailable !== undefined) {
+      // An outage, not a busy pool: it must not count towards the scaling advice.
+      this.#failWaiter(waiter, unavailable);
+      return;
+    }
     const { size, inUse } = this.sizes();
     this.#options.metrics.recordAcquireTimeout(waited);
     this.#failWaiter(
