@@ -1,6 +1,6 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { DalError, DatabaseConfig, PoolManager, type Database, type DatabaseConfigOptions, type DatabaseOptions, type Logger } from '@dal/core';
+import { DalError, DatabaseConfig, PoolManager, type CircuitStatus, type Database, type DatabaseConfigOptions, type DatabaseOptions, type Logger } from '@dal/core';
 import { MysqlDatabase } from '@dal/driver-mysql';
 import { PostgresDatabase } from '@dal/driver-postgres';
 import { mysqlUrl, postgresUrl, startMariadb, startPostgres, stopMariadb, stopPostgres, terminatePostgresBackends, killMysqlConnections } from '@dal/test-utils';
@@ -80,6 +80,20 @@ export function configFor(backend: ServerBackend, overrides: Partial<DatabaseCon
     poolCreationTimeoutMs: 10_000,
     ...overrides,
   });
+}
+
+/**
+ * A config with the defaults a user gets (only a unique alias, and `overrides` for what a test is
+ * about): fault tests that shorten timeouts or turn the breaker off hide the outages users see.
+ */
+export function defaultConfigFor(backend: ServerBackend, overrides: Partial<DatabaseConfigOptions> = {}): DatabaseConfig {
+  aliasCounter += 1;
+  return DatabaseConfig.fromUrl(backend.url, { alias: `fault_${backend.name}_${process.pid}_${aliasCounter}`, env: 'test', ...overrides });
+}
+
+/** The circuit breaker status of this config's pool. */
+export function circuit(config: DatabaseConfig): CircuitStatus | undefined {
+  return PoolManager.getPoolStatus(config.hash())?.circuit;
 }
 
 /** A logger that records every call, for asserting on warnings. */
