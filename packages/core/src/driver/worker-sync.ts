@@ -55,6 +55,8 @@ export type WorkerReply =
 
 /** What the worker starts with (`workerData`). */
 export interface WorkerSyncData {
+  /** The driver's worker script (`WorkerSyncOptions.workerUrl`), imported by BOOTSTRAP. */
+  readonly script: string;
   /** The worker's end of the channel: requests arrive and replies leave here. */
   readonly port: MessagePort;
   /** Bumped and notified by the worker after each reply; the calling thread waits on it. */
@@ -112,6 +114,19 @@ function assertCanBlock(alias: string): void {
   }
 }
 
+/**
+ * The worker's entry: imports the driver's script, and when that fails (a missing module, a bad
+ * path) answers the waiting caller at once instead of leaving it to its timeout. Source text valid
+ * as a script and as a module, since an inherited `--input-type` decides which it is.
+ */
+const BOOTSTRAP = `import('node:worker_threads').then(({ workerData: data }) => import(data.script).catch((error) => {
+  const cause = { name: String(error && error.name), message: String(error && error.message) };
+  const fields = { code: 'DAL_CONNECTION', retryable: false };
+  data.port.postMessage([0, ${FAILED}, { name: 'ConnectionError', message: 'the sync connection worker could not load ' + data.script + ': ' + cause.message, fields, cause }]);
+  Atomics.add(data.signal, 0, 1);
+  Atomics.notify(data.signal, 0);
+}));`;
+
 /** The config as the worker rebuilds it (password included: it stays in this process). */
 function configData(config: DatabaseConfig): DatabaseConfigOptions {
   const options = { ...config.toJSON(), password: config.password, driverOptions: config.driverOptions } as Record<string, unknown>;
@@ -162,10 +177,10 @@ class WorkerSyncConnection implements SyncDriverConnection {
     assertCanBlock(alias);
     const { port1, port2 } = new MessageChannel();
     const signal = new Int32Array(new SharedArrayBuffer(4));
-    const data: WorkerSyncData = { port: port2, signal, config: configData(config), driverOptions: options.driverOptions };
+    const data: WorkerSyncData = { script: options.workerUrl.href, port: port2, signal, config: configData(config), driverOptions: options.driverOptions };
     let worker: Worker;
     try {
-      worker = new Worker(options.workerUrl, { workerData: data, transferList: [port2] });
+      worker = new Worker(BOOTSTRAP, { eval: true, workerData: data, transferList: [port2] });
     } catch (error) {
       port1.close();
       throw new ConfigError(`${alias}: the sync connection's worker could not start (driverOptions must survive a structured clone)`, { cause: error });
