@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { DatabaseConfig, PoolManager } from '@dal/core';
 import { MysqlDatabase } from '@dal/driver-mysql';
 import { PostgresDatabase } from '@dal/driver-postgres';
-import { collectGarbage, throughput } from './lib/harness.mjs';
+import { interleavedSamples } from './lib/harness.mjs';
 import { median } from './lib/stats.mjs';
 
 const { values: args } = parseArgs({
@@ -46,18 +46,8 @@ for (const backend of args.backend ?? Object.keys(BACKENDS)) {
     '@dal syncConnection().executeFirst': (id) => sync.executeFirst(PORTABLE, [id]),
   };
 
-  /** @type {Record<string, number[]>} */
-  const samples = {};
+  const samples = await interleavedSamples(contenders, { rounds: Number(args.rounds), ms: Number(args.ms), concurrency: 1, rows: ROWS });
   const names = Object.keys(contenders);
-  for (let round = 0; round < Number(args.rounds); round++) {
-    for (const name of round % 2 === 0 ? names : [...names].reverse()) {
-      const op = /** @type {(id: number) => unknown} */ (contenders[name]);
-      const call = () => op(1 + Math.floor(Math.random() * ROWS));
-      await throughput(call, 1, 200);
-      collectGarbage();
-      (samples[name] ??= []).push(await throughput(call, 1, Number(args.ms)));
-    }
-  }
   const version = sync.getVersionDetails().dbServerVersion;
   console.log(`\n${backend} (${version}); opening a sync connection (thread + connect): ${openMs.toFixed(0)} ms\n`);
   console.log('| point select, one caller | median ops/s | µs per call |\n| --- | --- | --- |');
