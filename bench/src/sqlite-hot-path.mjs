@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { DatabaseConfig } from '@dal/core';
 import { SqliteDatabase } from '@dal/driver-sqlite';
-import { collectGarbage, throughput } from './lib/harness.mjs';
+import { interleavedSamples } from './lib/harness.mjs';
 import { median } from './lib/stats.mjs';
 
 const { values: args } = parseArgs({
@@ -54,19 +54,8 @@ const contenders = {
 };
 
 const concurrency = Number(args.concurrency);
-/** @type {Record<string, number[]>} */
-const samples = {};
+const samples = await interleavedSamples(contenders, { rounds: Number(args.rounds), ms: Number(args.ms), concurrency, rows: ROWS });
 const names = Object.keys(contenders);
-for (let round = 0; round < Number(args.rounds); round++) {
-  // Alternate the order so that neither end of a round is always the same contender.
-  for (const name of round % 2 === 0 ? names : [...names].reverse()) {
-    const op = /** @type {(id: number) => unknown} */ (contenders[name]);
-    const call = () => op(1 + Math.floor(Math.random() * ROWS));
-    await throughput(call, concurrency, 200);
-    collectGarbage();
-    (samples[name] ??= []).push(await throughput(call, concurrency, Number(args.ms)));
-  }
-}
 if (!(timedMs > 0)) throw new Error('the timed contender measured nothing');
 
 const base = median(samples['better-sqlite3 (raw)'] ?? []);

@@ -1,5 +1,11 @@
 import { defineConfig } from 'tsup';
 import { packageBuild } from '../../tsup.config.base.js';
 
-// The CJS build needs import.meta.url (to read pg's version) shimmed.
-export default defineConfig({ ...packageBuild, shims: true });
+export default defineConfig({
+  ...packageBuild,
+  // The sync connection's worker is its own entry: connectSync starts it as dist/sync-worker.js.
+  entry: ['src/index.ts', 'src/sync-worker.ts'],
+  dts: { entry: 'src/index.ts' },
+  // The CJS build needs import.meta.url (pg's version, the worker's location) shimmed.
+  shims: true,
+});

@@ -97,3 +97,27 @@ export function describeError(error) {
 
 /** A quiet knex logger: knex also prints pool errors itself, which would clutter the tables; callers still get every error. */
 export const quietKnexLog = { warn() {}, error() {}, deprecate() {}, debug() {} };
+
+/**
+ * Operations per second of each contender called with random ids in 1..`rows`, in interleaved
+ * rounds (the order alternating, so that neither end of a round is always the same contender),
+ * each sample after a 200 ms warm-up and a collection.
+ * @param {Record<string, (id: number) => unknown>} contenders
+ * @param {{ rounds: number, ms: number, concurrency: number, rows: number }} options
+ * @returns {Promise<Record<string, number[]>>}
+ */
+export async function interleavedSamples(contenders, { rounds, ms, concurrency, rows }) {
+  /** @type {Record<string, number[]>} */
+  const samples = {};
+  const names = Object.keys(contenders);
+  for (let round = 0; round < rounds; round++) {
+    for (const name of round % 2 === 0 ? names : [...names].reverse()) {
+      const op = /** @type {(id: number) => unknown} */ (contenders[name]);
+      const call = () => op(1 + Math.floor(Math.random() * rows));
+      await throughput(call, concurrency, 200);
+      collectGarbage();
+      (samples[name] ??= []).push(await throughput(call, concurrency, ms));
+    }
+  }
+  return samples;
+}

@@ -13,13 +13,14 @@ import { errorsSuite } from './suites/errors.js';
 import { poolSuite } from './suites/pool.js';
 import { querySuite } from './suites/query.js';
 import { resilienceSuite } from './suites/resilience.js';
+import { syncSuite } from './suites/sync.js';
 import { timeoutSuite } from './suites/timeout.js';
 import { transactionsSuite } from './suites/transactions.js';
 import { typesSuite } from './suites/types.js';
 import type { ConformanceTarget } from './target.js';
 
 export type { ConformanceTarget } from './target.js';
-export { connectSuite, errorsSuite, poolSuite, querySuite, resilienceSuite, timeoutSuite, transactionsSuite, typesSuite };
+export { connectSuite, errorsSuite, poolSuite, querySuite, resilienceSuite, syncSuite, timeoutSuite, transactionsSuite, typesSuite };
 
 /** Every suite, in one `describe` named after the backend. */
 export function describeConformance(target: ConformanceTarget): void {
@@ -32,6 +33,7 @@ export function describeConformance(target: ConformanceTarget): void {
     poolSuite(target);
     timeoutSuite(target);
     resilienceSuite(target);
+    syncSuite(target);
   });
 }
 

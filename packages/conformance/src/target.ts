@@ -24,6 +24,8 @@ export interface ConformanceTarget {
     readonly decimal: string;
     readonly timestamp: string;
     readonly boolean: string;
+    /** Optional: a binary column, e.g. 'BYTEA' (checks that bytes come back as Buffers on every path). */
+    readonly bytes?: string;
     /** Optional: an auto-increment primary key column, e.g. 'SERIAL PRIMARY KEY' (checks `insertId`). */
     readonly autoIncrementKey?: string;
   };

@@ -53,7 +53,7 @@ function boundMsFor(timeoutMs: number, margin: number): number {
  * Plain strings and numbers go to mysql2 untouched (the hot path allocates nothing);
  * undefined becomes NULL, Uint8Array a Buffer, and plain objects/arrays JSON text.
  */
-function toNativeParams(params: readonly unknown[]): readonly unknown[] {
+export function toNativeParams(params: readonly unknown[]): readonly unknown[] {
   let converted: unknown[] | undefined;
   for (let i = 0; i < params.length; i++) {
     const value = params[i];

@@ -1,8 +1,20 @@
-import type { DatabaseConfig, Dialect, Driver, DriverCapabilities, DriverConnectOptions } from '@dal/core';
+import {
+  builtFileUrl,
+  connectSyncThroughWorker,
+  type DatabaseConfig,
+  type Dialect,
+  type Driver,
+  type DriverCapabilities,
+  type DriverConnectOptions,
+  type SyncDriverConnection,
+} from '@dal/core';
 import { MysqlCanceller } from './mysql-canceller.js';
-import { MysqlConnection } from './mysql-connection.js';
+import { MysqlConnection, toNativeParams } from './mysql-connection.js';
 import { mysqlDialect } from './mysql-dialect.js';
 import { MYSQL2_VERSION } from './native-connection.js';
+
+/** The sync connection's worker script (src/sync-worker.ts, built beside this module). */
+const SYNC_WORKER_URL = builtFileUrl(import.meta.url, 'sync-worker.js');
 
 /** Options of `createMysqlDriver`. */
 export interface MysqlDriverOptions {
@@ -20,7 +32,7 @@ const CAPABILITIES: DriverCapabilities = Object.freeze({
   transactionalDdl: false,
   // MariaDB 10.5+ has RETURNING for INSERT/DELETE only, MySQL none: not portable.
   returning: false,
-  sync: false,
+  sync: true,
   multiRowInsert: true,
 });
 
@@ -40,6 +52,7 @@ export class MysqlDriver implements Driver {
   readonly capabilities: DriverCapabilities = CAPABILITIES;
   readonly clientName: string = `mysql2 ${MYSQL2_VERSION}`;
   readonly #margin: number | false;
+  readonly #options: MysqlDriverOptions;
   readonly #cancellers = new Map<string, MysqlCanceller>();
 
   constructor(options: MysqlDriverOptions = {}) {
@@ -48,6 +61,7 @@ export class MysqlDriver implements Driver {
       throw new RangeError('serverTimeoutMarginMs must be a non-negative number or false');
     }
     this.#margin = margin;
+    this.#options = { ...options };
   }
 
   /**
@@ -63,6 +77,17 @@ export class MysqlDriver implements Driver {
       this.#cancellers.set(key, canceller);
     }
     return MysqlConnection.open(config, options.signal, { canceller, serverTimeoutMarginMs: this.#margin });
+  }
+
+  /**
+   * Open a synchronous connection: a worker thread holds one connection opened by `connect`
+   * (same settings, server-side bound and KILL QUERY) and the calling thread blocks until each
+   * statement's result is back. Objects and arrays are sent as JSON text, as `connect`'s are,
+   * before they cross to the worker.
+   * @throws {ConnectionError} when the server cannot be reached (as `connect`) or the worker stops answering.
+   */
+  connectSync(config: DatabaseConfig): SyncDriverConnection {
+    return connectSyncThroughWorker(config, { workerUrl: SYNC_WORKER_URL, driverOptions: this.#options, encodeParams: toNativeParams });
   }
 
   /** Close the side connections used for cancels. */

@@ -9,7 +9,7 @@ afterAll(() => PoolManager.closeAll());
 describeConformance({
   name: 'mysql',
   createDatabase: (overrides, options) => new MysqlDatabase(base.with({ ...overrides }), options),
-  types: { int: 'INT', bigint: 'BIGINT', text: 'TEXT', varchar: 'VARCHAR', decimal: 'DECIMAL(12,2)', timestamp: 'DATETIME(3)', boolean: 'BOOLEAN', autoIncrementKey: 'INT AUTO_INCREMENT PRIMARY KEY' },
+  types: { int: 'INT', bigint: 'BIGINT', text: 'TEXT', varchar: 'VARCHAR', decimal: 'DECIMAL(12,2)', timestamp: 'DATETIME(3)', boolean: 'BOOLEAN', bytes: 'LONGBLOB', autoIncrementKey: 'INT AUTO_INCREMENT PRIMARY KEY' },
   slowStatement: (seconds, marker) => `SELECT /* ${marker} */ SLEEP(${Number(seconds)})`,
   isRunningOnServer: async (db, marker) => {
     const rows = await db.execute<{ n: number }>(

@@ -1,19 +1,37 @@
 import { createRequire } from 'node:module';
 import {
   ConnectionError,
+  builtFileUrl,
+  connectSyncThroughWorker,
   type DatabaseConfig,
   type Dialect,
   type Driver,
   type DriverCapabilities,
   type DriverConnectOptions,
+  type SyncDriverConnection,
 } from '@dal/core';
 import pg from 'pg';
 import { mapPostgresError } from './map-error.js';
 import { PostgresConnection, STATEMENT_TIMEOUT_BACKSTOP_MS, statementTimeoutSetting } from './postgres-connection.js';
 import { postgresDialect } from './postgres-dialect.js';
-import { postgresTypeParsers } from './postgres-types.js';
+import { preparePostgresParams, postgresTypeParsers } from './postgres-types.js';
 
-const PG_VERSION = (createRequire(import.meta.url)('pg/package.json') as { version: string }).version;
+/** The sync connection's worker script (src/sync-worker.ts, built beside this module). */
+const SYNC_WORKER_URL = builtFileUrl(import.meta.url, 'sync-worker.js');
+
+const requireFromHere = createRequire(import.meta.url);
+/** pg's own conversion of one parameter to what it sends (text, or a Buffer for bytea). */
+const { prepareValue } = requireFromHere('pg/lib/utils') as { prepareValue(value: unknown): unknown };
+
+/**
+ * Parameters exactly as pg would send them, so that they survive the structured clone to the sync
+ * connection's worker: a Date as pg formats it, `toPostgres()` and `toJSON()` applied, arrays as JSON.
+ */
+function encodeSyncParams(params: readonly unknown[]): unknown[] {
+  return preparePostgresParams(params).map((value) => prepareValue(value));
+}
+
+const PG_VERSION = (requireFromHere('pg/package.json') as { version: string }).version;
 
 const DEFAULT_PORT = 5432;
 const DEFAULT_PREPARED_STATEMENT_CACHE_SIZE = 100;
@@ -25,7 +43,7 @@ const CAPABILITIES: DriverCapabilities = Object.freeze({
   savepoints: true,
   transactionalDdl: true,
   returning: true,
-  sync: false,
+  sync: true,
   multiRowInsert: true,
 });
 
@@ -138,6 +156,16 @@ export class PostgresDriver implements Driver {
       controlTimeoutMs: config.connectionCreationTimeoutMs,
       serverVersion,
     });
+  }
+
+  /**
+   * Open a synchronous connection: a worker thread holds one connection opened by `connect`
+   * (same settings, timeouts and cancel requests) and the calling thread blocks until each
+   * statement's result is back.
+   * @throws {ConnectionError} when the server cannot be reached (as `connect`) or the worker stops answering.
+   */
+  connectSync(config: DatabaseConfig): SyncDriverConnection {
+    return connectSyncThroughWorker(config, { workerUrl: SYNC_WORKER_URL, driverOptions: this.#options, encodeParams: encodeSyncParams });
   }
 }
 

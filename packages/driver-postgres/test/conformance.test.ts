@@ -9,7 +9,7 @@ afterAll(() => PoolManager.closeAll());
 describeConformance({
   name: 'postgres',
   createDatabase: (overrides, options) => new PostgresDatabase(base.with({ ...overrides }), options),
-  types: { int: 'INTEGER', bigint: 'BIGINT', text: 'TEXT', varchar: 'VARCHAR', decimal: 'NUMERIC(12,2)', timestamp: 'TIMESTAMPTZ', boolean: 'BOOLEAN', autoIncrementKey: 'SERIAL PRIMARY KEY' },
+  types: { int: 'INTEGER', bigint: 'BIGINT', text: 'TEXT', varchar: 'VARCHAR', decimal: 'NUMERIC(12,2)', timestamp: 'TIMESTAMPTZ', boolean: 'BOOLEAN', bytes: 'BYTEA', autoIncrementKey: 'SERIAL PRIMARY KEY' },
   slowStatement: (seconds, marker) => `SELECT /* ${marker} */ pg_sleep(${Number(seconds)})`,
   isRunningOnServer: async (db, marker) => {
     const rows = await db.execute<{ n: number }>(

@@ -7,8 +7,6 @@ import {
   DatabaseConfig,
   PoolManager,
   TimeoutError,
-  UnsupportedFeatureError,
-  type SyncConnection,
 } from '@dal/core';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { conformanceTest as test } from '../harness.js';
@@ -122,16 +120,9 @@ export function connectSuite(target: ConformanceTarget): void {
         // is checked by examples/quickstart: a test runner loads workspace packages twice.)
         const err = await viaFactory.execute('SELEC 1').catch((e: unknown) => e);
         expect(DalError.isInstance(err) && err.code).toBe('DAL_QUERY');
-        let sync: SyncConnection | undefined;
-        try {
-          sync = viaFactory.syncConnection();
-        } catch (e) {
-          expect(DalError.isInstance(e) && e.code).toBe('DAL_UNSUPPORTED');
-        }
-        if (sync !== undefined) {
-          expect(() => sync.execute('SELEC 1')).toThrow(expect.objectContaining({ code: 'DAL_QUERY' }));
-          sync.release();
-        }
+        const sync = viaFactory.syncConnection();
+        expect(() => sync.execute('SELEC 1')).toThrow(expect.objectContaining({ code: 'DAL_QUERY' }));
+        sync.release();
       } finally {
         await viaFactory.close();
         await direct.close();
@@ -146,29 +137,23 @@ export function connectSuite(target: ConformanceTarget): void {
       return Promise.resolve();
     });
 
-    test(target, 'syncConnection works natively or says what to use instead', async () => {
+    test(target, 'syncConnection works on this backend, and a released one is gone with the pool', async () => {
       const db = target.createDatabase();
       try {
-        let sync;
-        try {
-          sync = db.syncConnection();
-        } catch (err) {
-          expect(err).toBeInstanceOf(UnsupportedFeatureError);
-          expect(DalError.isInstance(err)).toBe(true);
-          expect((err as Error).message).toContain('db.connection()');
-          return;
-        }
-        expect(sync.execute('SELECT ? AS [v]', [7])).toEqual([{ v: 7 }]);
+        const sync = db.syncConnection();
+        expect(sync.execute('SELECT 7 AS [v] WHERE 1 = ?', [1])).toEqual([{ v: 7 }]);
         sync.transaction((tx) => {
           expect(tx.inTransaction()).toBe(true);
         });
         expect(sync.getVersionDetails().dbServerVersion).toMatch(/\d+\.\d+/);
         sync.release();
         expect(sync.isReleased).toBe(true);
+        expect(db.syncConnection()).not.toBe(sync);
       } finally {
         await db.close();
       }
       expect(PoolManager.getPoolStatus(db.config.hash())).toBeUndefined();
+      expect(() => db.syncConnection()).toThrow(expect.objectContaining({ code: 'DAL_POOL_CLOSED' }));
     });
   });
 }

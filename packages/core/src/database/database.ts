@@ -1,4 +1,4 @@
-import { PoolClosedError, UnsupportedFeatureError } from '../errors/errors.js';
+import { PoolClosedError, PoolTimeoutError, UnsupportedFeatureError } from '../errors/errors.js';
 import type { DatabaseConfig } from '../config/database-config.js';
 import { Connection, type ExecuteOptions, type QueryResult, type Row } from '../connection/connection.js';
 import { SyncConnection } from '../connection/sync-connection.js';
@@ -29,6 +29,12 @@ async function runAndRelease(conn: Connection, sql: string, params: readonly unk
     await conn.release();
   }
 }
+
+/**
+ * Open sync connections per config hash, across every Database of the process: each one holds
+ * a server connection (a worker's, on PostgreSQL and MySQL), so together they stay within poolMax.
+ */
+const openSyncConnections = new Map<string, number>();
 
 function isLoader(source: Driver | DriverLoader): source is DriverLoader {
   return typeof (source as DriverLoader).load === 'function';
@@ -107,7 +113,11 @@ export class Database {
 
   /**
    * The database's synchronous connection (created on first call, closed by its `release()` or `close()`).
-   * @throws {UnsupportedFeatureError} for backends without one (PostgreSQL and MySQL: use `await db.connection()`).
+   * SQLite's runs on this thread; PostgreSQL's and MySQL's run in a worker thread that this thread
+   * waits for, blocking the event loop during each statement (see the core README).
+   * @throws {PoolTimeoutError} when `poolMax` sync connections of this config are open already
+   *   (a synchronous call cannot wait for one to be released).
+   * @throws {UnsupportedFeatureError} for a backend without one, or where this thread may not block.
    */
   syncConnection(): SyncConnection {
     this.#assertOpen();
@@ -120,8 +130,22 @@ export class Database {
         driver.dialect.name,
       );
     }
+    const hash = this.config.hash();
+    const open = openSyncConnections.get(hash) ?? 0;
+    const max = this.config.poolSizeExplicit ? this.config.poolMax : (driver.defaultPoolSize?.(this.config).max ?? this.config.poolMax);
+    if (open >= max) {
+      throw new PoolTimeoutError(
+        `${this.alias}: ${open} sync connections of this database are open, its poolMax; release one first (a synchronous call cannot wait for it)`,
+        0,
+        max,
+      );
+    }
     const raw = driver.connectSync(this.config);
+    openSyncConnections.set(hash, open + 1);
     const sync = new SyncConnection(driver, this.config, raw, () => {
+      const left = (openSyncConnections.get(hash) ?? 1) - 1;
+      if (left > 0) openSyncConnections.set(hash, left);
+      else openSyncConnections.delete(hash);
       if (this.#sync === sync) this.#sync = undefined;
     });
     this.#sync = sync;
