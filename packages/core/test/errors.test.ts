@@ -21,6 +21,7 @@ const table: Array<[string, string, () => InstanceType<typeof DalError>]> = [
   ['CheckViolationError', 'DAL_CHECK_VIOLATION', () => new core.CheckViolationError('m', { dialect: 'x' })],
   ['DeadlockError', 'DAL_DEADLOCK', () => new core.DeadlockError('m', { dialect: 'x' })],
   ['SerializationFailureError', 'DAL_SERIALIZATION_FAILURE', () => new core.SerializationFailureError('m', { dialect: 'x' })],
+  ['StaleStatementError', 'DAL_STALE_STATEMENT', () => new core.StaleStatementError('m', { dialect: 'x' })],
   ['TransactionError', 'DAL_TRANSACTION', () => new core.TransactionError('m')],
   ['ConnectionReleasedError', 'DAL_CONNECTION_RELEASED', () => new core.ConnectionReleasedError('m')],
   ['UnsupportedFeatureError', 'DAL_UNSUPPORTED', () => new core.UnsupportedFeatureError('m', 'f')],
@@ -40,7 +41,7 @@ describe('error classes', () => {
 
   it('marks the transient ones retryable', () => {
     const retryable = table.filter(([, , make]) => make().retryable).map(([name]) => name);
-    expect(retryable.sort()).toEqual(['ConnectionError', 'DeadlockError', 'PoolTimeoutError', 'SerializationFailureError'].sort());
+    expect(retryable.sort()).toEqual(['ConnectionError', 'DeadlockError', 'PoolTimeoutError', 'SerializationFailureError', 'StaleStatementError'].sort());
   });
 
   it('makes both timeouts TimeoutErrors, and subclasses of QueryError QueryErrors', () => {

@@ -1,18 +1,13 @@
 import { performance } from 'node:perf_hooks';
-import { AbortedError, DalError } from '@dal/resilience';
+import { AbortedError, type DalError } from '@dal/resilience';
 import type { DatabaseConfig } from '../config/database-config.js';
-import type { Dialect, DriverCapabilities, DriverResult, IsolationLevel, RowMode } from '../driver/driver.js';
-import {
-  ConnectionError,
-  ConnectionReleasedError,
-  QueryTimeoutError,
-  TransactionError,
-  UnsupportedFeatureError,
-} from '../errors/errors.js';
-import type { PoolEntry } from '../pool/pool.js';
+import type { Dialect, DriverCapabilities, DriverExecuteOptions, DriverResult, IsolationLevel, RowMode } from '../driver/driver.js';
+import { ConnectionError, ConnectionReleasedError, QueryTimeoutError, TransactionError, UnsupportedFeatureError } from '../errors/errors.js';
+import type { Lease } from '../pool/pool.js';
 import type { PoolRuntime } from '../pool/pool-runtime.js';
-import { runNow } from './run-now.js';
-import { NO_PARAMS, checkBeforeRun, compileFor, executeManyStatements } from './statement.js';
+import type { ReaderCache } from './reader-cache.js';
+import { NO_PARAMS, executeManyStatements, runNativeStatement, runStatement, settle, type ResultShape, type StatementRunner } from './statement.js';
+import { addResult, commitFailure, isTransactionConflict, maxTransactionRetries, retryDelayMs } from './transactions.js';
 
 /** A row as returned by `execute`: an object keyed by column name, or a tuple with rowMode 'array'. */
 export type Row = Record<string, unknown>;
@@ -43,7 +38,7 @@ export interface QueryResult<R = Row> {
 
 export interface TransactionOptions {
   isolationLevel?: IsolationLevel;
-  /** Re-run the whole callback on deadlock or serialization failure. */
+  /** Re-run the whole callback on deadlock, serialization failure or a statement invalidated by DDL elsewhere. */
   retry?: { maxRetries?: number; baseDelayMs?: number; maxDelayMs?: number };
 }
 
@@ -57,6 +52,146 @@ const MAX_TIMER_MS = 2_147_483_647;
 const CANCEL_GRACE_MS = 2_000;
 
 /**
+ * The state behind one `Connection`: the pooled connection it holds, its transaction depth, a
+ * cancelled statement still winding down, and how a statement runs on it (the pipeline's
+ * `StatementRunner`). Kept apart from the public class so that none of it shows on `Connection`.
+ */
+class Session implements StatementRunner {
+  lease: Lease | undefined;
+  readers: ReaderCache | undefined;
+  transactionDepth = 0;
+  savepointCounter = 0;
+  /** Set while a cancelled statement is still winding down on the server. */
+  draining: Promise<void> | undefined;
+  readonly giveBack = undefined;
+
+  constructor(
+    readonly runtime: PoolRuntime,
+    lease: Lease,
+  ) {
+    this.lease = lease;
+    this.readers = lease.readers;
+  }
+
+  runNow(nativeSql: string, params: readonly unknown[], options: DriverExecuteOptions): DriverResult<unknown> | undefined | null {
+    const lease = this.lease!;
+    return lease.runsNow ? lease.conn.executeNow!(nativeSql, params, options) : null;
+  }
+
+  inTransaction(): boolean {
+    return this.transactionDepth > 0;
+  }
+
+  connectionFailed(): void {
+    if (this.lease !== undefined) this.runtime.pool.markSuspect(this.lease);
+  }
+
+  /** True when a statement can go to the pipeline right now (else `ready()` first). */
+  get usableNow(): boolean {
+    const lease = this.lease;
+    return lease !== undefined && this.draining === undefined && !this.runtime.pool.willDiscard(lease);
+  }
+
+  /**
+   * Wait for a cancelled statement to finish; replace a connection that broke outside a
+   * transaction (inside one, the transaction is lost).
+   */
+  async ready(alias: string): Promise<void> {
+    if (this.draining !== undefined) await this.draining;
+    const lease = this.held(alias);
+    const pool = this.runtime.pool;
+    if (!pool.willDiscard(lease)) return;
+    if (this.transactionDepth > 0) {
+      throw new ConnectionError(`${alias}: the connection was lost inside a transaction; the transaction was rolled back by the server`);
+    }
+    pool.release(lease);
+    this.lease = undefined;
+    this.lease = await this.runtime.acquire(undefined);
+    this.readers = this.lease.readers;
+  }
+
+  held(alias: string): Lease {
+    const lease = this.lease;
+    if (lease === undefined) {
+      throw new ConnectionReleasedError(`${alias}: this connection was released; get a new one with db.connection()`);
+    }
+    return lease;
+  }
+
+  /** The driver's promise under the statement's timer and signal; a statement given up on is cancelled. */
+  run(nativeSql: string, params: readonly unknown[], options: DriverExecuteOptions, signal: AbortSignal | undefined): Promise<DriverResult<unknown>> {
+    const lease = this.lease!;
+    const alias = this.runtime.config.alias;
+    const timeoutMs = options.timeoutMs;
+    const pending = lease.conn.execute(nativeSql, params, options);
+    return new Promise<DriverResult<unknown>>((resolve, reject) => {
+      let done = false;
+      const finish = (): void => {
+        done = true;
+        clearTimeout(timer);
+        if (onAbort !== undefined) signal!.removeEventListener('abort', onAbort);
+      };
+      const interrupt = (error: DalError): void => {
+        if (done) return;
+        finish();
+        this.cancel(lease, pending);
+        reject(error);
+      };
+      // Node fires longer timers at once, so anything beyond its limit means "no timeout".
+      const timer =
+        timeoutMs <= MAX_TIMER_MS
+          ? setTimeout(() => interrupt(new QueryTimeoutError(`${alias}: statement timed out after ${timeoutMs} ms and was cancelled`, timeoutMs, nativeSql)), timeoutMs)
+          : undefined;
+      const onAbort = signal === undefined ? undefined : () => interrupt(new AbortedError(`${alias}: statement aborted and cancelled`, signal.reason));
+      if (onAbort !== undefined) signal!.addEventListener('abort', onAbort, { once: true });
+      pending.then(
+        (result) => {
+          if (done) return;
+          finish();
+          resolve(result);
+        },
+        (error: unknown) => {
+          if (done) return;
+          finish();
+          reject(error);
+        },
+      );
+    });
+  }
+
+  /** Stop a statement the caller gave up on; keep the connection checked out until it has. */
+  cancel(lease: Lease, pending: Promise<unknown>): void {
+    const { runtime } = this;
+    const pool = runtime.pool;
+    const settled = pending.then(
+      () => true,
+      () => true,
+    );
+    this.draining = (async () => {
+      if (runtime.driver.capabilities.cancel) {
+        try {
+          await lease.conn.cancel();
+        } catch {
+          pool.discardOnRelease(lease);
+        }
+      } else {
+        // Nothing can stop it: the connection is not reused until the statement ends.
+        pool.discardOnRelease(lease);
+      }
+      let grace: NodeJS.Timeout | undefined;
+      const stopped = await Promise.race([settled, new Promise<false>((r) => (grace = setTimeout(r, CANCEL_GRACE_MS, false)))]);
+      clearTimeout(grace);
+      if (!stopped) {
+        pool.discardOnRelease(lease);
+        lease.conn.destroy();
+      }
+    })().finally(() => {
+      this.draining = undefined;
+    });
+  }
+}
+
+/**
  * A pooled connection. Get one from `db.connection()` or `db.withConnection(fn)`; release it
  * with `release()` (or `await using`).
  *
@@ -65,37 +200,31 @@ const CANCEL_GRACE_MS = 2_000;
  * ```
  */
 export class Connection {
-  readonly #runtime: PoolRuntime;
-  #entry: PoolEntry | undefined;
-  #transactionDepth = 0;
-  #savepointCounter = 0;
-  /** Set while a cancelled statement is still winding down on the server. */
-  #draining: Promise<void> | undefined;
+  readonly #session: Session;
 
   /** @internal Created by Database. */
-  constructor(runtime: PoolRuntime, entry: PoolEntry) {
-    this.#runtime = runtime;
-    this.#entry = entry;
+  constructor(runtime: PoolRuntime, lease: Lease) {
+    this.#session = new Session(runtime, lease);
   }
 
   /** The alias of the database this connection belongs to. */
   get alias(): string {
-    return this.#runtime.config.alias;
+    return this.#session.runtime.config.alias;
   }
 
   /** The settings of the database this connection belongs to. */
   get config(): DatabaseConfig {
-    return this.#runtime.config;
+    return this.#session.runtime.config;
   }
 
   /** The backend's dialect (name, identifier quoting, transaction SQL), for SQL generators such as @dal/entities. */
   get dialect(): Dialect {
-    return this.#runtime.dialect;
+    return this.#session.runtime.dialect;
   }
 
   /** What the backend can do (savepoints, transactional DDL, RETURNING, ...). */
   get capabilities(): DriverCapabilities {
-    return this.#runtime.driver.capabilities;
+    return this.#session.runtime.driver.capabilities;
   }
 
   /**
@@ -104,13 +233,14 @@ export class Connection {
    * @throws {PoolTimeoutError} when the pool has no other connection to give within the acquisition timeout.
    */
   async separateConnection(options: { signal?: AbortSignal } = {}): Promise<Connection> {
-    this.#usableEntry();
-    return new Connection(this.#runtime, await this.#runtime.acquire(options.signal));
+    const session = this.#session;
+    session.held(this.alias);
+    return new Connection(session.runtime, await session.runtime.acquire(options.signal));
   }
 
   /** True until `release()` was called. */
   get isReleased(): boolean {
-    return this.#entry === undefined;
+    return this.#session.lease === undefined;
   }
 
   /**
@@ -124,14 +254,13 @@ export class Connection {
    * @throws {QueryError} (or a subclass) when the server rejects it.
    * @throws {TranslationError} when the parameters do not match the placeholders.
    */
-  async execute<R = Row>(sql: string, params?: readonly unknown[], options?: ExecuteOptions): Promise<R[]> {
-    const result = await this.query<R>(sql, params, options);
-    return result.rows;
+  execute<R = Row>(sql: string, params?: readonly unknown[], options?: ExecuteOptions): Promise<R[]> {
+    return this.#statement<R[]>(sql, params, options, 'rows');
   }
 
   /** Like `execute`, but returns the rows together with `affectedRows` and `insertId`. */
   query<R = Row>(sql: string, params?: readonly unknown[], options?: ExecuteOptions): Promise<QueryResult<R>> {
-    return this.#query<R>(sql, params, options, false);
+    return this.#statement<QueryResult<R>>(sql, params, options, 'result');
   }
 
   /**
@@ -142,9 +271,8 @@ export class Connection {
    * const user = await conn.executeFirst<{ name: string }>('SELECT [name] FROM [users] WHERE [id] = ?', [uid]);
    * ```
    */
-  async executeFirst<R = Row>(sql: string, params?: readonly unknown[], options?: ExecuteOptions): Promise<R | undefined> {
-    const result = await this.#query<R>(sql, params, options, true);
-    return result.rows[0];
+  executeFirst<R = Row>(sql: string, params?: readonly unknown[], options?: ExecuteOptions): Promise<R | undefined> {
+    return this.#statement<R | undefined>(sql, params, options, 'first');
   }
 
   /**
@@ -153,18 +281,18 @@ export class Connection {
    * multi-row INSERTs where the backend has them (same rows, `affectedRows` and `insertId`).
    */
   async executeMany(sql: string, paramsList: readonly (readonly unknown[])[], options?: ExecuteOptions): Promise<QueryResult> {
-    const runtime = this.#runtime;
+    const { runtime } = this.#session;
     const statements = executeManyStatements(sql, paramsList, runtime.translateTarget, runtime.driver.capabilities.multiRowInsert === true);
     return this.transaction(async () => {
       const total: QueryResult = { rows: [], affectedRows: 0 };
-      for (const statement of statements) addResult(total, await this.#run<Row>(statement.sql, statement.params, options));
+      for (const statement of statements) addResult(total, await this.#native(statement.sql, statement.params, options));
       return total;
     });
   }
 
   /** True inside `beginTransaction()` / `transaction()`. */
   inTransaction(): boolean {
-    return this.#transactionDepth > 0;
+    return this.#session.transactionDepth > 0;
   }
 
   /**
@@ -172,14 +300,15 @@ export class Connection {
    * @throws {TransactionError} when one is already open (use `transaction()` to nest with savepoints).
    */
   async beginTransaction(options: { isolationLevel?: IsolationLevel } = {}): Promise<void> {
-    this.#usableEntry();
-    if (this.#transactionDepth > 0) {
+    const session = this.#session;
+    session.held(this.alias);
+    if (session.transactionDepth > 0) {
       throw new TransactionError(`${this.alias}: a transaction is already open; use conn.transaction() to nest with savepoints`);
     }
-    for (const statement of this.#runtime.dialect.beginTransactionSql(options.isolationLevel)) {
-      await this.#run(statement, NO_PARAMS, undefined);
+    for (const statement of session.runtime.dialect.beginTransactionSql(options.isolationLevel)) {
+      await this.#native(statement, NO_PARAMS, undefined);
     }
-    this.#transactionDepth = 1;
+    session.transactionDepth = 1;
   }
 
   /**
@@ -197,7 +326,8 @@ export class Connection {
 
   /**
    * Run `fn` in a transaction: commit when it returns, roll back when it throws. Nested calls
-   * use savepoints. With `retry`, a deadlock or serialization failure re-runs the whole callback.
+   * use savepoints. With `retry`, a deadlock, a serialization failure or a statement invalidated
+   * by DDL elsewhere re-runs the whole callback.
    *
    * ```ts
    * await conn.transaction(async (tx) => {
@@ -207,10 +337,8 @@ export class Connection {
    * ```
    */
   async transaction<T>(fn: (tx: Connection) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
-    if (this.#transactionDepth > 0) return this.#savepoint(fn);
-    const maxRetries = options.retry?.maxRetries ?? (options.retry ? 3 : 0);
-    const baseDelayMs = options.retry?.baseDelayMs ?? 20;
-    const maxDelayMs = options.retry?.maxDelayMs ?? 1_000;
+    if (this.#session.transactionDepth > 0) return this.#savepoint(fn);
+    const maxRetries = maxTransactionRetries(options.retry);
     for (let attempt = 0; ; attempt++) {
       await this.beginTransaction(options);
       try {
@@ -218,47 +346,46 @@ export class Connection {
         await this.commitTransaction();
         return result;
       } catch (error) {
-        if (this.#transactionDepth > 0) await this.#rollbackQuietly();
+        if (this.#session.transactionDepth > 0) await this.#rollbackQuietly();
         if (!isTransactionConflict(error) || attempt >= maxRetries) throw error;
-        const delay = Math.min(maxDelayMs, baseDelayMs * 2 ** attempt) * (0.5 + Math.random() / 2);
-        await new Promise((resolve) => setTimeout(resolve, delay));
+        await new Promise((resolve) => setTimeout(resolve, retryDelayMs(attempt, options.retry)));
       }
     }
   }
 
   /** Server version and native client, e.g. `{ dbServerVersion: '15.4', dbDriver: 'pg 8.16.3' }`. */
   async getVersionDetails(): Promise<VersionDetails> {
-    const entry = await this.#readyEntry();
-    return { dbServerVersion: await entry.conn.serverVersion(), dbDriver: this.#runtime.driver.clientName };
+    const session = this.#session;
+    if (!session.usableNow) await session.ready(this.alias);
+    return { dbServerVersion: await session.held(this.alias).conn.serverVersion(), dbDriver: session.runtime.driver.clientName };
   }
 
   /**
    * Give the connection back to the pool. An open transaction is rolled back first. Safe to call twice.
    */
-  async release(): Promise<void> {
-    const entry = this.#entry;
-    if (entry === undefined) return;
-    const draining = this.#draining;
+  release(): Promise<void> {
+    const session = this.#session;
+    const lease = session.lease;
+    if (lease === undefined) return Promise.resolve();
+    const pool = session.runtime.pool;
+    const draining = session.draining;
     if (draining !== undefined) {
       // A cancelled statement is still winding down: the caller does not wait for it. The pool
       // gets the connection back once it stopped; inside a transaction it is dropped instead
       // (the server rolls back on disconnect).
-      if (this.#transactionDepth > 0) entry.discard = true;
-      this.#entry = undefined;
-      this.#transactionDepth = 0;
-      void draining.finally(() => this.#runtime.pool.release(entry));
-      return;
+      if (session.transactionDepth > 0) pool.discardOnRelease(lease);
+      session.lease = undefined;
+      session.transactionDepth = 0;
+      void draining.finally(() => pool.release(lease));
+      return Promise.resolve();
     }
-    try {
-      if (this.#transactionDepth > 0 && !entry.discard) {
-        this.#runtime.logger.warn?.({ alias: this.alias }, '[dal] connection released inside a transaction; rolling back');
-        await this.#rollbackQuietly();
-      }
-    } finally {
-      this.#entry = undefined;
-      this.#transactionDepth = 0;
-      this.#runtime.pool.release(entry);
+    if (session.transactionDepth === 0 || pool.willDiscard(lease)) {
+      session.lease = undefined;
+      session.transactionDepth = 0;
+      pool.release(lease);
+      return Promise.resolve();
     }
+    return this.#releaseInTransaction(lease);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -267,215 +394,106 @@ export class Connection {
 
   // --- internals ---------------------------------------------------------------------------
 
-  #usableEntry(): PoolEntry {
-    const entry = this.#entry;
-    if (entry === undefined) {
-      throw new ConnectionReleasedError(`${this.alias}: this connection was released; get a new one with db.connection()`);
-    }
-    return entry;
-  }
-
-  /**
-   * The entry to run on, after any cancelled statement finished. A connection that broke
-   * outside a transaction is replaced transparently; inside one, the transaction is lost.
-   */
-  async #readyEntry(): Promise<PoolEntry> {
-    let entry = this.#usableEntry();
-    if (this.#draining !== undefined) {
-      await this.#draining;
-      entry = this.#usableEntry();
-    }
-    if (entry.conn.broken || entry.discard) {
-      if (this.#transactionDepth > 0) {
-        throw new ConnectionError(`${this.alias}: the connection was lost inside a transaction; the transaction was rolled back by the server`);
-      }
-      entry.discard = true;
-      this.#runtime.pool.release(entry);
-      this.#entry = undefined;
-      this.#entry = await this.#runtime.acquire(undefined);
-      entry = this.#entry;
-    }
-    return entry;
-  }
-
-  async #query<R>(sql: string, params: readonly unknown[] | undefined, options: ExecuteOptions | undefined, firstRow: boolean): Promise<QueryResult<R>> {
-    const values = params ?? NO_PARAMS;
-    const nativeSql = compileFor(sql, values, this.#runtime.translateTarget).sql;
-    if (options?.idempotent !== true || this.#transactionDepth > 0) return this.#run<R>(nativeSql, values, options, firstRow);
-    const started = performance.now();
+  async #releaseInTransaction(lease: Lease): Promise<void> {
+    const session = this.#session;
     try {
-      return await this.#run<R>(nativeSql, values, options, firstRow);
-    } catch (error) {
-      const budgetMs = (options.timeoutMs ?? this.#runtime.config.queryExecutionTimeoutMs) - (performance.now() - started);
-      if (!(error instanceof ConnectionError) || this.#transactionDepth > 0 || !(budgetMs > 0)) throw error;
-      // The session died before answering: #readyEntry swaps in a fresh connection for the one run again.
-      if (this.#entry !== undefined) this.#entry.discard = true;
-      return this.#run<R>(nativeSql, values, { ...options, timeoutMs: budgetMs }, firstRow);
+      session.runtime.logger.warn?.({ alias: this.alias }, '[dal] connection released inside a transaction; rolling back');
+      await this.#rollbackQuietly();
+    } finally {
+      session.lease = undefined;
+      session.transactionDepth = 0;
+      session.runtime.pool.release(lease);
     }
   }
 
-  #run<R>(nativeSql: string, params: readonly unknown[], options: ExecuteOptions | undefined, firstRow = false): Promise<QueryResult<R>> {
-    const entry = this.#entry;
-    if (entry === undefined || this.#draining !== undefined || entry.conn.broken || entry.discard) {
-      return this.#readyEntry().then(() => this.#run<R>(nativeSql, params, options, firstRow));
+  /** One statement through the pipeline (statement.ts); `idempotent` ones once more on a fresh connection if theirs broke. */
+  #statement<T>(sql: string, params: readonly unknown[] | undefined, options: ExecuteOptions | undefined, shape: ResultShape): Promise<T> {
+    const first = this.#attempt<T>(sql, params, options, shape);
+    if (options?.idempotent !== true) return first;
+    const startedAt = performance.now();
+    return first.catch((error: unknown) => {
+      const session = this.#session;
+      const budgetMs = (options.timeoutMs ?? session.runtime.config.queryExecutionTimeoutMs) - (performance.now() - startedAt);
+      if (!(error instanceof ConnectionError) || session.transactionDepth > 0 || !(budgetMs > 0) || session.lease === undefined) throw error;
+      // The session died before answering: ready() swaps in a fresh connection for the second run.
+      session.runtime.pool.discardOnRelease(session.lease);
+      return this.#attempt<T>(sql, params, { ...options, timeoutMs: budgetMs }, shape);
+    });
+  }
+
+  #attempt<T>(sql: string, params: readonly unknown[] | undefined, options: ExecuteOptions | undefined, shape: ResultShape): Promise<T> {
+    const session = this.#session;
+    if (!session.usableNow) {
+      return session.ready(this.alias).then(() => settle<T>(runStatement(session.runtime, session, sql, params, options, shape)));
     }
-    const runtime = this.#runtime;
-    if (entry.runsNow) {
-      let now: QueryResult<R> | undefined;
-      try {
-        now = runNow<R>(runtime, entry, nativeSql, params, options, firstRow);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-      // Undefined: it must wait for a lock, which the async path below does under the timeout.
-      if (now !== undefined) return Promise.resolve(now);
-    }
-    let timeoutMs: number;
     try {
-      timeoutMs = checkBeforeRun(runtime, options);
+      return settle<T>(runStatement(session.runtime, session, sql, params, options, shape));
     } catch (error) {
       return Promise.reject(error);
     }
-    const signal = options?.signal;
-    const started = performance.now();
-    const pending = entry.conn.execute<R>(nativeSql, params, runtime.defaultDriverOptions.for(timeoutMs, options?.rowMode, firstRow));
-
-    return new Promise<QueryResult<R>>((resolve, reject) => {
-      let done = false;
-      const finish = (): void => {
-        done = true;
-        clearTimeout(timer);
-        if (onAbort !== undefined) signal!.removeEventListener('abort', onAbort);
-      };
-      const interrupt = (error: DalError): void => {
-        if (done) return;
-        finish();
-        this.#cancel(entry, pending);
-        runtime.recordQuery(performance.now() - started, error, options?.tags, nativeSql, params);
-        reject(error);
-      };
-      // Node fires longer timers at once, so anything beyond its limit means "no timeout".
-      const timer =
-        timeoutMs <= MAX_TIMER_MS
-          ? setTimeout(
-              () => interrupt(new QueryTimeoutError(`${this.alias}: statement timed out after ${timeoutMs} ms and was cancelled`, timeoutMs, nativeSql)),
-              timeoutMs,
-            )
-          : undefined;
-      const onAbort =
-        signal === undefined
-          ? undefined
-          : () => interrupt(new AbortedError(`${this.alias}: statement aborted and cancelled`, signal.reason));
-      if (onAbort !== undefined) signal!.addEventListener('abort', onAbort, { once: true });
-
-      pending.then(
-        (result: DriverResult<R>) => {
-          if (done) return;
-          finish();
-          runtime.recordQuery(performance.now() - started, undefined, options?.tags, nativeSql, params);
-          resolve(result as QueryResult<R>);
-        },
-        (error: unknown) => {
-          if (done) return;
-          finish();
-          const mapped = runtime.mapError(error, nativeSql);
-          // A broken session is replaced; it does not count against the breaker (connection-gate.ts).
-          if (mapped instanceof ConnectionError) entry.needsValidation = true;
-          runtime.recordQuery(performance.now() - started, mapped, options?.tags, nativeSql, params);
-          reject(mapped);
-        },
-      );
-    });
   }
 
-  /** Stop a statement the caller gave up on; keep the connection checked out until it has. */
-  #cancel(entry: PoolEntry, pending: Promise<unknown>): void {
-    const runtime = this.#runtime;
-    const settled = pending.then(
-      () => true,
-      () => true,
-    );
-    this.#draining = (async () => {
-      if (runtime.driver.capabilities.cancel) {
-        try {
-          await entry.conn.cancel();
-        } catch {
-          entry.discard = true;
-        }
-      } else {
-        // Nothing can stop it: the connection is not reused until the statement ends.
-        entry.discard = true;
-      }
-      let grace: NodeJS.Timeout | undefined;
-      const stopped = await Promise.race([settled, new Promise<false>((r) => (grace = setTimeout(r, CANCEL_GRACE_MS, false)))]);
-      clearTimeout(grace);
-      if (!stopped) {
-        entry.discard = true;
-        entry.conn.destroy();
-      }
-    })().finally(() => {
-      this.#draining = undefined;
-    });
+  /** An already native statement (transaction control, executeMany's batches) through the pipeline. */
+  #native(nativeSql: string, params: readonly unknown[], options: ExecuteOptions | undefined): Promise<QueryResult> {
+    const session = this.#session;
+    if (!session.usableNow) {
+      return session.ready(this.alias).then(() => settle<QueryResult>(runNativeStatement(session.runtime, session, nativeSql, params, options)));
+    }
+    try {
+      return settle<QueryResult>(runNativeStatement(session.runtime, session, nativeSql, params, options));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   async #endTransaction(command: 'COMMIT' | 'ROLLBACK'): Promise<void> {
-    this.#usableEntry();
-    if (this.#transactionDepth === 0) {
+    const session = this.#session;
+    session.held(this.alias);
+    if (session.transactionDepth === 0) {
       throw new TransactionError(`${this.alias}: ${command} without an open transaction`);
     }
     try {
-      await this.#run(command, NO_PARAMS, undefined);
+      await this.#native(command, NO_PARAMS, undefined);
     } catch (error) {
-      this.#transactionDepth = 0;
-      if (command === 'COMMIT' && error instanceof ConnectionError) {
-        throw new TransactionError(`${this.alias}: the connection was lost during COMMIT; the outcome is unknown`, { cause: error });
-      }
-      throw error;
+      session.transactionDepth = 0;
+      throw command === 'COMMIT' ? commitFailure(this.alias, error) : error;
     }
-    this.#transactionDepth = 0;
+    session.transactionDepth = 0;
   }
 
   async #rollbackQuietly(): Promise<void> {
+    const session = this.#session;
     try {
       await this.#endTransaction('ROLLBACK');
     } catch {
       // The connection is unusable; the server rolls back on disconnect.
-      if (this.#entry !== undefined) this.#entry.discard = true;
-      this.#transactionDepth = 0;
+      if (session.lease !== undefined) session.runtime.pool.discardOnRelease(session.lease);
+      session.transactionDepth = 0;
     }
   }
 
   async #savepoint<T>(fn: (tx: Connection) => Promise<T>): Promise<T> {
-    const { dialect, driver } = this.#runtime;
+    const session = this.#session;
+    const { dialect, driver } = session.runtime;
     if (!driver.capabilities.savepoints) {
       throw new UnsupportedFeatureError(`${this.alias}: nested transactions need savepoints`, 'savepoints', dialect.name);
     }
-    const name = `dal_sp_${++this.#savepointCounter}`;
-    await this.#run(dialect.savepointSql(name), NO_PARAMS, undefined);
-    this.#transactionDepth++;
+    const name = `dal_sp_${++session.savepointCounter}`;
+    await this.#native(dialect.savepointSql(name), NO_PARAMS, undefined);
+    session.transactionDepth++;
     try {
       const result = await fn(this);
-      await this.#run(dialect.releaseSavepointSql(name), NO_PARAMS, undefined);
+      await this.#native(dialect.releaseSavepointSql(name), NO_PARAMS, undefined);
       return result;
     } catch (error) {
-      if (this.#entry !== undefined && !this.#entry.conn.broken) {
-        await this.#run(dialect.rollbackToSavepointSql(name), NO_PARAMS, undefined).catch(() => undefined);
+      if (session.lease !== undefined && !session.lease.conn.broken) {
+        await this.#native(dialect.rollbackToSavepointSql(name), NO_PARAMS, undefined).catch(() => undefined);
       }
       throw error;
     } finally {
-      this.#transactionDepth--;
+      session.transactionDepth--;
     }
   }
 }
 
-/** @internal Fold one statement's result into `executeMany`'s total. */
-export function addResult(total: QueryResult, result: QueryResult): void {
-  total.affectedRows += result.affectedRows;
-  if (result.rows.length > 0) total.rows.push(...result.rows);
-  if (result.insertId !== undefined) total.insertId = result.insertId;
-}
-
-/** True for errors that mean "the transaction must be re-run". */
-export function isTransactionConflict(error: unknown): boolean {
-  return DalError.isInstance(error) && (error.code === 'DAL_DEADLOCK' || error.code === 'DAL_SERIALIZATION_FAILURE');
-}
+export { isTransactionConflict } from './transactions.js';

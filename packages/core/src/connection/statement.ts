@@ -1,14 +1,64 @@
-import { AbortedError } from '@dal/resilience';
+/**
+ * How a statement runs. Every entry point (`db.execute` / `query` / `executeFirst`, `Connection`,
+ * transactions, `SyncConnection`, entities through them) goes through `runStatement`, in this order:
+ *
+ *   check (timeout, aborted signal) -> translate -> run -> record (metrics, slow log, events) -> map errors
+ *
+ * What differs between entry points is only where the statement runs, a `StatementRunner`: on the
+ * caller's thread (SQLite inline, a synchronous connection), which returns the result at once, or
+ * through the driver's promise with a timer and server-side cancel (connection.ts). Running in place
+ * is therefore an optimisation inside this one sequence, not a path of its own.
+ */
+import { performance } from 'node:perf_hooks';
+import { AbortedError, DalError } from '@dal/resilience';
 import { checkParameterCount, compile, type CompiledSql, type TranslateTarget } from '@dal/sql-translate';
-import { ConfigError } from '../errors/errors.js';
+import type { DriverExecuteOptions, DriverResult } from '../driver/driver.js';
+import { ConfigError, ConnectionError } from '../errors/errors.js';
 import type { PoolRuntime } from '../pool/pool-runtime.js';
-import type { ExecuteOptions } from './connection.js';
+import type { ExecuteOptions, QueryResult } from './connection.js';
 import { insertBatches } from './insert-batches.js';
-
-// What every way of running a statement shares: Connection (async), SyncConnection and the
-// synchronous fast path of run-now.ts.
+import type { ReaderCache } from './reader-cache.js';
+import { inPlaceStatementEnded, yieldIfBusy } from './event-loop.js';
 
 export const NO_PARAMS: readonly unknown[] = Object.freeze([]);
+
+/** What a one-statement call returns: `execute`'s rows, `query`'s whole result, or `executeFirst`'s row. */
+export type ResultShape = 'rows' | 'result' | 'first';
+
+/** Where a statement runs: the one thing the entry points differ in. */
+export interface StatementRunner {
+  /**
+   * Run on the caller's thread and return the result, or undefined (having run nothing) when the
+   * statement must wait, e.g. for a lock held elsewhere; `run` is then used. Null when the
+   * connection cannot run statements on this thread.
+   */
+  runNow(nativeSql: string, params: readonly unknown[], options: DriverExecuteOptions): DriverResult<unknown> | undefined | null;
+  /**
+   * Run and wait. Settles with the result or the statement's error; honours the timeout and the
+   * signal by rejecting with `QueryTimeoutError` / `AbortedError` at once and stopping the statement
+   * on the server. Never called by synchronous connections (their `runNow` always answers).
+   */
+  run(nativeSql: string, params: readonly unknown[], options: DriverExecuteOptions, signal: AbortSignal | undefined): Promise<DriverResult<unknown>>;
+  /** Prepared readers for `executeFirst` on this thread, when the driver has them. */
+  readonly readers: ReaderCache | undefined;
+  /** Inside an explicit transaction: a statement invalidated elsewhere is then not re-run here. */
+  inTransaction(): boolean;
+  /** The statement failed because its connection did: it is pinged before it is used again. */
+  connectionFailed(): void;
+  /**
+   * Only on a connection lent for this one statement (`db.execute` on a pool whose connections run
+   * in place, lent-connection.ts): called once the statement ran, to give the connection back at
+   * `endedAt` (the pipeline's own clock reading). Its acquisition and release are then recorded with
+   * the statement, in one pass.
+   */
+  giveBack?(endedAt: number): void;
+}
+
+/**
+ * What `runStatement` returns when a lent connection's statement must wait (a lock): nothing ran or
+ * was recorded and the connection is back in the pool; the caller runs it through a `Connection`.
+ */
+export const WAITS: unique symbol = Symbol('waits');
 
 /**
  * Portable SQL translated for `target` (a cache hit after the first time), its placeholders
@@ -23,20 +73,192 @@ export function compileFor(sql: string, values: readonly unknown[], target: Tran
 
 /**
  * The checks before a statement reaches the driver; returns its timeout (the call's, else the config's).
- * @throws {ConfigError} for a timeout that is not a positive number.
- * @throws {AbortedError} when `options.signal` already aborted.
  * The circuit breaker is not consulted here: it guards opening connections (connection-gate.ts),
  * and a statement always runs on one that is open already.
+ * @throws {ConfigError} for a timeout that is not a positive number.
+ * @throws {AbortedError} when `options.signal` already aborted.
  */
 export function checkBeforeRun(runtime: PoolRuntime, options: ExecuteOptions | undefined): number {
-  const alias = runtime.config.alias;
-  const timeoutMs = options?.timeoutMs ?? runtime.config.queryExecutionTimeoutMs;
+  if (options === undefined) return runtime.defaultDriverOptions.timeoutMs;
+  const timeoutMs = options.timeoutMs ?? runtime.config.queryExecutionTimeoutMs;
   if (!(timeoutMs > 0)) {
-    throw new ConfigError(`${alias}: timeoutMs must be a positive number of milliseconds (Infinity for none), got ${String(timeoutMs)}`);
+    throw new ConfigError(`${runtime.config.alias}: timeoutMs must be a positive number of milliseconds (Infinity for none), got ${String(timeoutMs)}`);
   }
-  const signal = options?.signal;
-  if (signal?.aborted) throw new AbortedError(`${alias}: statement aborted before it started`, signal.reason);
+  const signal = options.signal;
+  if (signal?.aborted) throw new AbortedError(`${runtime.config.alias}: statement aborted before it started`, signal.reason);
   return timeoutMs;
+}
+
+function shaped(result: DriverResult<unknown>, shape: ResultShape): unknown {
+  return shape === 'rows' ? result.rows : shape === 'first' ? result.rows[0] : result;
+}
+
+/** True for a statement the server refused because DDL elsewhere invalidated what was prepared for it. */
+export function isStaleStatement(error: unknown): boolean {
+  return DalError.isInstance(error) && error.code === 'DAL_STALE_STATEMENT';
+}
+
+/** One call's statement as it goes through the pipeline. */
+class Run {
+  constructor(
+    readonly runtime: PoolRuntime,
+    readonly runner: StatementRunner,
+    readonly nativeSql: string,
+    readonly values: readonly unknown[],
+    readonly options: ExecuteOptions | undefined,
+    readonly shape: ResultShape,
+    readonly timeoutMs: number,
+  ) {}
+
+  /** Record success (metrics, slow log, events) and hand back what the caller asked for. */
+  succeeded(result: DriverResult<unknown> | { readonly row: unknown }, startedAt: number, endedAt: number, inPlace: boolean): unknown {
+    const durationMs = endedAt - startedAt;
+    const { runtime, options, runner } = this;
+    if (inPlace) {
+      inPlaceStatementEnded(endedAt);
+      if (durationMs > this.timeoutMs) runtime.reportOverrun(durationMs, this.timeoutMs, this.nativeSql);
+    }
+    if (inPlace && runner.giveBack !== undefined) {
+      runner.giveBack(endedAt);
+      runtime.recordInPlaceStatement(durationMs, startedAt, options?.tags, this.nativeSql, this.values);
+    } else {
+      runtime.recordQuery(durationMs, undefined, options?.tags, this.nativeSql, this.values);
+    }
+    return 'row' in result ? result.row : shaped(result, this.shape);
+  }
+
+  /**
+   * Map and record a failure; a broken connection is marked; a lent connection is given back
+   * unless the statement runs again. Returns the error the caller gets.
+   */
+  failed(error: unknown, startedAt: number, inPlace: boolean, runsAgain: (mapped: DalError) => boolean): DalError {
+    const { runtime, runner } = this;
+    const mapped = runtime.mapError(error, this.nativeSql);
+    if (mapped instanceof ConnectionError) runner.connectionFailed();
+    const endedAt = performance.now();
+    if (inPlace) inPlaceStatementEnded(endedAt);
+    const lent = inPlace && runner.giveBack !== undefined;
+    if (lent) runtime.metrics.recordAcquire(0, startedAt);
+    runtime.recordQuery(endedAt - startedAt, mapped, this.options?.tags, this.nativeSql, this.values);
+    if (lent) runtime.metrics.recordRelease(endedAt - startedAt);
+    if (runsAgain(mapped)) return mapped;
+    if (lent) runner.giveBack!(endedAt);
+    return mapped;
+  }
+
+  /** Once, outside a transaction: a statement invalidated by DDL elsewhere did not run, so it runs again. */
+  reRunsStale(error: DalError, attempt: number): boolean {
+    return attempt === 0 && isStaleStatement(error) && !this.runner.inTransaction();
+  }
+}
+
+/**
+ * Run one statement written in portable SQL through the pipeline. Returns the result at once when
+ * the runner answered on this thread, else a promise.
+ * @throws {DalError} synchronously, when the checks or the translation fail or a statement run on
+ *   this thread fails; a promise's rejection otherwise.
+ */
+export function runStatement(
+  runtime: PoolRuntime,
+  runner: StatementRunner,
+  sql: string,
+  params: readonly unknown[] | undefined,
+  options: ExecuteOptions | undefined,
+  shape: ResultShape,
+): unknown {
+  const timeoutMs = checkBeforeRun(runtime, options);
+  const values = params ?? NO_PARAMS;
+  if (shape === 'first' && runner.readers !== undefined && options?.rowMode !== 'array') {
+    const first = readFirst(runtime, runner, runner.readers, sql, values, options, timeoutMs);
+    if (first !== READ_FAILED) return first;
+  }
+  const nativeSql = compileFor(sql, values, runtime.translateTarget).sql;
+  return runNative(new Run(runtime, runner, nativeSql, values, options, shape, timeoutMs), 0);
+}
+
+/**
+ * Run one native statement (already translated, e.g. by `executeMany` or for transaction control)
+ * through the same run, record and map steps.
+ */
+export function runNativeStatement(
+  runtime: PoolRuntime,
+  runner: StatementRunner,
+  nativeSql: string,
+  params: readonly unknown[],
+  options: ExecuteOptions | undefined,
+): QueryResult | Promise<QueryResult> {
+  const timeoutMs = checkBeforeRun(runtime, options);
+  return runNative(new Run(runtime, runner, nativeSql, params, options, 'result', timeoutMs), 0) as QueryResult | Promise<QueryResult>;
+}
+
+function runNative(run: Run, attempt: number): unknown {
+  const { runtime, runner, nativeSql, values, options } = run;
+  const driverOptions = runtime.defaultDriverOptions.for(run.timeoutMs, options?.rowMode, run.shape === 'first');
+  const startedAt = performance.now();
+  let now: DriverResult<unknown> | undefined | null;
+  let again = false;
+  try {
+    now = runner.runNow(nativeSql, values, driverOptions);
+  } catch (error) {
+    const mapped = run.failed(error, startedAt, true, (e) => (again = run.reRunsStale(e, attempt)));
+    if (again) return runNative(run, attempt + 1);
+    throw mapped;
+  }
+  if (now != null) return run.succeeded(now, startedAt, performance.now(), true);
+  if (now === undefined && runner.giveBack !== undefined) {
+    runner.giveBack(performance.now());
+    return WAITS;
+  }
+  // Not on this thread (or it must wait for a lock): through the driver's promise, under the timer.
+  const waitStartedAt = now === null ? startedAt : performance.now();
+  return runner.run(nativeSql, values, driverOptions, options?.signal).then(
+    (result) => run.succeeded(result, waitStartedAt, performance.now(), false),
+    (error: unknown) => {
+      const mapped = run.failed(error, waitStartedAt, false, (e) => (again = run.reRunsStale(e, attempt)));
+      if (again) return runNative(run, attempt + 1);
+      throw mapped;
+    },
+  );
+}
+
+/** What `readFirst` returns when the reader could not answer: the statement then goes the general way. */
+const READ_FAILED: unique symbol = Symbol('read failed');
+
+/**
+ * `executeFirst` through the connection's reader prepared once (one lookup and the native call):
+ * the row, or READ_FAILED when there is no reader for it, the parameter count does not match (the
+ * general path's translation reports that) or the reader threw (a lock, a value it cannot bind: a
+ * read-only query that failed changed nothing, and the general path maps the error or waits).
+ */
+function readFirst(
+  runtime: PoolRuntime,
+  runner: StatementRunner,
+  readers: ReaderCache,
+  sql: string,
+  values: readonly unknown[],
+  options: ExecuteOptions | undefined,
+  timeoutMs: number,
+): unknown {
+  const cached = readers.get(sql);
+  if (cached === null || cached.parameterCount !== values.length) return READ_FAILED;
+  const startedAt = performance.now();
+  let row: unknown;
+  try {
+    row = cached.reader.first(values);
+  } catch {
+    return READ_FAILED;
+  }
+  const run = new Run(runtime, runner, cached.nativeSql, values, options, 'first', timeoutMs);
+  return run.succeeded({ row }, startedAt, performance.now(), true);
+}
+
+/**
+ * Settle an async call with what `runStatement` gave: a value answered on this thread resolves
+ * at once, unless such statements have kept the event loop busy for a while (see event-loop.ts).
+ */
+export function settle<T>(outcome: unknown): Promise<T> {
+  if (outcome instanceof Promise) return outcome as Promise<T>;
+  return yieldIfBusy(outcome as T);
 }
 
 /** One native statement of `executeMany`. */

@@ -1,18 +1,64 @@
-import { DalError } from '@dal/resilience';
 import type { DatabaseConfig } from '../config/database-config.js';
-import type { Dialect, Driver, DriverCapabilities, IsolationLevel, SyncDriverConnection } from '../driver/driver.js';
+import type { Dialect, DriverCapabilities, DriverExecuteOptions, DriverResult, IsolationLevel, SyncDriverConnection } from '../driver/driver.js';
 import { ConnectionReleasedError, TransactionError, UnsupportedFeatureError } from '../errors/errors.js';
-import { DefaultDriverOptions } from './driver-options.js';
-import { addResult, type ExecuteOptions, type QueryResult, type Row, type VersionDetails } from './connection.js';
+import type { PoolRuntime } from '../pool/pool-runtime.js';
+import type { ExecuteOptions, QueryResult, Row, VersionDetails } from './connection.js';
 import { ReaderCache } from './reader-cache.js';
-import { NO_PARAMS, compileFor, executeManyStatements } from './statement.js';
-
-/** Options of a synchronous statement: no timeout or signal, since nothing can interrupt a synchronous call. */
-export type SyncExecuteOptions = Pick<ExecuteOptions, 'rowMode' | 'tags'>;
+import { NO_PARAMS, executeManyStatements, runNativeStatement, runStatement, type ResultShape, type StatementRunner } from './statement.js';
+import { addResult, commitFailure } from './transactions.js';
 
 /**
- * A synchronous connection with the same methods as `Connection` (SQLite natively). It is not
- * pooled: `db.syncConnection()` returns the database's one sync connection.
+ * Options of a synchronous statement: no signal, since nothing can run while the thread waits.
+ * `timeoutMs` is enforced where the backend can stop a statement from elsewhere (the worker of a
+ * PostgreSQL or MySQL sync connection cancels it on the server); SQLite runs on this thread, where a
+ * statement past it is reported as an overrun.
+ */
+export type SyncExecuteOptions = Pick<ExecuteOptions, 'rowMode' | 'tags' | 'timeoutMs'>;
+
+/** How a synchronous connection runs a statement (the pipeline's `StatementRunner`): always at once. */
+class SyncSession implements StatementRunner {
+  conn: SyncDriverConnection | undefined;
+  readonly readers: ReaderCache | undefined;
+  transactionDepth = 0;
+  savepointCounter = 0;
+
+  constructor(
+    readonly runtime: PoolRuntime,
+    conn: SyncDriverConnection,
+  ) {
+    this.conn = conn;
+    this.readers = ReaderCache.of(conn, runtime.translateTarget);
+  }
+
+  runNow(nativeSql: string, params: readonly unknown[], options: DriverExecuteOptions): DriverResult<unknown> {
+    return this.conn!.execute(nativeSql, params, options);
+  }
+
+  run(): Promise<DriverResult<unknown>> {
+    return Promise.reject(new Error('a synchronous connection runs every statement at once'));
+  }
+
+  inTransaction(): boolean {
+    return this.transactionDepth > 0;
+  }
+
+  connectionFailed(): void {
+    // Nothing to mark: a sync connection is not pooled; its next statement reports the same failure.
+  }
+
+  live(alias: string): SyncDriverConnection {
+    if (this.conn === undefined) {
+      throw new ConnectionReleasedError(`${alias}: this sync connection was released; call db.syncConnection() again`);
+    }
+    return this.conn;
+  }
+}
+
+/**
+ * A synchronous connection with the same methods as `Connection`: SQLite natively, PostgreSQL and
+ * MySQL through a worker thread. Its statements go through the same pipeline as every other
+ * (statement.ts): translated, recorded in the pool's metrics and slow-query log, errors mapped.
+ * `db.syncConnection()` returns the database's one sync connection.
  *
  * ```ts
  * const conn = db.syncConnection();
@@ -20,55 +66,44 @@ export type SyncExecuteOptions = Pick<ExecuteOptions, 'rowMode' | 'tags'>;
  * ```
  */
 export class SyncConnection {
-  readonly #driver: Driver;
-  readonly #config: DatabaseConfig;
-  #conn: SyncDriverConnection | undefined;
-  #transactionDepth = 0;
-  #savepointCounter = 0;
+  readonly #session: SyncSession;
   readonly #onRelease: () => void;
-  readonly #driverOptions: DefaultDriverOptions;
-  /** Prepared `executeFirst` queries, when the driver has `prepareReader`. */
-  readonly #readers: ReaderCache | undefined;
 
   /** @internal Created by Database. */
-  constructor(driver: Driver, config: DatabaseConfig, conn: SyncDriverConnection, onRelease: () => void) {
-    this.#driver = driver;
-    this.#config = config;
-    this.#conn = conn;
+  constructor(runtime: PoolRuntime, conn: SyncDriverConnection, onRelease: () => void) {
+    this.#session = new SyncSession(runtime, conn);
     this.#onRelease = onRelease;
-    this.#driverOptions = new DefaultDriverOptions(config.queryExecutionTimeoutMs);
-    this.#readers = ReaderCache.of(conn, driver.dialect.translateTarget);
   }
 
   get alias(): string {
-    return this.#config.alias;
+    return this.#session.runtime.config.alias;
   }
 
   /** The settings of the database this connection belongs to. */
   get config(): DatabaseConfig {
-    return this.#config;
+    return this.#session.runtime.config;
   }
 
   /** The backend's dialect (name, identifier quoting, transaction SQL). */
   get dialect(): Dialect {
-    return this.#driver.dialect;
+    return this.#session.runtime.dialect;
   }
 
   /** What the backend can do (savepoints, transactional DDL, RETURNING, ...). */
   get capabilities(): DriverCapabilities {
-    return this.#driver.capabilities;
+    return this.#session.runtime.driver.capabilities;
   }
 
   get isReleased(): boolean {
-    return this.#conn === undefined;
+    return this.#session.conn === undefined;
   }
 
   execute<R = Row>(sql: string, params?: readonly unknown[], options?: SyncExecuteOptions): R[] {
-    return this.query<R>(sql, params, options).rows;
+    return this.#statement<R[]>(sql, params, options, 'rows');
   }
 
   query<R = Row>(sql: string, params?: readonly unknown[], options?: SyncExecuteOptions): QueryResult<R> {
-    return this.#query<R>(sql, params, options, false);
+    return this.#statement<QueryResult<R>>(sql, params, options, 'result');
   }
 
   /**
@@ -77,41 +112,35 @@ export class SyncConnection {
    * this is as fast as calling better-sqlite3 directly.
    */
   executeFirst<R = Row>(sql: string, params?: readonly unknown[], options?: SyncExecuteOptions): R | undefined {
-    const cached = options?.rowMode === 'array' || this.#readers === undefined ? null : this.#readers.get(sql);
-    if (cached === null) return this.#query<R>(sql, params, options, true).rows[0];
-    const values = params ?? NO_PARAMS;
-    if (values.length !== cached.parameterCount) compileFor(sql, values, this.#driver.dialect.translateTarget);
-    this.#live();
-    try {
-      return cached.reader.first(values) as R | undefined;
-    } catch (error) {
-      throw this.#mapError(error, cached.nativeSql);
-    }
+    return this.#statement<R | undefined>(sql, params, options, 'first');
   }
 
   /** Like `Connection.executeMany`: atomic, and plain INSERTs go as a few multi-row ones. */
   executeMany(sql: string, paramsList: readonly (readonly unknown[])[], options?: SyncExecuteOptions): QueryResult {
-    const driver = this.#driver;
-    const statements = executeManyStatements(sql, paramsList, driver.dialect.translateTarget, driver.capabilities.multiRowInsert === true);
+    const { runtime } = this.#session;
+    const statements = executeManyStatements(sql, paramsList, runtime.translateTarget, runtime.driver.capabilities.multiRowInsert === true);
     return this.transaction(() => {
       const total: QueryResult = { rows: [], affectedRows: 0 };
-      for (const statement of statements) addResult(total, this.#run<Row>(statement.sql, statement.params, options));
+      for (const statement of statements) addResult(total, this.#native(statement.sql, statement.params, options));
       return total;
     });
   }
 
   inTransaction(): boolean {
-    return this.#transactionDepth > 0;
+    return this.#session.transactionDepth > 0;
   }
 
   beginTransaction(options: { isolationLevel?: IsolationLevel } = {}): void {
-    if (this.#transactionDepth > 0) {
+    const session = this.#session;
+    session.live(this.alias);
+    if (session.transactionDepth > 0) {
       throw new TransactionError(`${this.alias}: a transaction is already open; use transaction() to nest with savepoints`);
     }
-    for (const statement of this.#driver.dialect.beginTransactionSql(options.isolationLevel)) this.#run(statement, NO_PARAMS);
-    this.#transactionDepth = 1;
+    for (const statement of session.runtime.dialect.beginTransactionSql(options.isolationLevel)) this.#native(statement, NO_PARAMS);
+    session.transactionDepth = 1;
   }
 
+  /** @throws {TransactionError} when none is open, or when the outcome of COMMIT is unknown (connection lost). */
   commitTransaction(): void {
     this.#end('COMMIT');
   }
@@ -122,7 +151,7 @@ export class SyncConnection {
 
   /** Run `fn` in a transaction (savepoint when nested); commit on return, roll back on throw. */
   transaction<T>(fn: (tx: SyncConnection) => T, options: { isolationLevel?: IsolationLevel } = {}): T {
-    if (this.#transactionDepth > 0) return this.#savepoint(fn);
+    if (this.#session.transactionDepth > 0) return this.#savepoint(fn);
     this.beginTransaction(options);
     try {
       const result = fn(this);
@@ -132,31 +161,27 @@ export class SyncConnection {
       this.commitTransaction();
       return result;
     } catch (error) {
-      if (this.#transactionDepth > 0) {
-        try {
-          this.rollbackTransaction();
-        } catch {
-          this.#transactionDepth = 0;
-        }
-      }
+      if (this.#session.transactionDepth > 0) this.#rollbackQuietly();
       throw error;
     }
   }
 
   getVersionDetails(): VersionDetails {
-    return { dbServerVersion: this.#live().serverVersion(), dbDriver: this.#driver.clientName };
+    const session = this.#session;
+    return { dbServerVersion: session.live(this.alias).serverVersion(), dbDriver: session.runtime.driver.clientName };
   }
 
   /** Close the connection (rolling back an open transaction). Safe to call twice. */
   release(): void {
-    const conn = this.#conn;
+    const session = this.#session;
+    const conn = session.conn;
     if (conn === undefined) return;
     try {
-      if (this.#transactionDepth > 0) this.rollbackTransaction();
+      if (session.transactionDepth > 0) this.#rollbackQuietly();
     } finally {
-      this.#conn = undefined;
-      this.#transactionDepth = 0;
-      this.#readers?.clear();
+      session.conn = undefined;
+      session.transactionDepth = 0;
+      session.readers?.clear();
       conn.close();
       this.#onRelease();
     }
@@ -166,58 +191,66 @@ export class SyncConnection {
     this.release();
   }
 
-  #live(): SyncDriverConnection {
-    if (this.#conn === undefined) {
-      throw new ConnectionReleasedError(`${this.alias}: this sync connection was released; call db.syncConnection() again`);
-    }
-    return this.#conn;
+  // --- internals ---------------------------------------------------------------------------
+
+  #statement<T>(sql: string, params: readonly unknown[] | undefined, options: SyncExecuteOptions | undefined, shape: ResultShape): T {
+    const session = this.#session;
+    session.live(this.alias);
+    return runStatement(session.runtime, session, sql, params, options, shape) as T;
   }
 
-  #query<R>(sql: string, params: readonly unknown[] | undefined, options: SyncExecuteOptions | undefined, firstRow: boolean): QueryResult<R> {
-    const values = params ?? NO_PARAMS;
-    return this.#run<R>(compileFor(sql, values, this.#driver.dialect.translateTarget).sql, values, options, firstRow);
-  }
-
-  #run<R>(sql: string, params: readonly unknown[], options?: SyncExecuteOptions, firstRow = false): QueryResult<R> {
-    const conn = this.#live();
-    try {
-      return conn.execute<R>(sql, params, this.#driverOptions.get(options?.rowMode, firstRow));
-    } catch (error) {
-      throw this.#mapError(error, sql);
-    }
-  }
-
-  /** A driver error as a DalError (DalErrors pass through). */
-  #mapError(error: unknown, sql: string): DalError {
-    return DalError.isInstance(error) ? error : this.#driver.dialect.mapError(error, { alias: this.alias, sql });
+  #native(nativeSql: string, params: readonly unknown[], options?: SyncExecuteOptions): QueryResult {
+    const session = this.#session;
+    session.live(this.alias);
+    return runNativeStatement(session.runtime, session, nativeSql, params, options) as QueryResult;
   }
 
   #end(command: 'COMMIT' | 'ROLLBACK'): void {
-    if (this.#transactionDepth === 0) throw new TransactionError(`${this.alias}: ${command} without an open transaction`);
+    const session = this.#session;
+    if (session.transactionDepth === 0) throw new TransactionError(`${this.alias}: ${command} without an open transaction`);
     try {
-      this.#run(command, NO_PARAMS);
+      this.#native(command, NO_PARAMS);
+    } catch (error) {
+      throw command === 'COMMIT' ? commitFailure(this.alias, error) : error;
     } finally {
-      this.#transactionDepth = 0;
+      session.transactionDepth = 0;
+    }
+  }
+
+  /** Roll back after a failure, keeping the caller's error as the one that counts. */
+  #rollbackQuietly(): void {
+    try {
+      this.#end('ROLLBACK');
+    } catch {
+      // Unusable now: the server rolls back on disconnect, and the next call reports the failure.
     }
   }
 
   #savepoint<T>(fn: (tx: SyncConnection) => T): T {
-    const dialect = this.#driver.dialect;
-    if (!this.#driver.capabilities.savepoints) {
+    const session = this.#session;
+    const { dialect, driver } = session.runtime;
+    if (!driver.capabilities.savepoints) {
       throw new UnsupportedFeatureError(`${this.alias}: nested transactions need savepoints`, 'savepoints', dialect.name);
     }
-    const name = `dal_sp_${++this.#savepointCounter}`;
-    this.#run(dialect.savepointSql(name), NO_PARAMS);
-    this.#transactionDepth++;
+    const name = `dal_sp_${++session.savepointCounter}`;
+    this.#native(dialect.savepointSql(name), NO_PARAMS);
+    session.transactionDepth++;
     try {
       const result = fn(this);
-      this.#run(dialect.releaseSavepointSql(name), NO_PARAMS);
+      this.#native(dialect.releaseSavepointSql(name), NO_PARAMS);
       return result;
     } catch (error) {
-      this.#run(dialect.rollbackToSavepointSql(name), NO_PARAMS);
+      // Guarded as on the async side: the callback's error is the one the caller sees.
+      if (session.conn !== undefined) {
+        try {
+          this.#native(dialect.rollbackToSavepointSql(name), NO_PARAMS);
+        } catch {
+          // The transaction is lost with the connection; the outer level reports it.
+        }
+      }
       throw error;
     } finally {
-      this.#transactionDepth--;
+      session.transactionDepth--;
     }
   }
 }

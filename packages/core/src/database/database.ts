@@ -1,8 +1,9 @@
 import { PoolClosedError, PoolTimeoutError, UnsupportedFeatureError } from '../errors/errors.js';
 import type { DatabaseConfig } from '../config/database-config.js';
 import { Connection, type ExecuteOptions, type QueryResult, type Row } from '../connection/connection.js';
+import { LentConnection } from '../connection/lent-connection.js';
+import { WAITS, runStatement, settle, type ResultShape } from '../connection/statement.js';
 import { SyncConnection } from '../connection/sync-connection.js';
-import { RUN_POOLED, queryInPlace, type ResultShape } from '../connection/run-now.js';
 import type { Driver } from '../driver/driver.js';
 import { consoleLogger, type Logger } from '../logger.js';
 import { PoolManager } from '../pool/pool-manager.js';
@@ -29,12 +30,6 @@ async function runAndRelease(conn: Connection, sql: string, params: readonly unk
     await conn.release();
   }
 }
-
-/**
- * Open sync connections per config hash, across every Database of the process: each one holds
- * a server connection (a worker's, on PostgreSQL and MySQL), so together they stay within poolMax.
- */
-const openSyncConnections = new Map<string, number>();
 
 function isLoader(source: Driver | DriverLoader): source is DriverLoader {
   return typeof (source as DriverLoader).load === 'function';
@@ -130,22 +125,28 @@ export class Database {
         driver.dialect.name,
       );
     }
-    const hash = this.config.hash();
-    const open = openSyncConnections.get(hash) ?? 0;
-    const max = this.config.poolSizeExplicit ? this.config.poolMax : (driver.defaultPoolSize?.(this.config).max ?? this.config.poolMax);
-    if (open >= max) {
+    // The pool's runtime, built now if need be: sync statements are recorded, and connections of
+    // both kinds together stay within poolMax.
+    const runtime = (this.#runtime = PoolManager.openSync(this.config, driver, { logger: this.#logger, trackAcquireStacks: this.#trackStacks }));
+    const unavailable = runtime.gate.unavailableError(0);
+    if (unavailable !== undefined) throw unavailable; // a synchronous call cannot wait for the probe
+    if (!runtime.pool.reserveSlot()) {
+      const { max } = runtime.pool.sizes();
       throw new PoolTimeoutError(
-        `${this.alias}: ${open} sync connections of this database are open, its poolMax; release one first (a synchronous call cannot wait for it)`,
+        `${this.alias}: all ${max} connections of this database (poolMax) are in use; release one first (a synchronous call cannot wait for it)`,
         0,
         max,
       );
     }
-    const raw = driver.connectSync(this.config);
-    openSyncConnections.set(hash, open + 1);
-    const sync = new SyncConnection(driver, this.config, raw, () => {
-      const left = (openSyncConnections.get(hash) ?? 1) - 1;
-      if (left > 0) openSyncConnections.set(hash, left);
-      else openSyncConnections.delete(hash);
+    let raw;
+    try {
+      raw = driver.connectSync(this.config);
+    } catch (error) {
+      runtime.pool.releaseSlot();
+      throw runtime.mapError(error, undefined);
+    }
+    const sync = new SyncConnection(runtime, raw, () => {
+      runtime.pool.releaseSlot();
       if (this.#sync === sync) this.#sync = undefined;
     });
     this.#sync = sync;
@@ -166,17 +167,20 @@ export class Database {
   /** One statement on a pooled connection; `shape` says what the caller gets. */
   #statement(sql: string, params: readonly unknown[] | undefined, options: ExecuteOptions | undefined, shape: ResultShape): Promise<unknown> {
     const runtime = this.#runtime;
-    if (runtime === undefined) {
+    if (runtime === undefined || runtime.pool.closed) {
       return this.#openRuntime().then((opened) => this.#pooledStatement(opened, sql, params, options, shape));
     }
-    // Connections that run statements on this thread (SQLite inline) run it right here.
+    // On connections that run statements on this thread (SQLite inline), lend the idle one for it.
+    const lent = runtime.pool.runsNow && options?.idempotent !== true ? LentConnection.lend(runtime) : undefined;
+    if (lent === undefined) return this.#pooledStatement(runtime, sql, params, options, shape);
     let outcome: unknown;
     try {
-      outcome = queryInPlace(runtime, sql, params, options, shape);
+      outcome = runStatement(runtime, lent, sql, params, options, shape);
     } catch (error) {
+      lent.giveBackUnused();
       return Promise.reject(error);
     }
-    return outcome === RUN_POOLED ? this.#pooledStatement(runtime, sql, params, options, shape) : Promise.resolve(outcome);
+    return outcome === WAITS ? this.#pooledStatement(runtime, sql, params, options, shape) : settle(outcome);
   }
 
   /** The statement through a checked-out connection (which may still run it synchronously, or wait for a lock). */

@@ -122,6 +122,20 @@ export class SerializationFailureError extends QueryError {
   }
 }
 
+/**
+ * The server refused a prepared statement because DDL in another session changed what it was
+ * prepared for (PostgreSQL "cached plan must not change result type", MySQL "prepared statement
+ * needs to be re-prepared"). It did not run. Core runs it again, re-prepared, once outside a
+ * transaction; inside one it aborted the transaction, which `transaction(fn, { retry })` re-runs.
+ */
+export class StaleStatementError extends QueryError {
+  override readonly name: string = 'StaleStatementError';
+  override readonly code: DalErrorCode = 'DAL_STALE_STATEMENT';
+  constructor(message: string, details: QueryErrorDetails) {
+    super(message, { retryable: true, ...details });
+  }
+}
+
 /** Misuse of transactions (commit without begin, ...) or a failed COMMIT/ROLLBACK. */
 export class TransactionError extends DalError {
   override readonly name: string = 'TransactionError';

@@ -9,6 +9,7 @@ import { PoolMetrics, type PoolMetricsSnapshot, type ScalingAdvice } from './poo
 import { PoolRuntime } from './pool-runtime.js';
 import { HostSelector } from './host-selector.js';
 import { ConnectionGate } from './connection-gate.js';
+import { ReaderCache } from '../connection/reader-cache.js';
 
 export interface PoolStatus {
   alias: string;
@@ -131,39 +132,30 @@ export class PoolManager {
     return opening;
   }
 
+  /**
+   * @internal The live pool for a config, built at once when there is none, without opening
+   * connections first (for `db.syncConnection()`, which cannot wait): its statements are recorded
+   * in the pool's metrics like any other, and the pool opens its connections when first asked.
+   */
+  static openSync(config: DatabaseConfig, driver: Driver, options: OpenPoolOptions): PoolRuntime {
+    const live = PoolManager.#live(config.hash());
+    if (live !== undefined) return live;
+    const managed = PoolManager.#build(config, driver, options);
+    PoolManager.#pools.set(config.hash(), managed);
+    return managed.runtime;
+  }
+
+  static #live(hash: string): PoolRuntime | undefined {
+    const live = PoolManager.#pools.get(hash);
+    return live !== undefined && !live.runtime.pool.closed ? live.runtime : undefined;
+  }
+
   static async #create(config: DatabaseConfig, loadDriver: () => Promise<Driver>, options: OpenPoolOptions): Promise<PoolRuntime> {
     const driver = await loadDriver();
-    if (driver.specVersion !== 'v1') {
-      throw new UnsupportedFeatureError(
-        `${config.alias}: driver declares contract ${String(driver.specVersion)}, this @dal/core supports v1; upgrade the driver or core`,
-        'driver-spec',
-        driver.dialect?.name,
-      );
-    }
-    let gate = PoolManager.#gates.get(config.hash());
-    if (gate === undefined) {
-      gate = new ConnectionGate(config, new HostSelector(config, driver, options.logger));
-      PoolManager.#gates.set(config.hash(), gate);
-    }
-    const hosts = gate.hosts;
-    const metrics = new PoolMetrics(config.metricsWindowMs);
-    metrics.alias = config.alias;
-    metrics.hash = config.hash();
-    const configured = { min: config.poolMin, max: config.poolMax };
-    const sizes = config.poolSizeExplicit ? configured : (driver.defaultPoolSize?.(config) ?? configured);
-    const pool = new Pool({
-      name: config.alias,
-      min: sizes.min,
-      max: sizes.max,
-      acquireTimeoutMs: config.connectionAcquisitionTimeoutMs,
-      createTimeoutMs: config.connectionCreationTimeoutMs,
-      idleTimeoutMs: config.idleTimeoutMs,
-      maxLifetimeMs: config.maxLifetimeMs,
-      trackAcquireStacks: options.trackAcquireStacks,
-      create: (signal) => gate.open(signal),
-      unavailable: (waitedMs) => gate.unavailableError(waitedMs),
-      metrics,
-    });
+    const built = PoolManager.#live(config.hash());
+    if (built !== undefined) return built;
+    const managed = PoolManager.#build(config, driver, options);
+    const { pool } = managed.runtime;
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
@@ -181,17 +173,60 @@ export class PoolManager {
         }),
       ]);
     } catch (error) {
+      managed.runtime.stop({ keepGate: true });
       await pool.close(0);
       await driver.close?.().catch(() => undefined);
       throw error;
     } finally {
       clearTimeout(timer);
     }
-    const runtime = new PoolRuntime(config, driver, pool, options.logger, gate);
-    const managed: ManagedPool = { runtime, hosts, healthy: true, capacity: undefined, opens: 0 };
-    runtime.breaker?.on('open', () => managed.opens++);
+    // A synchronous connection built the pool meanwhile: keep that one.
+    const meanwhile = PoolManager.#live(config.hash());
+    if (meanwhile !== undefined) {
+      managed.runtime.stop({ keepGate: true });
+      await pool.close(0);
+      return meanwhile;
+    }
     PoolManager.#pools.set(config.hash(), managed);
-    return runtime;
+    return managed.runtime;
+  }
+
+  /** A pool for `config` and everything around it, not yet registered, with no connection open. */
+  static #build(config: DatabaseConfig, driver: Driver, options: OpenPoolOptions): ManagedPool {
+    if (driver.specVersion !== 'v1') {
+      throw new UnsupportedFeatureError(
+        `${config.alias}: driver declares contract ${String(driver.specVersion)}, this @dal/core supports v1; upgrade the driver or core`,
+        'driver-spec',
+        driver.dialect?.name,
+      );
+    }
+    let gate = PoolManager.#gates.get(config.hash());
+    if (gate === undefined) {
+      gate = new ConnectionGate(config, new HostSelector(config, driver, options.logger));
+      PoolManager.#gates.set(config.hash(), gate);
+    }
+    const open = gate;
+    const metrics = new PoolMetrics({ alias: config.alias, hash: config.hash() }, config.metricsWindowMs);
+    const configured = { min: config.poolMin, max: config.poolMax };
+    const sizes = config.poolSizeExplicit ? configured : (driver.defaultPoolSize?.(config) ?? configured);
+    const pool = new Pool({
+      name: config.alias,
+      min: sizes.min,
+      max: sizes.max,
+      acquireTimeoutMs: config.connectionAcquisitionTimeoutMs,
+      createTimeoutMs: config.connectionCreationTimeoutMs,
+      idleTimeoutMs: config.idleTimeoutMs,
+      maxLifetimeMs: config.maxLifetimeMs,
+      trackAcquireStacks: options.trackAcquireStacks,
+      create: (signal) => open.open(signal),
+      readersFor: (conn) => ReaderCache.of(conn, driver.dialect.translateTarget),
+      unavailable: (waitedMs) => open.unavailableError(waitedMs),
+      metrics,
+    });
+    const runtime = new PoolRuntime(config, driver, pool, options.logger, gate);
+    const managed: ManagedPool = { runtime, hosts: gate.hosts, healthy: true, capacity: undefined, opens: 0 };
+    runtime.breaker?.on('open', () => managed.opens++);
+    return managed;
   }
 
   /** Sizes, utilisation, metrics, health and scaling advice of one pool; undefined if there is none. */
@@ -248,7 +283,7 @@ export class PoolManager {
             await entry.conn.ping({ signal });
             healthy = true;
           } catch {
-            entry.discard = true;
+            pool.discardOnRelease(entry);
           } finally {
             pool.release(entry);
           }

@@ -129,28 +129,33 @@ class OperationStats {
   readonly duration = new Histogram();
 }
 
+/**
+ * The counters and histograms of one pool. Everything is private and read through `snapshot()`,
+ * which first folds in what the in-place fast path only gathered (see #settle): a snapshot is
+ * always complete, and nothing outside can read a counter that is not.
+ */
 export class PoolMetrics {
   /** Who these metrics belong to, for events. */
-  alias = '';
-  hash = '';
-  acquisitions = 0;
-  acquisitionTimeouts = 0;
-  acquireErrors = 0;
-  totalWaitMs = 0;
-  maxWaitMs = 0;
-  totalUseMs = 0;
-  connectionsCreated = 0;
-  connectionsDestroyed = 0;
-  connectionErrors = 0;
-  queries = 0;
-  queryErrors = 0;
-  queryTimeouts = 0;
-  slowQueries = 0;
-  totalQueryMs = 0;
-  readonly errorsByCategory: ErrorsByCategory = { timeout: 0, connection: 0, query: 0, circuitOpen: 0, pool: 0, aborted: 0 };
-  readonly waitTime = new Histogram();
-  readonly useTime = new Histogram();
-  readonly queryDuration = new Histogram();
+  readonly alias: string;
+  readonly hash: string;
+  #acquisitions = 0;
+  #acquisitionTimeouts = 0;
+  #acquireErrors = 0;
+  #totalWaitMs = 0;
+  #maxWaitMs = 0;
+  #totalUseMs = 0;
+  #connectionsCreated = 0;
+  #connectionsDestroyed = 0;
+  #connectionErrors = 0;
+  #queries = 0;
+  #queryErrors = 0;
+  #queryTimeouts = 0;
+  #slowQueries = 0;
+  #totalQueryMs = 0;
+  readonly #errorsByCategory: ErrorsByCategory = { timeout: 0, connection: 0, query: 0, circuitOpen: 0, pool: 0, aborted: 0 };
+  readonly #waitTime = new Histogram();
+  readonly #useTime = new Histogram();
+  readonly #queryDuration = new Histogram();
   readonly #operations = new Map<string, OperationStats>();
   /**
    * Untagged in-place statements not yet added to the counters and histograms (see #settle): their
@@ -167,7 +172,9 @@ export class PoolMetrics {
   /** Bucket number (time / bucketMs) each slot was last written for. */
   readonly #slotEpoch: Float64Array;
 
-  constructor(windowMs = 300_000, buckets = 60) {
+  constructor(identity: { alias: string; hash: string } = { alias: '', hash: '' }, windowMs = 300_000, buckets = 60) {
+    this.alias = identity.alias;
+    this.hash = identity.hash;
     this.windowMs = windowMs;
     this.#bucketMs = windowMs / buckets;
     this.#attempts = new Float64Array(buckets);
@@ -175,21 +182,48 @@ export class PoolMetrics {
     this.#slotEpoch = new Float64Array(buckets).fill(-1);
   }
 
+  recordConnectionCreated(): void {
+    this.#connectionsCreated++;
+  }
+
+  recordConnectionDestroyed(): void {
+    this.#connectionsDestroyed++;
+  }
+
+  /** An attempt to open a connection failed. */
+  recordConnectionError(): void {
+    this.#connectionErrors++;
+  }
+
+  /** A caller's acquisition failed for another reason than a timeout (aborted, pool closed, connection failed). */
+  recordAcquireError(): void {
+    this.#acquireErrors++;
+  }
+
+  /** A caller gave up on a connection because the server could not be reached (open circuit breaker). */
+  recordCircuitOpen(): void {
+    this.#errorsByCategory.circuitOpen++;
+  }
+
+  recordSlowQuery(): void {
+    this.#slowQueries++;
+  }
+
   /** A caller got a connection after `waitMs`; `now` is performance.now() (passed in to save a clock read). */
   recordAcquire(waitMs: number, now: number): void {
-    this.acquisitions++;
-    this.totalWaitMs += waitMs;
-    if (waitMs > this.maxWaitMs) this.maxWaitMs = waitMs;
-    this.waitTime.record(waitMs);
+    this.#acquisitions++;
+    this.#totalWaitMs += waitMs;
+    if (waitMs > this.#maxWaitMs) this.#maxWaitMs = waitMs;
+    this.#waitTime.record(waitMs);
     this.#attempts[this.#slot(now)]!++;
     if (eventListeners.length > 0) emitDalEvent({ type: 'acquire', alias: this.alias, hash: this.hash, waitMs });
   }
 
   recordAcquireTimeout(waitMs: number): void {
-    this.acquisitionTimeouts++;
-    this.errorsByCategory.pool++;
-    this.totalWaitMs += waitMs;
-    this.waitTime.record(waitMs);
+    this.#acquisitionTimeouts++;
+    this.#errorsByCategory.pool++;
+    this.#totalWaitMs += waitMs;
+    this.#waitTime.record(waitMs);
     const slot = this.#slot(performance.now());
     this.#attempts[slot]!++;
     this.#timeouts[slot]!++;
@@ -197,20 +231,20 @@ export class PoolMetrics {
   }
 
   recordRelease(useMs: number): void {
-    this.totalUseMs += useMs;
-    this.useTime.record(useMs);
+    this.#totalUseMs += useMs;
+    this.#useTime.record(useMs);
     if (eventListeners.length > 0) emitDalEvent({ type: 'release', alias: this.alias, hash: this.hash, useMs });
   }
 
   /** One statement; `category` and `errorCode` are set when it failed. */
   recordQuery(durationMs: number, operation: string | undefined, category: keyof ErrorsByCategory | undefined, errorCode?: string): void {
-    this.queries++;
-    this.totalQueryMs += durationMs;
-    this.queryDuration.record(durationMs);
+    this.#queries++;
+    this.#totalQueryMs += durationMs;
+    this.#queryDuration.record(durationMs);
     if (category !== undefined) {
-      this.queryErrors++;
-      this.errorsByCategory[category]++;
-      if (category === 'timeout') this.queryTimeouts++;
+      this.#queryErrors++;
+      this.#errorsByCategory[category]++;
+      if (category === 'timeout') this.#queryTimeouts++;
     }
     const stats = this.#operation(operation);
     stats.count++;
@@ -242,17 +276,17 @@ export class PoolMetrics {
       pending[2 + bucketOf(durationMs)]!++;
     } else {
       const bucket = bucketOf(durationMs);
-      this.acquisitions++;
-      this.waitTime.add(0, 0);
-      this.queries++;
-      this.totalQueryMs += durationMs;
-      this.queryDuration.add(bucket, durationMs);
+      this.#acquisitions++;
+      this.#waitTime.add(0, 0);
+      this.#queries++;
+      this.#totalQueryMs += durationMs;
+      this.#queryDuration.add(bucket, durationMs);
       const stats = this.#operation(operation);
       stats.count++;
       stats.totalMs += durationMs;
       stats.duration.add(bucket, durationMs);
-      this.totalUseMs += durationMs;
-      this.useTime.add(bucket, durationMs);
+      this.#totalUseMs += durationMs;
+      this.#useTime.add(bucket, durationMs);
     }
     if (eventListeners.length > 0) {
       const { alias, hash } = this;
@@ -284,25 +318,25 @@ export class PoolMetrics {
       operations[name] = { count: stats.count, errors: stats.errors, totalMs: stats.totalMs, duration: stats.duration.snapshot() };
     }
     return {
-      acquisitions: this.acquisitions,
-      acquisitionTimeouts: this.acquisitionTimeouts,
-      acquireErrors: this.acquireErrors,
-      totalWaitMs: this.totalWaitMs,
-      maxWaitMs: this.maxWaitMs,
-      totalUseMs: this.totalUseMs,
-      connectionsCreated: this.connectionsCreated,
-      connectionsDestroyed: this.connectionsDestroyed,
-      connectionErrors: this.connectionErrors,
-      queries: this.queries,
-      queryErrors: this.queryErrors,
-      queryTimeouts: this.queryTimeouts,
-      slowQueries: this.slowQueries,
-      totalQueryMs: this.totalQueryMs,
-      waitTime: this.waitTime.snapshot(),
-      useTime: this.useTime.snapshot(),
-      queryDuration: this.queryDuration.snapshot(),
+      acquisitions: this.#acquisitions,
+      acquisitionTimeouts: this.#acquisitionTimeouts,
+      acquireErrors: this.#acquireErrors,
+      totalWaitMs: this.#totalWaitMs,
+      maxWaitMs: this.#maxWaitMs,
+      totalUseMs: this.#totalUseMs,
+      connectionsCreated: this.#connectionsCreated,
+      connectionsDestroyed: this.#connectionsDestroyed,
+      connectionErrors: this.#connectionErrors,
+      queries: this.#queries,
+      queryErrors: this.#queryErrors,
+      queryTimeouts: this.#queryTimeouts,
+      slowQueries: this.#slowQueries,
+      totalQueryMs: this.#totalQueryMs,
+      waitTime: this.#waitTime.snapshot(),
+      useTime: this.#useTime.snapshot(),
+      queryDuration: this.#queryDuration.snapshot(),
       operations,
-      errorsByCategory: { ...this.errorsByCategory },
+      errorsByCategory: { ...this.#errorsByCategory },
     };
   }
 
@@ -317,16 +351,16 @@ export class PoolMetrics {
     const count = pending[0]!;
     if (count === 0) return;
     const sumMs = pending[1]!;
-    this.acquisitions += count;
-    this.waitTime.counts[0]! += count;
-    this.waitTime.count += count;
-    this.queries += count;
-    this.totalQueryMs += sumMs;
-    this.totalUseMs += sumMs;
+    this.#acquisitions += count;
+    this.#waitTime.counts[0]! += count;
+    this.#waitTime.count += count;
+    this.#queries += count;
+    this.#totalQueryMs += sumMs;
+    this.#totalUseMs += sumMs;
     const untagged = this.#operation(undefined);
     untagged.count += count;
     untagged.totalMs += sumMs;
-    for (const histogram of [this.queryDuration, this.useTime, untagged.duration]) {
+    for (const histogram of [this.#queryDuration, this.#useTime, untagged.duration]) {
       for (let i = 0; i < histogram.counts.length; i++) histogram.counts[i]! += pending[2 + i]!;
       histogram.sumMs += sumMs;
       histogram.count += count;

@@ -7,7 +7,7 @@ import { emitDalEvent, eventListeners } from '../events.js';
 import { DefaultDriverOptions } from '../connection/driver-options.js';
 import type { Logger } from '../logger.js';
 import type { ConnectionGate } from './connection-gate.js';
-import type { Pool, PoolEntry } from './pool.js';
+import type { Lease, Pool } from './pool.js';
 import type { ErrorsByCategory, PoolMetrics } from './pool-metrics.js';
 
 function categoryOf(error: DalError): keyof ErrorsByCategory {
@@ -41,7 +41,7 @@ export class PoolRuntime {
   readonly #slowMs: number;
   readonly #errorContext: { alias: string; sql?: string };
   #leakTimer: NodeJS.Timeout | undefined;
-  readonly #reportedLeaks = new WeakSet<PoolEntry>();
+  readonly #reportedLeaks = new WeakSet<Lease>();
 
   constructor(
     readonly config: DatabaseConfig,
@@ -74,7 +74,7 @@ export class PoolRuntime {
    * @throws {CircuitOpenError} when the server was still unreachable at the end of the wait.
    * @throws {PoolTimeoutError} when every connection stayed busy.
    */
-  acquire(signal: AbortSignal | undefined): Promise<PoolEntry> {
+  acquire(signal: AbortSignal | undefined): Promise<Lease> {
     const ready = this.tryAcquireIdle(signal);
     return ready === undefined ? this.#acquireGuarded(signal) : Promise.resolve(ready);
   }
@@ -84,19 +84,19 @@ export class PoolRuntime {
    * is idle, someone queues or `signal` aborted. An open connection is usable whatever the
    * breaker says (it guards opening new ones), so there is nothing to wrap.
    */
-  tryAcquireIdle(signal: AbortSignal | undefined): PoolEntry | undefined {
+  tryAcquireIdle(signal: AbortSignal | undefined): Lease | undefined {
     if (signal?.aborted === true) return undefined;
     return this.pool.tryAcquireIdle();
   }
 
-  async #acquireGuarded(signal: AbortSignal | undefined): Promise<PoolEntry> {
+  async #acquireGuarded(signal: AbortSignal | undefined): Promise<Lease> {
     const retry = this.config.retry;
     const started = performance.now();
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.pool.acquire(signal);
       } catch (error) {
-        if (error instanceof CircuitOpenError) this.metrics.errorsByCategory.circuitOpen++;
+        if (error instanceof CircuitOpenError) this.metrics.recordCircuitOpen();
         if (retry === false || attempt >= retry.maxRetries || !(error instanceof ConnectionError) || !error.retryable) throw error;
         const delay = backoffDelay(attempt, retry);
         if (performance.now() - started + delay > retry.totalTimeoutMs) throw error;
@@ -123,7 +123,7 @@ export class PoolRuntime {
     if (durationMs >= this.#slowMs) this.#logSlow(durationMs, error, tags, sql, params);
   }
 
-  /** `recordQuery` plus acquisition and release, for a statement that succeeded in place (see run-now.ts). */
+  /** `recordQuery` plus acquisition and release, for a statement that ran in place on a connection lent for it (statement.ts). */
   recordInPlaceStatement(
     durationMs: number,
     startedAt: number,
@@ -142,7 +142,7 @@ export class PoolRuntime {
     sql: string,
     params: readonly unknown[],
   ): void {
-    this.metrics.slowQueries++;
+    this.metrics.recordSlowQuery();
     const entry: Record<string, unknown> = { alias: this.config.alias, durationMs: Math.round(durationMs), thresholdMs: this.#slowMs, tags, sql };
     if (error !== undefined) entry['error'] = error.code;
     entry['params'] = this.config.logParameterValues ? params : `[${params.length} redacted]`;
@@ -162,26 +162,26 @@ export class PoolRuntime {
 
   /** Warn once about every connection held longer than `thresholdMs`; returns all of them. */
   reportLeaks(thresholdMs: number): Array<{ alias: string; heldForMs: number; stack: string }> {
-    const now = performance.now();
     const leaks: Array<{ alias: string; heldForMs: number; stack: string }> = [];
-    for (const entry of this.pool.inUseEntries()) {
-      const heldForMs = now - entry.acquiredAt;
-      if (heldForMs < thresholdMs) continue;
-      const leak = { alias: this.config.alias, heldForMs: Math.round(heldForMs), stack: entry.acquireStack?.stack ?? '' };
+    for (const held of this.pool.heldLongerThan(thresholdMs)) {
+      const leak = { alias: this.config.alias, heldForMs: Math.round(held.heldForMs), stack: held.stack };
       leaks.push(leak);
-      if (this.#reportedLeaks.has(entry)) continue;
-      this.#reportedLeaks.add(entry);
+      if (this.#reportedLeaks.has(held.lease)) continue;
+      this.#reportedLeaks.add(held.lease);
       this.logger.warn?.({ ...leak }, '[dal] connection held longer than the leak threshold (not released?)');
       if (eventListeners.length > 0) emitDalEvent({ type: 'leak', hash: this.config.hash(), ...leak });
     }
     return leaks;
   }
 
-  /** Stop background work (leak checks, breaker probes, failback checks). */
-  stop(): void {
+  /**
+   * Stop background work: leak checks, and the breaker's probes and failback checks unless
+   * `keepGate` (a pool that failed to build leaves its breaker to the next attempt).
+   */
+  stop(options: { keepGate?: boolean } = {}): void {
     clearInterval(this.#leakTimer);
     this.#leakTimer = undefined;
-    this.gate.close();
+    if (options.keepGate !== true) this.gate.close();
   }
 
   #onCircuit(state: 'closed' | 'open'): void {

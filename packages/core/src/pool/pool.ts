@@ -15,27 +15,52 @@ import { ConnectionError, PoolClosedError, PoolTimeoutError } from '../errors/er
 import { PoolMetrics } from './pool-metrics.js';
 import { timeoutSignal } from '../timeout-signal.js';
 
-/** A physical connection and the pool's bookkeeping about it. */
-export interface PoolEntry {
+/**
+ * A connection as the pool hands it out. What the pool knows about it (when it was made, handed
+ * out and released, whether it must be pinged or destroyed) stays inside the pool, changed only
+ * through the pool's operations: `release`, `discardOnRelease`, `markSuspect`.
+ */
+export interface Lease {
   readonly conn: DriverConnection;
-  readonly createdAt: number;
-  lastReleasedAt: number;
-  acquiredAt: number;
-  /** Stack of the acquiring call, kept only when leak tracking is on. */
-  acquireStack: Error | undefined;
-  /** Set after a connection-level error: ping before handing it out again. */
-  needsValidation: boolean;
-  /** Set when the connection must be destroyed instead of pooled again. */
-  discard: boolean;
-  /** @internal Position in the pool's in-use list, -1 while idle (see InUseList). */
-  inUseIndex: number;
   /**
    * The connection runs statements on the caller's thread (`conn.executeNow`), read once: the hot
    * path checks this field of one shape instead of a property of every driver's connection class.
    */
   readonly runsNow: boolean;
-  /** @internal The connection's prepared `executeFirst` queries (run-now.ts), made on first use. */
-  readers: ReaderCache | null | undefined;
+  /** The connection's prepared `executeFirst` queries, when its driver has `prepareReader`. */
+  readonly readers: ReaderCache | undefined;
+}
+
+/** A physical connection and the pool's bookkeeping about it. */
+class PoolEntry implements Lease {
+  readonly runsNow: boolean;
+  lastReleasedAt: number;
+  acquiredAt = 0;
+  /** Stack of the acquiring call, kept only when leak tracking is on. */
+  acquireStack: Error | undefined = undefined;
+  /** Set after a connection-level error: ping before handing it out again. */
+  needsValidation = false;
+  /** Set when the connection must be destroyed instead of pooled again. */
+  discard = false;
+  /** Position in the pool's in-use list, -1 while idle (see InUseList). */
+  inUseIndex = -1;
+
+  constructor(
+    readonly conn: DriverConnection,
+    readonly readers: ReaderCache | undefined,
+    readonly createdAt: number,
+  ) {
+    this.runsNow = conn.executeNow !== undefined;
+    this.lastReleasedAt = createdAt;
+  }
+}
+
+/** A connection held longer than the leak threshold. */
+export interface HeldTooLong {
+  readonly lease: Lease;
+  readonly heldForMs: number;
+  /** Where it was acquired; empty unless acquisition stacks are tracked. */
+  readonly stack: string;
 }
 
 /**
@@ -92,6 +117,8 @@ export interface PoolOptions {
   readonly trackAcquireStacks: boolean;
   /** Open one physical connection; must stop when the signal aborts. */
   create(signal: AbortSignal): Promise<DriverConnection>;
+  /** The reader cache of a new connection (see reader-cache.ts), if its driver prepares readers. */
+  readersFor?(conn: DriverConnection): ReaderCache | undefined;
   /**
    * Why a caller who waited `waitedMs` got no connection, when the reason is that the server
    * cannot be reached (an open circuit breaker) rather than a busy pool; undefined otherwise.
@@ -101,7 +128,7 @@ export interface PoolOptions {
 }
 
 interface Waiter {
-  resolve(entry: PoolEntry): void;
+  resolve(lease: Lease): void;
   reject(error: unknown): void;
   readonly enqueuedAt: number;
   timer: NodeJS.Timeout | undefined;
@@ -133,6 +160,9 @@ export class Pool {
   readonly #waiters: Waiter[] = [];
   #waiterHead = 0;
   #creating = 0;
+  /** Slots held for connections the pool does not manage (synchronous connections). */
+  #reserved = 0;
+  #runsNow = false;
   #closed = false;
   #reaper: NodeJS.Timeout | undefined;
   readonly #closeController = new AbortController();
@@ -162,9 +192,32 @@ export class Pool {
     if (failure !== undefined) throw failure.reason;
   }
 
+  /**
+   * Hold one of the pool's `max` slots for a connection it does not manage (a synchronous
+   * connection), so that both kinds together stay within `max`. An idle connection is closed to
+   * make room; false when every slot is in use (a synchronous caller cannot wait for one).
+   */
+  reserveSlot(): boolean {
+    if (this.#closed) return false;
+    if (this.#idle.length + this.#inUse.size + this.#creating + this.#reserved >= this.#options.max) {
+      const idle = this.#idle.shift();
+      if (idle === undefined) return false;
+      this.#destroy(idle);
+    }
+    this.#reserved++;
+    return true;
+  }
+
+  /** Give back a slot from `reserveSlot`. */
+  releaseSlot(): void {
+    if (this.#reserved === 0) return;
+    this.#reserved--;
+    this.#dispense();
+  }
+
   sizes(): PoolSizes {
     const idle = this.#idle.length;
-    const inUse = this.#inUse.size;
+    const inUse = this.#inUse.size + this.#reserved;
     return {
       min: this.#options.min,
       max: this.#options.max,
@@ -176,9 +229,15 @@ export class Pool {
     };
   }
 
-  /** Connections currently handed out, for leak detection. */
-  inUseEntries(): readonly PoolEntry[] {
-    return this.#inUse.toArray();
+  /** Connections handed out longer than `thresholdMs`, with where they were acquired. */
+  heldLongerThan(thresholdMs: number): HeldTooLong[] {
+    const now = performance.now();
+    const held: HeldTooLong[] = [];
+    for (const entry of this.#inUse.toArray()) {
+      const heldForMs = now - entry.acquiredAt;
+      if (heldForMs >= thresholdMs) held.push({ lease: entry, heldForMs, stack: entry.acquireStack?.stack ?? '' });
+    }
+    return held;
   }
 
   /**
@@ -186,12 +245,12 @@ export class Pool {
    * @throws {PoolTimeoutError} after `acquireTimeoutMs`.
    * @throws {PoolClosedError} when the pool is closed.
    */
-  acquire(signal?: AbortSignal): Promise<PoolEntry> {
+  acquire(signal?: AbortSignal): Promise<Lease> {
     if (this.#closed) return Promise.reject(this.#closedError());
     if (signal?.aborted) return Promise.reject(new AbortedError(`${this.#options.name}: acquisition aborted`, signal.reason));
     const ready = this.tryAcquireIdle();
     if (ready !== undefined) return Promise.resolve(ready);
-    return new Promise<PoolEntry>((resolve, reject) => {
+    return new Promise<Lease>((resolve, reject) => {
       const waiter: Waiter = {
         resolve,
         reject,
@@ -215,7 +274,7 @@ export class Pool {
    * The hot path: a healthy idle connection when nobody is queued, handed out at once; else
    * undefined (and nothing changed), and the caller goes through `acquire`.
    */
-  tryAcquireIdle(): PoolEntry | undefined {
+  tryAcquireIdle(): Lease | undefined {
     if (this.#closed || this.#waiterHead !== this.#waiters.length) return undefined;
     const now = performance.now();
     const entry = this.#takeIdle(now);
@@ -230,13 +289,22 @@ export class Pool {
   }
 
   /**
-   * For a statement that runs on the caller's thread (run-now.ts): the connection `tryAcquireIdle`
-   * would hand out, checked out without a clock read or metrics (the caller times the statement
-   * and records acquisition, statement and release in one pass), or undefined when there is none,
-   * it does not run statements on this thread (`runsNow`), someone queues, it needs a ping or it
-   * broke. Give it back with `checkInRunNow`.
+   * True when this pool's connections run statements on the caller's thread (`executeNow`, SQLite
+   * inline): known once the first connection is open, since all come from one driver and config.
    */
-  checkOutRunNow(): PoolEntry | undefined {
+  get runsNow(): boolean {
+    return this.#runsNow;
+  }
+
+  /**
+   * Lend the idle connection `tryAcquireIdle` would hand out to one statement that will have run
+   * before control returns to the event loop (a connection that `runsNow`), without a clock read or
+   * metrics: the caller records acquisition, statement and release in one pass, and gives it back
+   * with `takeBack` before anything else can run (so no leak check can see it held). Undefined when
+   * there is none, it does not run statements on this thread, someone queues, it needs a ping or it
+   * broke.
+   */
+  lendIdle(): Lease | undefined {
     if (this.#closed || this.#waiterHead !== this.#waiters.length) return undefined;
     const entry = this.#idle[this.#idle.length - 1];
     // runsNow is read first so that the `conn.broken` access below only ever sees connection
@@ -248,20 +316,17 @@ export class Pool {
   }
 
   /**
-   * Give back a connection from `checkOutRunNow` at `now` (the caller's clock reading); like
-   * `release` without the metrics. A connection marked `discard`, broken, or too old is destroyed.
+   * Take back a connection from `lendIdle` at `now` (the caller's clock reading); `release` without
+   * the metrics. A connection marked for discarding, broken, or too old is destroyed.
    */
-  checkInRunNow(entry: PoolEntry, now: number): void {
+  takeBack(lease: Lease, now: number): void {
+    const entry = lease as PoolEntry;
     if (this.#inUse.delete(entry)) this.#checkIn(entry, now);
   }
 
-  /** True when `entry` has outlived `maxLifetimeMs` at `now`. */
-  expired(entry: PoolEntry, now: number): boolean {
-    return now - entry.createdAt > this.#options.maxLifetimeMs;
-  }
-
-  /** Return a connection. A connection marked `discard`, broken, or too old is destroyed. */
-  release(entry: PoolEntry): void {
+  /** Return a connection. A connection marked for discarding, broken, or too old is destroyed. */
+  release(lease: Lease): void {
+    const entry = lease as PoolEntry;
     if (!this.#inUse.delete(entry)) return;
     const now = performance.now();
     this.#options.metrics.recordRelease(now - entry.acquiredAt);
@@ -269,9 +334,24 @@ export class Pool {
     this.#checkIn(entry, now);
   }
 
+  /** Destroy the connection when it comes back instead of pooling it again (its state is unknown). */
+  discardOnRelease(lease: Lease): void {
+    (lease as PoolEntry).discard = true;
+  }
+
+  /** True when the connection will be destroyed on release (marked so, or broken). */
+  willDiscard(lease: Lease): boolean {
+    return (lease as PoolEntry).discard || lease.conn.broken;
+  }
+
+  /** The connection saw a connection-level error: ping it before it is handed out again. */
+  markSuspect(lease: Lease): void {
+    (lease as PoolEntry).needsValidation = true;
+  }
+
   /** A connection no longer in use: destroyed when marked `discard`, broken or too old, else idle again. */
   #checkIn(entry: PoolEntry, now: number): void {
-    if (this.#closed || entry.discard || entry.conn.broken || this.expired(entry, now)) {
+    if (this.#closed || entry.discard || entry.conn.broken || this.#expired(entry, now)) {
       this.#destroy(entry);
       this.#dispense();
       return;
@@ -307,13 +387,18 @@ export class Pool {
 
   // --- internals ---------------------------------------------------------------------------
 
+  /** True when `entry` has outlived `maxLifetimeMs` at `now`. */
+  #expired(entry: PoolEntry, now: number): boolean {
+    return now - entry.createdAt > this.#options.maxLifetimeMs;
+  }
+
   #closedError(): PoolClosedError {
     return new PoolClosedError(`${this.#options.name}: the pool is closed`);
   }
 
   #takeIdle(now: number): PoolEntry | undefined {
     let entry = this.#idle.pop();
-    while (entry !== undefined && (entry.conn.broken || this.expired(entry, now))) {
+    while (entry !== undefined && (entry.conn.broken || this.#expired(entry, now))) {
       this.#destroy(entry);
       entry = this.#idle.pop();
     }
@@ -350,7 +435,7 @@ export class Pool {
       waiter.resolve(entry);
     }
     const pending = this.#waiters.length - this.#waiterHead;
-    const room = this.#options.max - this.#idle.length - this.#inUse.size - this.#creating;
+    const room = this.#options.max - this.#idle.length - this.#inUse.size - this.#creating - this.#reserved;
     const toCreate = Math.min(pending - this.#creating, room);
     for (let i = 0; i < toCreate; i++) this.#createForWaiters();
   }
@@ -415,13 +500,14 @@ export class Pool {
         conn.destroy();
         throw signal.reason;
       }
-      metrics.connectionsCreated++;
-      const now = performance.now();
-      return { conn, createdAt: now, lastReleasedAt: now, acquiredAt: 0, acquireStack: undefined, needsValidation: false, discard: false, inUseIndex: -1, runsNow: conn.executeNow !== undefined, readers: undefined };
+      metrics.recordConnectionCreated();
+      const entry = new PoolEntry(conn, this.#options.readersFor?.(conn), performance.now());
+      this.#runsNow = entry.runsNow;
+      return entry;
     } catch (error) {
       // Waiting out an open circuit breaker is not one more failed connection attempt.
       if (error instanceof CircuitOpenError) throw error;
-      metrics.connectionErrors++;
+      metrics.recordConnectionError();
       if (signal.aborted && !(error instanceof ConnectionError)) {
         const reason: unknown = signal.reason;
         if (reason instanceof PoolClosedError) throw reason;
@@ -437,7 +523,7 @@ export class Pool {
   }
 
   #destroy(entry: PoolEntry): void {
-    this.#options.metrics.connectionsDestroyed++;
+    this.#options.metrics.recordConnectionDestroyed();
     entry.conn.close().catch(() => entry.conn.destroy());
   }
 
@@ -494,7 +580,7 @@ export class Pool {
       if (index === this.#waiterHead) this.#shiftWaiter();
       else if (index > this.#waiterHead) this.#waiters.splice(index, 1);
     }
-    if (!(error instanceof PoolTimeoutError)) this.#options.metrics.acquireErrors++;
+    if (!(error instanceof PoolTimeoutError)) this.#options.metrics.recordAcquireError();
     waiter.reject(error);
   }
 
@@ -507,7 +593,7 @@ export class Pool {
       const entry = this.#idle[i]!;
       const total = this.#idle.length + this.#inUse.size;
       const stale = now - entry.lastReleasedAt > idleTimeoutMs && total > min;
-      if (stale || entry.conn.broken || this.expired(entry, now)) {
+      if (stale || entry.conn.broken || this.#expired(entry, now)) {
         this.#idle.splice(i, 1);
         this.#destroy(entry);
       } else {
