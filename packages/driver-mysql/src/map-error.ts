@@ -6,6 +6,7 @@ import {
   ForeignKeyViolationError,
   NotNullViolationError,
   QueryError,
+  StaleStatementError,
   UniqueViolationError,
   type QueryErrorDetails,
 } from '@dal/core';
@@ -158,6 +159,9 @@ export function mapMysqlError(error: unknown, context: MysqlErrorContext): DalEr
     }
     case 1213:
       return new DeadlockError(text, details);
+    case 1615:
+      // ER_NEED_REPREPARE: DDL elsewhere invalidated the prepared statement; it did not run.
+      return new StaleStatementError(text, details);
     case 1205:
       // The statement (not the transaction) was rolled back; running it again may succeed.
       return new QueryError(text, { ...details, retryable: true });

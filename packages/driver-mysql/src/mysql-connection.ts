@@ -22,6 +22,8 @@ import {
 const LONGLONG = 8;
 /** ER_UNSUPPORTED_PS: this statement cannot be prepared, run it as text instead. */
 const UNSUPPORTED_PS = 1295;
+/** ER_NEED_REPREPARE: the prepared statement was invalidated by DDL in another session. */
+const NEED_REPREPARE = 1615;
 
 /** Settings a connection needs beyond the config. */
 export interface MysqlConnectionOptions {
@@ -283,6 +285,8 @@ export class MysqlConnection implements DriverConnection {
         return;
       }
       if (error.fatal) this.#broken = true;
+      // A prepared statement DDL elsewhere invalidated: drop mysql2's cached one so a re-run prepares it anew.
+      if (error.errno === NEED_REPREPARE && this.#values !== undefined) this.#native.unprepare(this.#sql);
       this.#settle(mapMysqlError(error, { alias: this.#alias, sql: this.#sql }), undefined);
       return;
     }

@@ -27,6 +27,8 @@ export interface NativeConnection {
   query(sql: string | { sql: string; rowsAsArray?: boolean }, values: unknown, callback: NativeCallback): unknown;
   query(sql: string | { sql: string; rowsAsArray?: boolean }, callback: NativeCallback): unknown;
   execute(sql: string | { sql: string; rowsAsArray?: boolean }, values: unknown, callback: NativeCallback): unknown;
+  /** Drop mysql2's cached prepared statement for `sql` (it is prepared again on next use). */
+  unprepare(sql: string): void;
   ping(callback: (error: NativeError | null) => void): void;
   end(callback: (error?: NativeError | null) => void): void;
   destroy(): void;

@@ -7,6 +7,7 @@ import {
   NotNullViolationError,
   QueryError,
   SerializationFailureError,
+  StaleStatementError,
   UniqueViolationError,
   type QueryErrorDetails,
 } from '@dal/core';
@@ -43,6 +44,14 @@ const QUERY_ERROR_CLASSES: Readonly<Record<string, QueryErrorClass>> = {
   '40P01': DeadlockError,
   '40001': SerializationFailureError,
 };
+
+/**
+ * A named prepared statement that DDL elsewhere invalidated ("cached plan must not change result
+ * type", 0A000, which is otherwise "feature not supported") or that is gone (26000): it did not run.
+ */
+function isStaleStatement(sqlState: string, message: string): boolean {
+  return sqlState === '26000' || (sqlState === '0A000' && message.includes('cached plan must not change result type'));
+}
 
 /** SQLSTATEs meaning the session is gone or could not start, though trying again may work. */
 const RETRYABLE_CONNECTION_STATES = new Set(['57P01', '57P02', '57P03', '57P05', '53300']);
@@ -126,7 +135,7 @@ export function mapPostgresError(error: unknown, context: PostgresErrorContext):
     if (error.constraint !== undefined) details.constraint = error.constraint;
     if (error.table !== undefined) details.table = error.table;
     if (error.column !== undefined) details.column = error.column;
-    const ErrorClass = QUERY_ERROR_CLASSES[sqlState] ?? QueryError;
+    const ErrorClass = (isStaleStatement(sqlState, error.message) ? StaleStatementError : QUERY_ERROR_CLASSES[sqlState]) ?? QueryError;
     return new ErrorClass(`${context.alias}: ${serverMessage(error)}`, details);
   }
 
