@@ -49,7 +49,18 @@ const contenders = {
     timedMs += performance.now() - started;
     return Promise.resolve(row);
   },
-  '@dal async (inline)': (id) => db.executeFirst(PORTABLE, [id]),
+  '@dal db.executeFirst': (id) => db.executeFirst(PORTABLE, [id]),
+  '@dal db.execute': (id) => db.execute(PORTABLE, [id]),
+  '@dal withConnection(c => c.executeFirst)': (id) => db.withConnection((c) => c.executeFirst(PORTABLE, [id])),
+  // What TypeScript compiles `await using c = await db.connection()` to (Node 20 has no syntax for it).
+  '@dal await using c = await db.connection()': async (id) => {
+    const c = await db.connection();
+    try {
+      return await c.executeFirst(PORTABLE, [id]);
+    } finally {
+      await c[Symbol.asyncDispose]();
+    }
+  },
   '@dal syncConnection()': (id) => sync.executeFirst(PORTABLE, [id]),
 };
 

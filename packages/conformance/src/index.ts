@@ -9,6 +9,7 @@
  */
 import { describe } from 'vitest';
 import { connectSuite } from './suites/connect.js';
+import { entryPointsSuite } from './suites/entry-points.js';
 import { errorsSuite } from './suites/errors.js';
 import { poolSuite } from './suites/pool.js';
 import { querySuite } from './suites/query.js';
@@ -20,7 +21,7 @@ import { typesSuite } from './suites/types.js';
 import type { ConformanceTarget } from './target.js';
 
 export type { ConformanceTarget } from './target.js';
-export { connectSuite, errorsSuite, poolSuite, querySuite, resilienceSuite, syncSuite, timeoutSuite, transactionsSuite, typesSuite };
+export { connectSuite, entryPointsSuite, errorsSuite, poolSuite, querySuite, resilienceSuite, syncSuite, timeoutSuite, transactionsSuite, typesSuite };
 
 /** Every suite, in one `describe` named after the backend. */
 export function describeConformance(target: ConformanceTarget): void {
@@ -34,6 +35,7 @@ export function describeConformance(target: ConformanceTarget): void {
     timeoutSuite(target);
     resilienceSuite(target);
     syncSuite(target);
+    entryPointsSuite(target);
   });
 }
 
