@@ -103,7 +103,8 @@ export function mapMysqlError(error: unknown, context: MysqlErrorContext): DalEr
   const message = errno !== undefined && REDACT_ERRNOS.has(errno) ? redactValue(serverMessage) : serverMessage;
   const where = context.host === undefined ? '' : ` (${context.host})`;
 
-  const tlsFailure = describeTlsFailure(error, code === TLS_HANDSHAKE_CODE);
+  // TLS is negotiated while connecting; the same settings would fail the same way again.
+  const tlsFailure = context.connecting ? describeTlsFailure(error, code === TLS_HANDSHAKE_CODE) : undefined;
   const tlsReason =
     tlsFailure ?? (code === NO_TLS_CODE ? "the server does not offer TLS (tls.mode 'prefer' falls back to plaintext; stricter modes refuse)" : undefined);
   if (tlsReason !== undefined) {

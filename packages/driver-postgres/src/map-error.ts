@@ -137,9 +137,10 @@ export function mapPostgresError(error: unknown, context: PostgresErrorContext):
   }
 
   const native = error instanceof Error ? error : new Error(String(error));
-  const tlsFailure = describeTlsFailure(error);
+  // TLS is negotiated while connecting; the same settings would fail the same way again.
+  const tlsFailure = context.connecting ? describeTlsFailure(error) : undefined;
   if (tlsFailure !== undefined) return connectionError(error, tlsFailure, context, false);
-  if (native.message === NO_TLS_MESSAGE) {
+  if (context.connecting && native.message === NO_TLS_MESSAGE) {
     return connectionError(error, "the server does not offer TLS (tls.mode 'prefer' falls back to plaintext; stricter modes refuse)", context, false);
   }
   const code = socketErrorCode(native);
