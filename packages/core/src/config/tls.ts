@@ -183,7 +183,7 @@ export function describeTlsFailure(error: unknown, inHandshake = false): string 
   const known = code === 'ERR_TLS_CERT_ALTNAME_INVALID' || CERTIFICATE_CODES.has(code) || code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_');
   if (!known && !inHandshake) return undefined;
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID' || (!known && message.includes("does not match certificate's altnames"))) {
-    return `TLS: the server's certificate does not name the host connected to (${message}); connect by a name it carries or set tls.servername`;
+    return `TLS: the server's certificate does not name the host connected to (${message}); connect by a name the certificate carries`;
   }
   if (CERTIFICATE_CODES.has(code) || (!known && /certificate/i.test(message))) {
     return `TLS: the server's certificate is not trusted (${message}); tls.ca must hold the CA that signed it`;
