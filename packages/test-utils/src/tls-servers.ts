@@ -134,7 +134,11 @@ async function account(name: string): Promise<{ uid: number; gid: number }> {
  * Start a PostgreSQL 15 cluster with `ssl = on` on a free port of 127.0.0.1, with trust auth for `postgres` and a scram-sha-256 login (`passwordLogin`).
  * @throws {Error} when initdb or pg_ctl fail (the directory is removed again).
  */
-export async function startTlsPostgres(options: TlsServerOptions = {}): Promise<TlsTestServer> {
+export function startTlsPostgres(options: TlsServerOptions = {}): Promise<TlsTestServer> {
+  return retryOnPortClash(() => startTlsPostgresOnce(options));
+}
+
+async function startTlsPostgresOnce(options: TlsServerOptions): Promise<TlsTestServer> {
   const certificates = await createTestCertificates();
   const dir = await mkdtemp(join(tmpdir(), 'dal-tls-pg-'));
   const data = join(dir, 'data');
@@ -190,7 +194,10 @@ export async function startTlsPostgres(options: TlsServerOptions = {}): Promise<
         '',
       ].join('\n'),
     );
-    await run(join(PG_BIN, 'pg_ctl'), ['start', '-D', data, '-w', '-t', '60', '-l', join(dir, 'server.log')], asPostgres);
+    await run(join(PG_BIN, 'pg_ctl'), ['start', '-D', data, '-w', '-t', '60', '-l', join(dir, 'server.log')], asPostgres).catch(async (error: unknown) => {
+      const log = await readFile(join(dir, 'server.log'), 'utf8').catch(() => '');
+      throw new Error(`${(error as Error).message}\n${log.slice(-2_000)}`);
+    });
     started = true;
     await psql('CREATE DATABASE test');
     await psql(`CREATE ROLE ${PASSWORD_LOGIN.user} LOGIN PASSWORD '${PASSWORD_LOGIN.password}'`);
@@ -226,7 +233,11 @@ export async function startTlsPostgres(options: TlsServerOptions = {}): Promise<
  * --require-secure-transport.
  * @throws {Error} when mariadb-install-db or mariadbd fail (the directory is removed again).
  */
-export async function startTlsMariadb(options: TlsServerOptions = {}): Promise<TlsTestServer> {
+export function startTlsMariadb(options: TlsServerOptions = {}): Promise<TlsTestServer> {
+  return retryOnPortClash(() => startTlsMariadbOnce(options));
+}
+
+async function startTlsMariadbOnce(options: TlsServerOptions): Promise<TlsTestServer> {
   const certificates = await createTestCertificates();
   const dir = await mkdtemp(join(tmpdir(), 'dal-tls-mariadb-'));
   const data = join(dir, 'data');
@@ -295,6 +306,17 @@ export async function startTlsMariadb(options: TlsServerOptions = {}): Promise<T
     },
     stop,
   };
+}
+
+/** `freePort()` can race with another test file taking the same port: start again on a new one. */
+async function retryOnPortClash(start: () => Promise<TlsTestServer>, attempts = 3): Promise<TlsTestServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (error) {
+      if (attempt >= attempts || !/Address already in use/i.test((error as Error).message)) throw error;
+    }
+  }
 }
 
 async function spawnServer(file: string, args: readonly string[]): Promise<ChildProcess> {
