@@ -20,7 +20,7 @@ import { transactionsSuite } from './suites/transactions.js';
 import { typesSuite } from './suites/types.js';
 import type { ConformanceTarget } from './target.js';
 
-export type { ConformanceTarget, ConformanceTlsTarget, TlsServerUnderTest } from './target.js';
+export type { ConformanceTarget, ConformanceTlsTarget, StatementRunner, TlsServerUnderTest } from './target.js';
 export { connectSuite, errorsSuite, poolSuite, querySuite, resilienceSuite, syncSuite, timeoutSuite, tlsSuite, transactionsSuite, typesSuite };
 
 /** Every suite, in one `describe` named after the backend. */

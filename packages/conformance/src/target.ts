@@ -57,12 +57,17 @@ export interface ConformanceTarget {
 
 /** What the TLS section needs besides a TLS-only server behind `createDatabase()`. */
 export interface ConformanceTlsTarget {
-  /** Asked from the server side: is the session behind `conn` encrypted? */
-  sessionEncrypted(conn: Connection): Promise<boolean>;
+  /** Asked from the server side: is the session behind `conn` (async or sync) encrypted? */
+  sessionEncrypted(conn: StatementRunner): Promise<boolean>;
   /** The TLS-only server behind `createDatabase()`; called when the tests run (start it in `beforeAll`). */
   server(): TlsServerUnderTest;
   /** Overrides that point `createDatabase` at a server of this backend that has no TLS at all. */
   readonly withoutTls: Partial<DatabaseConfigOptions>;
+}
+
+/** What `sessionEncrypted` needs of a `Connection` or a `SyncConnection`: await the result either way. */
+export interface StatementRunner {
+  execute<R = Record<string, unknown>>(sql: string): R[] | Promise<R[]>;
 }
 
 /** The parts of @dal/test-utils' `TlsTestServer` the TLS section uses. */

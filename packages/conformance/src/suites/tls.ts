@@ -1,4 +1,4 @@
-import { ConfigError, ConnectionError, PoolManager, QueryTimeoutError, type Database } from '@dal/core';
+import { ConfigError, ConnectionError, PoolManager, QueryTimeoutError, UnsupportedFeatureError, type Database, type SyncConnection } from '@dal/core';
 import { describe, expect } from 'vitest';
 import { conformanceTest as test, marker } from '../harness.js';
 import type { ConformanceTarget, ConformanceTlsTarget } from '../target.js';
@@ -135,6 +135,30 @@ export function tlsSuite(target: ConformanceTarget & { readonly tls: Conformance
         expect(shown).not.toContain(password);
       });
     });
+
+    test(target, 'a sync connection is encrypted too, with a password function returning a string; an async one is a ConfigError', async () => {
+      let calls = 0;
+      const { user, password } = tls.server().passwordLogin;
+      await using(target.createDatabase({ user, password: () => (calls++, password), alias: `tls_sync_${target.name}` }), async (db) => {
+        let sync: SyncConnection;
+        try {
+          sync = db.syncConnection();
+        } catch (error) {
+          // A backend without sync connections says so (checked by the connect section).
+          expect(error).toBeInstanceOf(UnsupportedFeatureError);
+          return;
+        }
+        try {
+          expect(await tls.sessionEncrypted(sync)).toBe(true);
+          expect(calls).toBe(1);
+        } finally {
+          sync.release();
+        }
+      });
+      await using(target.createDatabase({ user, password: async () => password, alias: `tls_sync_async_${target.name}` }), async (db) => {
+        expect(() => db.syncConnection()).toThrow(ConfigError);
+      });
+    }, 30_000);
 
     test(target, 'a password function that gives a wrong password, fails or gives no string fails the connect clearly', async () => {
       const user = tls.server().passwordLogin.user;
