@@ -16,12 +16,13 @@ import { querySuite } from './suites/query.js';
 import { resilienceSuite } from './suites/resilience.js';
 import { syncSuite } from './suites/sync.js';
 import { timeoutSuite } from './suites/timeout.js';
+import { tlsSuite } from './suites/tls.js';
 import { transactionsSuite } from './suites/transactions.js';
 import { typesSuite } from './suites/types.js';
 import type { ConformanceTarget } from './target.js';
 
-export type { ConformanceTarget } from './target.js';
-export { connectSuite, entryPointsSuite, errorsSuite, poolSuite, querySuite, resilienceSuite, syncSuite, timeoutSuite, transactionsSuite, typesSuite };
+export type { ConformanceTarget, ConformanceTlsTarget, StatementRunner, TlsServerUnderTest } from './target.js';
+export { connectSuite, entryPointsSuite, errorsSuite, poolSuite, querySuite, resilienceSuite, syncSuite, timeoutSuite, tlsSuite, transactionsSuite, typesSuite };
 
 /** Every suite, in one `describe` named after the backend. */
 export function describeConformance(target: ConformanceTarget): void {
@@ -39,3 +40,14 @@ export function describeConformance(target: ConformanceTarget): void {
   });
 }
 
+
+/**
+ * The connect section again with every connection over TLS (`target.createDatabase()` connects
+ * with tls verify-full to a server that refuses plaintext), plus the TLS checks (`target.tls`).
+ */
+export function describeTlsConformance(target: ConformanceTarget & { readonly tls: NonNullable<ConformanceTarget['tls']> }): void {
+  describe(`@dal conformance over TLS: ${target.name}`, () => {
+    connectSuite(target);
+    tlsSuite(target);
+  });
+}

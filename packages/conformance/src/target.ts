@@ -43,8 +43,39 @@ export interface ConformanceTarget {
   /** Whether the backend talks to a server over TCP (enables the silent-server tests). */
   readonly networked: boolean;
   /**
+   * For the TLS variant (`describeTlsConformance`): `createDatabase()` then connects with
+   * `tls: { mode: 'verify-full', ca }` to a server that refuses plaintext. Fields are read when
+   * the tests run, so a test file may fill them in `beforeAll` after starting its server.
+   */
+  readonly tls?: ConformanceTlsTarget;
+  /**
    * Tests this backend does not run, by exact title, each with the reason. Never silent:
    * skipped tests show in the report with their reason.
    */
   readonly skip?: Readonly<Record<string, string>>;
+}
+
+/** What the TLS section needs besides a TLS-only server behind `createDatabase()`. */
+export interface ConformanceTlsTarget {
+  /** Asked from the server side: is the session behind `conn` (async or sync) encrypted? */
+  sessionEncrypted(conn: StatementRunner): Promise<boolean>;
+  /** The TLS-only server behind `createDatabase()`; called when the tests run (start it in `beforeAll`). */
+  server(): TlsServerUnderTest;
+  /** Overrides that point `createDatabase` at a server of this backend that has no TLS at all. */
+  readonly withoutTls: Partial<DatabaseConfigOptions>;
+}
+
+/** What `sessionEncrypted` needs of a `Connection` or a `SyncConnection`: await the result either way. */
+export interface StatementRunner {
+  execute<R = Record<string, unknown>>(sql: string): R[] | Promise<R[]>;
+}
+
+/** The parts of @dal/test-utils' `TlsTestServer` the TLS section uses. */
+export interface TlsServerUnderTest {
+  /** `ca` signed the server's certificate; `otherCa` signed nothing the server uses. */
+  readonly certificates: { readonly ca: string; readonly otherCa: string };
+  /** A login that authenticates with a password. */
+  readonly passwordLogin: { readonly user: string; readonly password: string };
+  /** Give the server a certificate from the same CA naming `names` ('DNS:x'), or its usual one when omitted. */
+  reissueCertificate(names?: readonly string[]): Promise<void>;
 }

@@ -3,6 +3,7 @@ import {
   ConnectionError,
   DalError,
   DeadlockError,
+  describeTlsFailure,
   ForeignKeyViolationError,
   NotNullViolationError,
   QueryError,
@@ -21,6 +22,8 @@ export interface MysqlErrorContext {
   readonly host?: string;
   /** True while opening a connection: every failure is then a `ConnectionError`. */
   readonly connecting?: boolean;
+  /** True when that connection was attempted without TLS. */
+  readonly plaintext?: boolean;
 }
 
 /** The fields of a mysql2 error that the mapping reads. */
@@ -32,6 +35,13 @@ interface NativeMysqlError {
   sqlMessage?: unknown;
   fatal?: unknown;
 }
+
+/** mysql2's code when TLS is asked for and the server does not offer it. */
+export const NO_TLS_CODE = 'HANDSHAKE_NO_SSL_SUPPORT';
+/** mysql2's code for any failed TLS handshake; it replaces Node's own code (the message stays). */
+const TLS_HANDSHAKE_CODE = 'HANDSHAKE_SSL_ERROR';
+/** The server refuses plaintext sessions (--require-secure-transport). */
+const SECURE_TRANSPORT_REQUIRED = 3159;
 
 /** Socket-level failures (Node codes and mysql2 protocol codes): the connection is gone, try another. */
 const NETWORK_CODES = new Set([
@@ -60,9 +70,9 @@ const RETRYABLE_CONNECTION_ERRNOS = new Set([2002, 2003, 2006, 2013, 2055, 1927,
 /**
  * Errors that retrying cannot fix: 1045 access denied (bad password), 1044 no access to the
  * database, 1049 unknown database, 1130 host not allowed, 1251/1698 auth plugin refused,
- * 1862 password expired, 3118 account locked.
+ * 1862 password expired, 3118 account locked, 3159 the server requires TLS.
  */
-const FATAL_CONNECT_ERRNOS = new Set([1045, 1044, 1049, 1130, 1251, 1698, 1862, 3118]);
+const FATAL_CONNECT_ERRNOS = new Set([1045, 1044, 1049, 1130, 1251, 1698, 1862, 3118, SECURE_TRANSPORT_REQUIRED]);
 
 /** Server messages that quote the offending value (which may be a parameter): redact it. */
 const VALUE_IN_MESSAGE = /^(Duplicate entry )'[\s\S]*'( for key '[^']*'\.?)$|^([\s\S]*? value: )'[\s\S]*'((?: for |$)[\s\S]*)$/;
@@ -94,11 +104,25 @@ export function mapMysqlError(error: unknown, context: MysqlErrorContext): DalEr
   const message = errno !== undefined && REDACT_ERRNOS.has(errno) ? redactValue(serverMessage) : serverMessage;
   const where = context.host === undefined ? '' : ` (${context.host})`;
 
+  // TLS is negotiated while connecting; the same settings would fail the same way again.
+  const tlsFailure = context.connecting ? describeTlsFailure(error, code === TLS_HANDSHAKE_CODE) : undefined;
+  const tlsReason =
+    tlsFailure ?? (code === NO_TLS_CODE ? "the server does not offer TLS (tls.mode 'prefer' falls back to plaintext; stricter modes refuse)" : undefined);
+  if (tlsReason !== undefined) {
+    return new ConnectionError(`${context.alias}: cannot connect${where}: ${tlsReason}`, { cause: error, retryable: false, ...hostOf(context) });
+  }
+  if (errno === SECURE_TRANSPORT_REQUIRED) {
+    const text = `${context.alias}: cannot connect${where}: ${message} (the server requires TLS: set tls.mode, e.g. verify-full)`;
+    return new ConnectionError(text, { cause: error, retryable: false, ...hostOf(context) });
+  }
+
   const isNetwork = (code !== undefined && NETWORK_CODES.has(code)) || (errno === undefined && native.fatal === true);
   if (isNetwork || (errno !== undefined && (RETRYABLE_CONNECTION_ERRNOS.has(errno) || errno === 1045))) {
     const retryable = errno !== 1045;
     const verb = context.connecting ? 'cannot connect' : 'connection failed';
-    return new ConnectionError(`${context.alias}: ${verb}${where}: ${message}`, { cause: error, retryable, ...hostOf(context) });
+    // MariaDB refuses a plaintext login to a server with require_secure_transport as "access denied" too.
+    const hint = errno === 1045 && context.plaintext ? ' (the connection was not encrypted: a server that requires TLS refuses it this way too; see tls.mode)' : '';
+    return new ConnectionError(`${context.alias}: ${verb}${where}: ${message}${hint}`, { cause: error, retryable, ...hostOf(context) });
   }
   if (context.connecting) {
     const retryable = errno === undefined || !FATAL_CONNECT_ERRNOS.has(errno);

@@ -1,7 +1,8 @@
 import { createRequire } from 'node:module';
-import { ConnectionError, type DatabaseConfig } from '@dal/core';
-import { createConnection, type ConnectionOptions } from 'mysql2';
-import { mapMysqlError } from './map-error.js';
+import { isIP } from 'node:net';
+import { ConfigError, ConnectionError, type DatabaseConfig } from '@dal/core';
+import { createConnection, type ConnectionOptions, type SslOptions } from 'mysql2';
+import { mapMysqlError, NO_TLS_CODE } from './map-error.js';
 
 /** A column description as mysql2 reports it (only what the driver reads). */
 export interface NativeField {
@@ -49,14 +50,37 @@ export function describeHost(config: DatabaseConfig): string {
   return typeof socketPath === 'string' ? socketPath : `${config.host}:${config.port ?? 3306}`;
 }
 
-function nativeOptions(config: DatabaseConfig): ConnectionOptions {
-  return {
+/**
+ * mysql2's `ssl` for `config.tls`; undefined for plaintext. mysql2 checks the certificate against
+ * the host name it connects to and has no way to name another, hence no `servername`; given an
+ * IP address it checks the certificate against "localhost" instead, hence no verify-full by IP.
+ * @throws {ConfigError} when `tls.servername` is set, or verify-full is asked for an IP address.
+ */
+function sslOptions(config: DatabaseConfig, tls: NonNullable<DatabaseConfig['tls']>): SslOptions | undefined {
+  if (!tls.encrypt) return undefined;
+  if (tls.servername !== undefined) {
+    throw new ConfigError(`${config.alias}: tls.servername is not supported by the MySQL driver (mysql2 checks the certificate against the host connected to)`);
+  }
+  if (tls.verifyHost && isIP(config.host) !== 0) {
+    throw new ConfigError(
+      `${config.alias}: tls.mode 'verify-full' needs a host name on MySQL, not the address ${config.host} (mysql2 cannot check an IP address against the certificate): connect by the name the certificate carries, or use 'verify-ca'`,
+    );
+  }
+  const ssl: SslOptions = { rejectUnauthorized: tls.verifyChain, verifyIdentity: tls.verifyHost };
+  if (tls.ca !== undefined) ssl.ca = tls.ca;
+  if (tls.cert !== undefined) ssl.cert = tls.cert;
+  if (tls.key !== undefined) ssl.key = tls.key;
+  return ssl;
+}
+
+function nativeOptions(config: DatabaseConfig, password: string | undefined, ssl: SslOptions | undefined): ConnectionOptions {
+  const options: ConnectionOptions = {
     maxPreparedStatements: DEFAULT_MAX_PREPARED_STATEMENTS,
     ...(config.driverOptions as ConnectionOptions),
     host: config.host,
     port: config.port ?? 3306,
     user: config.user,
-    password: config.password,
+    password,
     database: config.database,
     connectTimeout: config.connectionCreationTimeoutMs,
     // The type conventions shared by every @dal driver; not overridable.
@@ -70,6 +94,9 @@ function nativeOptions(config: DatabaseConfig): ConnectionOptions {
     namedPlaceholders: false,
     rowsAsArray: false,
   };
+  // Without `tls`, driverOptions.ssl (if any) stays as given.
+  if (config.tls !== undefined) options.ssl = ssl;
+  return options;
 }
 
 /** Close the socket now; mysql2's own `destroy()` only half-closes it. */
@@ -82,25 +109,64 @@ function noop(): void {}
 
 /**
  * Open one mysql2 connection within `signal`, then run `initSql` (session settings) on it.
+ * A password function is called first, once per connection (mysql2 takes only strings).
  * Resolves with the connection and the server version (without MariaDB's '5.5.5-' prefix).
  *
- * @throws {ConnectionError} when the server refuses, the login fails, or `signal` aborts.
+ * @throws {ConnectionError} when the server refuses, the login or TLS fails, or `signal` aborts.
+ * @throws {ConfigError} for TLS settings mysql2 cannot honour.
  */
-export function openNativeConnection(
+export async function openNativeConnection(
   config: DatabaseConfig,
   signal: AbortSignal,
   initSql?: (serverVersion: string) => string | undefined,
 ): Promise<{ native: NativeConnection; serverVersion: string }> {
   const host = describeHost(config);
-  const context = { alias: config.alias, host, connecting: true };
   const aborted = () => new ConnectionError(`${config.alias}: connecting to ${host} was aborted`, { cause: signal.reason, host });
+  if (signal.aborted) throw aborted();
+  const ssl = config.tls === undefined ? undefined : sslOptions(config, config.tls);
+  const context = { alias: config.alias, host, connecting: true, plaintext: ssl === undefined && !('ssl' in config.driverOptions) };
+  let password: string | undefined;
+  try {
+    password = await abortable(config.resolvePassword(), signal, aborted);
+  } catch (error) {
+    throw mapMysqlError(error, context);
+  }
+  try {
+    return await connectOnce(nativeOptions(config, password, ssl), signal, aborted, initSql);
+  } catch (error) {
+    // mysql2 has no 'prefer': a server without TLS is an error there, so try once more in plaintext.
+    if (!(config.tls?.fallbackToPlain === true && (error as { code?: unknown }).code === NO_TLS_CODE)) throw mapMysqlError(error, context);
+  }
+  try {
+    return await connectOnce(nativeOptions(config, password, undefined), signal, aborted, initSql);
+  } catch (error) {
+    throw mapMysqlError(error, { ...context, plaintext: true });
+  }
+}
+
+/** `promise`, or `onAbort()` as soon as `signal` aborts (a slow password function must not outlive the connect timeout). */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal, onAbort: () => Error): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const abort = () => reject(onAbort());
+    signal.addEventListener('abort', abort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+  });
+}
+
+/** One connect attempt; rejects with mysql2's own error, or the abort error. */
+function connectOnce(
+  options: ConnectionOptions,
+  signal: AbortSignal,
+  aborted: () => ConnectionError,
+  initSql?: (serverVersion: string) => string | undefined,
+): Promise<{ native: NativeConnection; serverVersion: string }> {
   if (signal.aborted) return Promise.reject(aborted());
   return new Promise((resolve, reject) => {
     let native: NativeConnection;
     try {
-      native = createConnection(nativeOptions(config)) as unknown as NativeConnection;
+      native = createConnection(options) as unknown as NativeConnection;
     } catch (error) {
-      reject(mapMysqlError(error, context));
+      reject(error);
       return;
     }
     // A socket error after the caller gave up must never become an unhandled 'error' event.
@@ -112,7 +178,7 @@ export function openNativeConnection(
     const fail = (error: unknown) => {
       signal.removeEventListener('abort', onAbort);
       destroyNative(native);
-      reject(mapMysqlError(error, context));
+      reject(error);
     };
     signal.addEventListener('abort', onAbort, { once: true });
     native.connect((error, handshake) => {

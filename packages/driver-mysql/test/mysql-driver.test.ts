@@ -41,7 +41,7 @@ describe('MysqlDriver', () => {
   it('reports its contract version, capabilities and client name', () => {
     const driver = createMysqlDriver();
     expect(driver.specVersion).toBe('v1');
-    expect(driver.capabilities).toEqual({ cancel: true, savepoints: true, transactionalDdl: false, returning: false, sync: false, multiRowInsert: true });
+    expect(driver.capabilities).toEqual({ cancel: true, savepoints: true, transactionalDdl: false, returning: false, sync: true, multiRowInsert: true });
     expect(driver.clientName).toMatch(/^mysql2 \d+\.\d+\.\d+/);
     expect(driver.dialect).toBe(mysqlDialect);
   });

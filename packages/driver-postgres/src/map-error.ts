@@ -3,6 +3,7 @@ import {
   ConnectionError,
   DalError,
   DeadlockError,
+  describeTlsFailure,
   ForeignKeyViolationError,
   NotNullViolationError,
   QueryError,
@@ -52,6 +53,9 @@ const QUERY_ERROR_CLASSES: Readonly<Record<string, QueryErrorClass>> = {
 function isStaleStatement(sqlState: string, message: string): boolean {
   return sqlState === '26000' || (sqlState === '0A000' && message.includes('cached plan must not change result type'));
 }
+
+/** pg's error when the server answers an SSLRequest with 'N' (it has no TLS). */
+export const NO_TLS_MESSAGE = 'The server does not support SSL connections';
 
 /** SQLSTATEs meaning the session is gone or could not start, though trying again may work. */
 const RETRYABLE_CONNECTION_STATES = new Set(['57P01', '57P02', '57P03', '57P05', '53300']);
@@ -128,7 +132,9 @@ export function mapPostgresError(error: unknown, context: PostgresErrorContext):
   if (isDatabaseError(error)) {
     const sqlState = error.code;
     if (context.connecting || sqlState.startsWith('08') || RETRYABLE_CONNECTION_STATES.has(sqlState) || isPermanentConnectFailure(sqlState)) {
-      return connectionError(error, serverMessage(error), context, !isPermanentConnectFailure(sqlState));
+      // pg_hba.conf refusing a plaintext session ends its message with "no encryption".
+      const hint = /no encryption$/.test(error.message) ? ' (the server requires TLS: set tls.mode, e.g. verify-full)' : '';
+      return connectionError(error, serverMessage(error) + hint, context, !isPermanentConnectFailure(sqlState));
     }
     const details: QueryErrorDetails = { dialect: 'postgres', sqlState, vendorCode: sqlState, cause: error };
     if (context.sql !== undefined) details.sql = context.sql;
@@ -140,6 +146,12 @@ export function mapPostgresError(error: unknown, context: PostgresErrorContext):
   }
 
   const native = error instanceof Error ? error : new Error(String(error));
+  // TLS is negotiated while connecting; the same settings would fail the same way again.
+  const tlsFailure = context.connecting ? describeTlsFailure(error) : undefined;
+  if (tlsFailure !== undefined) return connectionError(error, tlsFailure, context, false);
+  if (context.connecting && native.message === NO_TLS_MESSAGE) {
+    return connectionError(error, "the server does not offer TLS (tls.mode 'prefer' falls back to plaintext; stricter modes refuse)", context, false);
+  }
   const code = socketErrorCode(native);
   const isConnectionFailure =
     context.connecting === true ||

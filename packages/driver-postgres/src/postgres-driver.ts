@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { checkServerIdentity, type ConnectionOptions } from 'node:tls';
 import {
   ConnectionError,
   builtFileUrl,
@@ -11,7 +12,7 @@ import {
   type SyncDriverConnection,
 } from '@dal/core';
 import pg from 'pg';
-import { mapPostgresError } from './map-error.js';
+import { mapPostgresError, NO_TLS_MESSAGE } from './map-error.js';
 import { PostgresConnection, STATEMENT_TIMEOUT_BACKSTOP_MS, statementTimeoutSetting } from './postgres-connection.js';
 import { postgresDialect } from './postgres-dialect.js';
 import { preparePostgresParams, postgresTypeParsers } from './postgres-types.js';
@@ -89,9 +90,11 @@ export class PostgresDriver implements Driver {
   /**
    * Open one session: `application_name` is `dal:<alias>` and `statement_timeout` starts at
    * `queryExecutionTimeoutMs` + 1 s, so the server stops a statement core failed to cancel.
-   * Settings in `config.driverOptions` (ssl, keepAlive, ...) go to `pg.Client` as they are.
-   * @throws {ConnectionError} when the server cannot be reached, refuses the login (not retryable)
-   *   or `options.signal` aborts first.
+   * Settings in `config.driverOptions` (ssl, keepAlive, ...) go to `pg.Client` as they are;
+   * `config.tls` becomes pg's `ssl`. A password function is handed to pg, which calls it when
+   * the server asks for a password.
+   * @throws {ConnectionError} when the server cannot be reached, refuses the login or the TLS
+   *   certificate (not retryable) or `options.signal` aborts first.
    */
   async connect(config: DatabaseConfig, options: DriverConnectOptions): Promise<PostgresConnection> {
     const { signal } = options;
@@ -112,37 +115,27 @@ export class PostgresDriver implements Driver {
       types: postgresTypeParsers,
     };
     if (config.user !== undefined) clientConfig.user = config.user;
-    if (config.password !== undefined) clientConfig.password = config.password;
+    if (typeof config.password === 'string') clientConfig.password = config.password;
+    else if (config.password !== undefined) clientConfig.password = async () => (await config.resolvePassword()) ?? '';
     for (const [key, value] of Object.entries(config.driverOptions)) {
       if (!OWN_OPTION_KEYS.has(key)) clientConfig[key] = value;
     }
+    if (config.tls !== undefined) clientConfig.ssl = sslOptions(config.tls);
 
-    const client = new pg.Client(clientConfig);
-    let serverVersion: string | undefined;
-    client.connection.on('parameterStatus', (msg: { parameterName: string; parameterValue: string }) => {
-      if (msg.parameterName === 'server_version') serverVersion = msg.parameterValue;
-    });
-    // A failure after connect() settled is reported as 'error'; never leave it unhandled.
-    client.on('error', () => {});
-
-    await new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => {
-        client.connection.stream.destroy();
-        reject(new ConnectionError(`${where}: connect aborted`, { cause: signal.reason, host: address }));
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      client.connect().then(
-        () => {
-          signal.removeEventListener('abort', onAbort);
-          resolve();
-        },
-        (error: unknown) => {
-          signal.removeEventListener('abort', onAbort);
-          client.connection.stream.destroy();
-          reject(mapPostgresError(error, { alias: config.alias, host: address, connecting: true }));
-        },
-      );
-    });
+    let opened: { client: pg.Client; serverVersion: string | undefined };
+    try {
+      opened = await openClient(clientConfig, signal, where, address);
+    } catch (error) {
+      // pg has no 'prefer': it reports a server without TLS as an error, so try once more in plaintext.
+      if (!(config.tls?.fallbackToPlain === true && error instanceof Error && error.message === NO_TLS_MESSAGE)) {
+        throw mapPostgresError(error, { alias: config.alias, host: address, connecting: true });
+      }
+      clientConfig.ssl = false;
+      opened = await openClient(clientConfig, signal, where, address).catch((plainError: unknown) => {
+        throw mapPostgresError(plainError, { alias: config.alias, host: address, connecting: true });
+      });
+    }
+    const { client, serverVersion } = opened;
 
     const timeout = clientConfig.statement_timeout;
     return new PostgresConnection(client, {
@@ -167,6 +160,58 @@ export class PostgresDriver implements Driver {
   connectSync(config: DatabaseConfig): SyncDriverConnection {
     return connectSyncThroughWorker(config, { workerUrl: SYNC_WORKER_URL, driverOptions: this.#options, encodeParams: encodeSyncParams });
   }
+}
+
+/**
+ * pg's `ssl` (Node's tls.connect options) for `config.tls`. pg sets the SNI name to the host,
+ * so `servername` only changes the name the certificate is checked against.
+ */
+function sslOptions(tls: NonNullable<DatabaseConfig['tls']>): ConnectionOptions | false {
+  if (!tls.encrypt) return false;
+  const ssl: ConnectionOptions = { rejectUnauthorized: tls.verifyChain };
+  if (tls.ca !== undefined) ssl.ca = tls.ca;
+  if (tls.cert !== undefined) ssl.cert = tls.cert;
+  if (tls.key !== undefined) ssl.key = tls.key;
+  const servername = tls.servername;
+  if (tls.verifyChain && !tls.verifyHost) ssl.checkServerIdentity = () => undefined;
+  else if (servername !== undefined) ssl.checkServerIdentity = (_host, cert) => checkServerIdentity(servername, cert);
+  return ssl;
+}
+
+/** Connect one pg.Client within `signal`; rejects with pg's own error, or a ConnectionError when aborted. */
+async function openClient(
+  clientConfig: pg.ClientConfig,
+  signal: AbortSignal,
+  where: string,
+  address: string,
+): Promise<{ client: pg.Client; serverVersion: string | undefined }> {
+  const client = new pg.Client(clientConfig);
+  let serverVersion: string | undefined;
+  client.connection.on('parameterStatus', (msg: { parameterName: string; parameterValue: string }) => {
+    if (msg.parameterName === 'server_version') serverVersion = msg.parameterValue;
+  });
+  // A failure after connect() settled is reported as 'error'; never leave it unhandled.
+  client.on('error', () => {});
+
+  await new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => {
+      client.connection.stream.destroy();
+      reject(new ConnectionError(`${where}: connect aborted`, { cause: signal.reason, host: address }));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    client.connect().then(
+      () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        client.connection.stream.destroy();
+        reject(error);
+      },
+    );
+  });
+  return { client, serverVersion };
 }
 
 /**

@@ -61,10 +61,12 @@ export function isMemoryDatabase(filename: string): boolean {
  */
 export const DEFAULT_MODE: SqliteMode = 'inline';
 
-/** Merge the driver's options with the config's `driverOptions` and validate them. */
+/** Merge the driver's options with the config's `driverOptions` and validate them (a config with `tls` is refused). */
 export function resolveSqliteOptions(config: DatabaseConfig, driverOptions: SqliteDriverOptions): { mode: SqliteMode; open: SqliteOpenOptions } {
   const merged = { ...driverOptions, ...(config.driverOptions as SqliteDriverOptions) };
   const where = `sqlite(${config.alias})`;
+  // An embedded database has no connection to encrypt: a TLS setting here is a mistake, not a no-op.
+  if (config.tls !== undefined) throw new ConfigError(`${where}: SQLite is embedded and takes no "tls" setting`);
   const mode = merged.mode ?? DEFAULT_MODE;
   if (!MODES.includes(mode)) throw new ConfigError(`${where}: driverOptions.mode must be 'process', 'worker' or 'inline'`);
   const statementCacheSize = merged.statementCacheSize ?? 200;

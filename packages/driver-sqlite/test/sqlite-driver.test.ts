@@ -294,6 +294,14 @@ describe('driver', () => {
     expect(createSqliteDriver().capabilities.cancel).toBe(true);
   });
 
+  it('refuses a TLS setting with ConfigError in every mode: an embedded database has no connection to encrypt', async () => {
+    const withTls = new DatabaseConfig({ database: ':memory:', alias: 'tls_on_sqlite', tls: { mode: 'require' } });
+    for (const mode of ['inline', 'worker', 'process'] as const) {
+      await expect(createSqliteDriver({ mode }).connect(withTls, { signal: AbortSignal.timeout(5000) })).rejects.toThrow(ConfigError);
+    }
+    expect(() => createSqliteDriver().connectSync(withTls)).toThrow(/SQLite is embedded and takes no "tls" setting/);
+  });
+
   it('reads the mode from config.driverOptions and validates options', async () => {
     const conn = await createSqliteDriver({ mode: 'process' }).connect(config(':memory:', { driverOptions: { mode: 'inline' } }), { signal: AbortSignal.timeout(5000) });
     open.push(conn);

@@ -16,3 +16,12 @@ export {
 } from './servers.js';
 export { createUnroutableAddress, removeStaleUnroutableAddresses } from './unroutable.js';
 export type { UnroutableAddress } from './unroutable.js';
+export {
+  TLS_SERVER_HOST,
+  DEFAULT_SERVER_NAMES,
+  createTestCertificates,
+  freePort,
+  startTlsMariadb,
+  startTlsPostgres,
+} from './tls-servers.js';
+export type { PasswordLogin, TestCertificates, TlsServerOptions, TlsTestServer } from './tls-servers.js';

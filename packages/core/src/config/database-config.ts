@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { ConfigError } from '../errors/errors.js';
+import { TLS_URL_PARAMETERS, TlsSettings, tlsFromUrlParameters, type TlsOptions } from './tls.js';
 
 /** Backends known to `DatabaseFactory` and `DatabaseConfig.fromUrl`. */
 export type BackendName = 'postgres' | 'mysql' | 'sqlite';
@@ -12,7 +13,13 @@ export interface DatabaseConfigOptions {
   /** Defaults to the backend's usual port (5432, 3306) when omitted. */
   port?: number;
   user?: string;
-  password?: string;
+  /**
+   * The password, or a function returning it (a cloud IAM token, a secrets manager lookup),
+   * called for each new physical connection. Never part of `hash()`, `toJSON()` or messages.
+   */
+  password?: PasswordSource;
+  /** TLS for the connection (PostgreSQL, MySQL); see `TlsOptions`. Not for SQLite. */
+  tls?: TlsOptions;
   /** Friendly name used in logs, errors and metrics; defaults to `database`. */
   alias?: string;
   /** Deployment environment label; 'prod' by default. */
@@ -62,6 +69,9 @@ export interface DatabaseConfigOptions {
   /** Include parameter values in slow-query logs (default false: they may hold personal data). */
   logParameterValues?: boolean;
 }
+
+/** A password, or a function giving the current one for each new connection. */
+export type PasswordSource = string | (() => string | Promise<string>);
 
 /** One server of a multi-host config. */
 export interface HostAddress {
@@ -190,7 +200,9 @@ export class DatabaseConfig {
   readonly leakDetectionThresholdMs: number;
   readonly metricsWindowMs: number;
   readonly logParameterValues: boolean;
-  readonly #password: string | undefined;
+  /** The validated TLS settings, or undefined when the config sets none (plaintext unless driverOptions say otherwise). */
+  readonly tls: TlsSettings | undefined;
+  readonly #password: PasswordSource | undefined;
   #hash: string | undefined;
 
   constructor(options: DatabaseConfigOptions) {
@@ -201,9 +213,12 @@ export class DatabaseConfig {
     this.database = options.database;
     this.alias = options.alias ?? options.database;
     const where = `DatabaseConfig(${this.alias})`;
-    for (const key of ['host', 'user', 'password', 'alias', 'env'] as const) {
+    for (const key of ['host', 'user', 'alias', 'env'] as const) {
       const value = options[key];
       if (value !== undefined && typeof value !== 'string') throw new ConfigError(`${where}: "${key}" must be a string`);
+    }
+    if (options.password !== undefined && typeof options.password !== 'string' && typeof options.password !== 'function') {
+      throw new ConfigError(`${where}: "password" must be a string or a function returning one`);
     }
     this.host = options.host ?? DEFAULTS.host;
     if (options.port !== undefined && !(Number.isInteger(options.port) && options.port > 0 && options.port < 65536)) {
@@ -244,6 +259,13 @@ export class DatabaseConfig {
     this.poolMin = poolMin;
     this.poolMax = poolMax;
     this.driverOptions = Object.freeze({ ...(options.driverOptions ?? {}) });
+    this.tls = options.tls === undefined ? undefined : new TlsSettings(where, options.tls);
+    if (this.tls !== undefined && 'ssl' in this.driverOptions) {
+      throw new ConfigError(`${where}: set TLS either with "tls" or with driverOptions.ssl, not both`);
+    }
+    if (this.tls !== undefined && this.backend === 'sqlite') {
+      throw new ConfigError(`${where}: SQLite is embedded and takes no "tls" setting`);
+    }
     this.failbackAfterMs = durations.failbackAfterMs;
     this.leakDetectionThresholdMs = durations.leakDetectionThresholdMs;
     this.metricsWindowMs = durations.metricsWindowMs;
@@ -261,16 +283,33 @@ export class DatabaseConfig {
     Object.freeze(this);
   }
 
-  /** The password, for drivers only; never part of `hash()`, `toJSON()` or messages. */
-  get password(): string | undefined {
+  /**
+   * The password as given (a string or a function), for drivers only; never part of `hash()`,
+   * `toJSON()` or messages. Drivers that need the string call `resolvePassword()`.
+   */
+  get password(): PasswordSource | undefined {
     return this.#password;
+  }
+
+  /**
+   * The password for one new connection: the string, or what the password function returns now.
+   * @throws {ConfigError} when the function returns something other than a string.
+   * @throws whatever the password function throws.
+   */
+  async resolvePassword(): Promise<string | undefined> {
+    const source = this.#password;
+    if (typeof source !== 'function') return source;
+    const value: unknown = await source();
+    if (typeof value !== 'string') throw new ConfigError(`${this.toString()}: the password function must return a string, got ${typeof value}`);
+    return value;
   }
 
   /**
    * Build a config from a URL: `postgres://user:pw@host:5432/db?alias=main&poolMax=10`,
    * `mysql://root@127.0.0.1/test`, `sqlite:///abs/path.db`, `sqlite::memory:`.
-   * Query parameters may set `alias`, `env` and any numeric option by its name.
-   * @throws {ConfigError} for a malformed URL or an unknown scheme.
+   * Query parameters may set `alias`, `env` and any numeric option by its name, and TLS with
+   * libpq's names: `sslmode`, `sslrootcert`, `sslcert`, `sslkey` (file paths, read now) or `ssl=true`.
+   * @throws {ConfigError} for a malformed URL, an unknown scheme or an unknown query parameter.
    */
   static fromUrl(url: string, overrides: Partial<DatabaseConfigOptions> = {}): DatabaseConfig {
     if (typeof url !== 'string') throw new ConfigError('DatabaseConfig.fromUrl needs a string');
@@ -309,13 +348,17 @@ export class DatabaseConfig {
     });
   }
 
-  /** Stable key over every setting except the password; pools are shared per hash. */
+  /** Stable key over every setting except the password (TLS key included, as a digest); pools are shared per hash. */
   hash(): string {
-    this.#hash ??= createHash('sha256').update(JSON.stringify(this.toJSON())).digest('hex').slice(0, 16);
+    this.#hash ??= createHash('sha256')
+      .update(JSON.stringify(this.toJSON()))
+      .update(this.tls?.hashInput() ?? '')
+      .digest('hex')
+      .slice(0, 16);
     return this.#hash;
   }
 
-  /** Every setting, password redacted. */
+  /** Every setting, password and TLS key redacted, certificates as fingerprints. */
   toJSON(): Record<string, unknown> {
     return {
       backend: this.backend,
@@ -343,13 +386,15 @@ export class DatabaseConfig {
       leakDetectionThresholdMs: this.leakDetectionThresholdMs,
       metricsWindowMs: this.metricsWindowMs,
       logParameterValues: this.logParameterValues,
+      tls: this.tls?.toJSON(),
     };
   }
 
   /** A copy with some settings changed. */
   with(changes: Partial<DatabaseConfigOptions>): DatabaseConfig {
     const current = this.toJSON() as unknown as DatabaseConfigOptions;
-    const next: DatabaseConfigOptions = { ...current, password: this.#password, driverOptions: this.driverOptions, ...changes };
+    const next: DatabaseConfigOptions = { ...current, password: this.#password, driverOptions: this.driverOptions, tls: this.tls?.toOptions(), ...changes };
+    if (next.tls === undefined) delete next.tls;
     // A new host or port replaces the host list derived from the old ones.
     if ((changes.host !== undefined || changes.port !== undefined) && changes.hosts === undefined) delete next.hosts;
     if (!this.poolSizeExplicit && changes.poolMin === undefined && changes.poolMax === undefined) {
@@ -365,17 +410,26 @@ export class DatabaseConfig {
 }
 
 const NUMERIC_QUERY_KEYS = new Set<string>([...DURATION_KEYS, 'poolMin', 'poolMax', 'port']);
+const TEXT_QUERY_KEYS = new Set<string>(['alias', 'env']);
 
+/** The options a URL's query string sets; a parameter this does not know is an error, never dropped. */
 function queryOptions(search: string): Partial<DatabaseConfigOptions> {
   const result: Record<string, unknown> = {};
+  const tlsParameters = new Map<string, string>();
   for (const [key, value] of new URLSearchParams(search)) {
-    if (key === 'alias' || key === 'env') result[key] = value;
+    if (TEXT_QUERY_KEYS.has(key)) result[key] = value;
     else if (NUMERIC_QUERY_KEYS.has(key)) {
       const n = Number(value);
       if (value === '' || !Number.isFinite(n)) throw new ConfigError(`DatabaseConfig.fromUrl: "${key}" must be a number`);
       result[key] = n;
+    } else if ((TLS_URL_PARAMETERS as readonly string[]).includes(key)) tlsParameters.set(key, value);
+    else {
+      const known = [...TEXT_QUERY_KEYS, ...TLS_URL_PARAMETERS, ...NUMERIC_QUERY_KEYS].join(', ');
+      throw new ConfigError(`DatabaseConfig.fromUrl: unknown query parameter "${key}" (known: ${known})`);
     }
   }
+  const tls = tlsFromUrlParameters(tlsParameters);
+  if (tls !== undefined) result['tls'] = tls;
   return result as Partial<DatabaseConfigOptions>;
 }
 

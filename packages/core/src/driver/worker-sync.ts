@@ -127,13 +127,34 @@ const BOOTSTRAP = `import('node:worker_threads').then(({ workerData: data }) => 
   Atomics.notify(data.signal, 0);
 }));`;
 
-/** The config as the worker rebuilds it (password included: it stays in this process). */
+/** The config as the worker rebuilds it (password and TLS key included: they stay in this process). */
 function configData(config: DatabaseConfig): DatabaseConfigOptions {
-  const options = { ...config.toJSON(), password: config.password, driverOptions: config.driverOptions } as Record<string, unknown>;
+  const options = {
+    ...config.toJSON(),
+    password: passwordForWorker(config),
+    tls: config.tls?.toOptions(),
+    driverOptions: config.driverOptions,
+  } as Record<string, unknown>;
   // The worker holds one connection and no pool; pool sizes derived from defaults would not validate alone.
   delete options['poolMin'];
   delete options['poolMax'];
   return options as unknown as DatabaseConfigOptions;
+}
+
+/**
+ * A function cannot cross to the worker, so a password function is called here, once for the
+ * worker's one connection. The caller is about to block, so it cannot wait for a promise.
+ * @throws {ConfigError} when the function returns a promise (or no string).
+ */
+function passwordForWorker(config: DatabaseConfig): string | undefined {
+  const source = config.password;
+  if (typeof source !== 'function') return source;
+  const value: unknown = source();
+  if (typeof value === 'string') return value;
+  if (value instanceof Promise) value.catch(() => undefined);
+  throw new ConfigError(
+    `${config.alias}: a sync connection cannot wait for an async password function: give one that returns a string, or use db.connection()`,
+  );
 }
 
 /** Bytes that crossed the thread arrive as Uint8Array: make them Buffers again, as the driver returns them. */
