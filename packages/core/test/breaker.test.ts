@@ -44,8 +44,9 @@ describe('pool: circuit breaker wiring', () => {
     }
     expect(waited).toBeGreaterThanOrEqual(900);
     expect(waited).toBeLessThan(8_000);
-    // Ten callers for a second, and only the probe dialled the server (at most a few times), no storm.
-    expect(driver.stats.connectAttempts - attemptsBefore).toBeLessThanOrEqual(6);
+    // Ten callers for a second, and only the background probe dialled the server (backing off
+    // from 100 ms to 1 s); a storm would be at least one attempt per caller.
+    expect(driver.stats.connectAttempts - attemptsBefore).toBeLessThan(10);
     expect(status().metrics.acquisitionTimeouts).toBe(0); // an outage is not a busy pool
   }, 30_000);
 
