@@ -5,7 +5,7 @@
  * the copy) and once more inside the write freeze (the few rows written meanwhile).
  */
 import { createHash } from 'node:crypto';
-import type { Connection, Database, Row } from '@dal/core';
+import { ConfigError, type Connection, type Database, type Row } from '@dal/core';
 
 /**
  * A table whose rows live on the shard of their key. Say how to find a row's logical shard with
@@ -85,6 +85,23 @@ class Digest {
   }
 }
 
+/**
+ * Refuse rows whose integers came back rounded (beyond 2^53 as a JS number, e.g. ids from
+ * `newId` on SQLite without `safeIntegers`): copying them would write other values.
+ */
+function checkExactIntegers(db: Database, table: string, rows: readonly Row[]): void {
+  for (const row of rows) {
+    for (const [column, value] of Object.entries(row)) {
+      if (typeof value === 'number' && Number.isInteger(value) && !Number.isSafeInteger(value)) {
+        throw new ConfigError(
+          `${db.alias}: ${table}.${column} holds an integer beyond 2^53 that the driver returned as a rounded number; ` +
+            'have it return bigints or strings (SQLite: driverOptions { safeIntegers: true }) before moving shards',
+        );
+      }
+    }
+  }
+}
+
 const placeholders = (count: number): string => new Array<string>(count).fill('?').join(', ');
 
 /** The shard's rows of a table, in primary-key pages of `batchSize`. */
@@ -106,6 +123,7 @@ async function* shardRows(db: Database, table: ResolvedTable, shard: number, bat
     const sql = `SELECT * FROM [${name}]${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY [${pk}] LIMIT ${batchSize}`;
     const page = await db.execute(sql, params);
     if (page.length === 0) return;
+    checkExactIntegers(db, name, page);
     yield shardColumn === undefined ? page.filter((row) => table.shardOfRow(row) === shard) : page;
     if (page.length < batchSize) return;
     after = page[page.length - 1]![pk];
