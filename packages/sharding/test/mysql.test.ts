@@ -1,0 +1,3 @@
+import { shardingScenarios } from './scenarios.js';
+
+shardingScenarios('mysql');
