@@ -84,11 +84,7 @@ describe('pool: closing with connections in use', () => {
     expect(driver.openConnections).toBe(0);
   });
 
-  // BUG in core (database.ts `#openRuntime` with PoolManager.open): `db.close()` while the pool is
-  // still being built finds no pool to close (PoolManager registers it only once warmUp is done),
-  // so the pool is registered afterwards and keeps its connection and leak-check timer open until
-  // `PoolManager.closeAll()`; the caller correctly gets PoolClosedError. Remove `.fails` once fixed.
-  it.fails('closing a Database while its pool is still being built closes that pool too', async () => {
+  it('closing a Database while its pool is still being built closes that pool too', async () => {
     const { db, driver, config } = testDatabase();
     const call = settle(db.execute('SELECT 1'));
     await db.close();

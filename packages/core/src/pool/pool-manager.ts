@@ -360,6 +360,8 @@ export class PoolManager {
    * to `timeoutMs` (default 30 s) to come back. Returns false when there was no such pool.
    */
   static async closePool(hash: string, options: { timeoutMs?: number } = {}): Promise<boolean> {
+    // A pool still being built is closed once it is: otherwise it would be registered afterwards.
+    await PoolManager.#opening.get(hash)?.catch(() => undefined);
     PoolManager.#gates.get(hash)?.close();
     PoolManager.#gates.delete(hash);
     const managed = PoolManager.#pools.get(hash);
