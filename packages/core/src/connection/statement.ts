@@ -99,57 +99,66 @@ export function isStaleStatement(error: unknown): boolean {
 }
 
 /** One call's statement as it goes through the pipeline. */
-class Run {
-  constructor(
-    readonly runtime: PoolRuntime,
-    readonly runner: StatementRunner,
-    readonly nativeSql: string,
-    readonly values: readonly unknown[],
-    readonly options: ExecuteOptions | undefined,
-    readonly shape: ResultShape,
-    readonly timeoutMs: number,
-  ) {}
+interface Statement {
+  readonly runtime: PoolRuntime;
+  readonly runner: StatementRunner;
+  readonly nativeSql: string;
+  readonly values: readonly unknown[];
+  readonly options: ExecuteOptions | undefined;
+  readonly shape: ResultShape;
+  readonly timeoutMs: number;
+}
 
-  /** Record success (metrics, slow log, events) and hand back what the caller asked for. */
-  succeeded(result: DriverResult<unknown> | { readonly row: unknown }, startedAt: number, endedAt: number, inPlace: boolean): unknown {
-    const durationMs = endedAt - startedAt;
-    const { runtime, options, runner } = this;
-    if (inPlace) {
-      inPlaceStatementEnded(endedAt);
-      if (durationMs > this.timeoutMs) runtime.reportOverrun(durationMs, this.timeoutMs, this.nativeSql);
-    }
-    if (inPlace && runner.giveBack !== undefined) {
+/**
+ * Record a statement that succeeded (metrics, slow log, events); a connection lent for it goes
+ * back to the pool. Written as a function of the statement's parts rather than a method, so that
+ * the in-place hot path allocates nothing for it.
+ */
+function recordSuccess(
+  runtime: PoolRuntime,
+  runner: StatementRunner,
+  nativeSql: string,
+  values: readonly unknown[],
+  options: ExecuteOptions | undefined,
+  timeoutMs: number,
+  startedAt: number,
+  endedAt: number,
+  inPlace: boolean,
+): void {
+  const durationMs = endedAt - startedAt;
+  if (inPlace) {
+    inPlaceStatementEnded(endedAt);
+    if (durationMs > timeoutMs) runtime.reportOverrun(durationMs, timeoutMs, nativeSql);
+    if (runner.giveBack !== undefined) {
       runner.giveBack(endedAt);
-      runtime.recordInPlaceStatement(durationMs, startedAt, options?.tags, this.nativeSql, this.values);
-    } else {
-      runtime.recordQuery(durationMs, undefined, options?.tags, this.nativeSql, this.values);
+      runtime.recordInPlaceStatement(durationMs, startedAt, options?.tags, nativeSql, values);
+      return;
     }
-    return 'row' in result ? result.row : shaped(result, this.shape);
   }
+  runtime.recordQuery(durationMs, undefined, options?.tags, nativeSql, values);
+}
 
-  /**
-   * Map and record a failure; a broken connection is marked; a lent connection is given back
-   * unless the statement runs again. Returns the error the caller gets.
-   */
-  failed(error: unknown, startedAt: number, inPlace: boolean, runsAgain: (mapped: DalError) => boolean): DalError {
-    const { runtime, runner } = this;
-    const mapped = runtime.mapError(error, this.nativeSql);
-    if (mapped instanceof ConnectionError) runner.connectionFailed();
-    const endedAt = performance.now();
-    if (inPlace) inPlaceStatementEnded(endedAt);
-    const lent = inPlace && runner.giveBack !== undefined;
-    if (lent) runtime.metrics.recordAcquire(0, startedAt);
-    runtime.recordQuery(endedAt - startedAt, mapped, this.options?.tags, this.nativeSql, this.values);
-    if (lent) runtime.metrics.recordRelease(endedAt - startedAt);
-    if (runsAgain(mapped)) return mapped;
-    if (lent) runner.giveBack!(endedAt);
-    return mapped;
-  }
+/**
+ * Map and record a failure; a broken connection is marked; a lent connection is given back
+ * unless `runsAgain` says the statement runs again. Returns the error the caller gets.
+ */
+function recordFailure(statement: Statement, error: unknown, startedAt: number, inPlace: boolean, runsAgain: (mapped: DalError) => boolean): DalError {
+  const { runtime, runner } = statement;
+  const mapped = runtime.mapError(error, statement.nativeSql);
+  if (mapped instanceof ConnectionError) runner.connectionFailed();
+  const endedAt = performance.now();
+  if (inPlace) inPlaceStatementEnded(endedAt);
+  const lent = inPlace && runner.giveBack !== undefined;
+  if (lent) runtime.metrics.recordAcquire(0, startedAt);
+  runtime.recordQuery(endedAt - startedAt, mapped, statement.options?.tags, statement.nativeSql, statement.values);
+  if (lent) runtime.metrics.recordRelease(endedAt - startedAt);
+  if (!runsAgain(mapped) && lent) runner.giveBack!(endedAt);
+  return mapped;
+}
 
-  /** Once, outside a transaction: a statement invalidated by DDL elsewhere did not run, so it runs again. */
-  reRunsStale(error: DalError, attempt: number): boolean {
-    return attempt === 0 && isStaleStatement(error) && !this.runner.inTransaction();
-  }
+/** Once, outside a transaction: a statement invalidated by DDL elsewhere did not run, so it runs again. */
+function reRunsStale(statement: Statement, error: DalError, attempt: number): boolean {
+  return attempt === 0 && isStaleStatement(error) && !statement.runner.inTransaction();
 }
 
 /**
@@ -173,7 +182,7 @@ export function runStatement(
     if (first !== READ_FAILED) return first;
   }
   const nativeSql = compileFor(sql, values, runtime.translateTarget).sql;
-  return runNative(new Run(runtime, runner, nativeSql, values, options, shape, timeoutMs), 0);
+  return runNative({ runtime, runner, nativeSql, values, options, shape, timeoutMs }, 0);
 }
 
 /**
@@ -188,23 +197,26 @@ export function runNativeStatement(
   options: ExecuteOptions | undefined,
 ): QueryResult | Promise<QueryResult> {
   const timeoutMs = checkBeforeRun(runtime, options);
-  return runNative(new Run(runtime, runner, nativeSql, params, options, 'result', timeoutMs), 0) as QueryResult | Promise<QueryResult>;
+  return runNative({ runtime, runner, nativeSql, values: params, options, shape: 'result', timeoutMs }, 0) as QueryResult | Promise<QueryResult>;
 }
 
-function runNative(run: Run, attempt: number): unknown {
-  const { runtime, runner, nativeSql, values, options } = run;
-  const driverOptions = runtime.defaultDriverOptions.for(run.timeoutMs, options?.rowMode, run.shape === 'first');
+function runNative(statement: Statement, attempt: number): unknown {
+  const { runtime, runner, nativeSql, values, options, shape, timeoutMs } = statement;
+  const driverOptions = runtime.defaultDriverOptions.for(timeoutMs, options?.rowMode, shape === 'first');
   const startedAt = performance.now();
   let now: DriverResult<unknown> | undefined | null;
   let again = false;
   try {
     now = runner.runNow(nativeSql, values, driverOptions);
   } catch (error) {
-    const mapped = run.failed(error, startedAt, true, (e) => (again = run.reRunsStale(e, attempt)));
-    if (again) return runNative(run, attempt + 1);
+    const mapped = recordFailure(statement, error, startedAt, true, (e) => (again = reRunsStale(statement, e, attempt)));
+    if (again) return runNative(statement, attempt + 1);
     throw mapped;
   }
-  if (now != null) return run.succeeded(now, startedAt, performance.now(), true);
+  if (now != null) {
+    recordSuccess(runtime, runner, nativeSql, values, options, timeoutMs, startedAt, performance.now(), true);
+    return shaped(now, shape);
+  }
   if (now === undefined && runner.giveBack !== undefined) {
     runner.giveBack(performance.now());
     return WAITS;
@@ -212,10 +224,13 @@ function runNative(run: Run, attempt: number): unknown {
   // Not on this thread (or it must wait for a lock): through the driver's promise, under the timer.
   const waitStartedAt = now === null ? startedAt : performance.now();
   return runner.run(nativeSql, values, driverOptions, options?.signal).then(
-    (result) => run.succeeded(result, waitStartedAt, performance.now(), false),
+    (result) => {
+      recordSuccess(runtime, runner, nativeSql, values, options, timeoutMs, waitStartedAt, performance.now(), false);
+      return shaped(result, shape);
+    },
     (error: unknown) => {
-      const mapped = run.failed(error, waitStartedAt, false, (e) => (again = run.reRunsStale(e, attempt)));
-      if (again) return runNative(run, attempt + 1);
+      const mapped = recordFailure(statement, error, waitStartedAt, false, (e) => (again = reRunsStale(statement, e, attempt)));
+      if (again) return runNative(statement, attempt + 1);
       throw mapped;
     },
   );
@@ -248,8 +263,8 @@ function readFirst(
   } catch {
     return READ_FAILED;
   }
-  const run = new Run(runtime, runner, cached.nativeSql, values, options, 'first', timeoutMs);
-  return run.succeeded({ row }, startedAt, performance.now(), true);
+  recordSuccess(runtime, runner, cached.nativeSql, values, options, timeoutMs, startedAt, performance.now(), true);
+  return row;
 }
 
 /**
