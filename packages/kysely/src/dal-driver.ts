@@ -30,7 +30,6 @@ export class DalKyselyConnection implements DatabaseConnection {
     return toKyselyResult(result, compiledQuery.query.kind);
   }
 
-  // eslint-disable-next-line require-yield
   async *streamQuery<R>(_compiledQuery: CompiledQuery, _chunkSize?: number, _options?: AbortableOptions): AsyncIterableIterator<QueryResult<R>> {
     // @dal's Connection has no cursor API yet; buffering the whole result here would defeat the point of stream().
     throw new UnsupportedFeatureError(
