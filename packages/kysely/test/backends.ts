@@ -45,15 +45,22 @@ function serverBackend(name: 'postgres' | 'mysql', url: string, activeSql: strin
 }
 
 function sqliteBackend(): TestBackend {
-  const dir = mkdtempSync(join(tmpdir(), 'dal-builders-'));
+  // Made on first use, so a suite that filters SQLite out leaves no directory behind.
+  let dir: string | undefined;
   return {
     name: 'sqlite',
-    open: (alias, overrides = {}) => new SqliteDatabase(new DatabaseConfig({ database: join(dir, 'test.db'), backend: 'sqlite', alias, ...overrides })),
+    open(alias, overrides = {}) {
+      dir ??= mkdtempSync(join(tmpdir(), 'dal-builders-'));
+      return new SqliteDatabase(new DatabaseConfig({ database: join(dir, 'test.db'), backend: 'sqlite', alias, ...overrides }));
+    },
     // A recursive count that takes minutes: only a killed process stops it.
     sleepSql: (_seconds, marker) =>
       `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 10000000000) SELECT count(*), '${marker}' AS marker FROM c`,
     isRunning: async () => false,
-    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+    cleanup() {
+      if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+      dir = undefined;
+    },
   };
 }
 
