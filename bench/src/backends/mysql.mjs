@@ -3,7 +3,7 @@ import { createPool as createCallbackPool } from 'mysql2';
 import { MysqlDialect } from 'kysely';
 import { DatabaseConfig } from '@dal/core';
 import { MysqlDatabase } from '@dal/driver-mysql';
-import { dalContender, dalSaturation, dalTimeout, knexContender, knexSaturation, knexTimeout, kyselyContender, rawBulkInsert, rawInsertBatched, sleepHold } from '../lib/contenders.mjs';
+import { dalContender, dalSaturation, dalTimeout, knexContender, knexSaturation, knexTimeout, kyselyContender, kyselyOnDalContender, rawBulkInsert, rawInsertBatched, sleepHold } from '../lib/contenders.mjs';
 import { BATCH, chunks, multiRowInsert } from '../lib/sql.mjs';
 import { ENTITY_NAME, RAW_TABLE } from '../scenarios/entities.mjs';
 
@@ -101,6 +101,7 @@ export function mysqlBackend(opts) {
       dalContender('@dal', () => new MysqlDatabase(dalConfig({}))),
       knexContender(knexConfig(POOL_MAX)),
       kyselyContender(() => new MysqlDialect({ pool: createCallbackPool({ uri: opts.mysqlUrl, connectionLimit: POOL_MAX }) })),
+      kyselyOnDalContender(() => new MysqlDatabase(dalConfig({ alias: 'bench_mysql_kysely' })), 'mysql'),
       {
         name: 'mysql2 (raw, multi-row VALUES)',
         async open() {

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { PostgresDialect } from 'kysely';
 import { DatabaseConfig } from '@dal/core';
 import { PostgresDatabase } from '@dal/driver-postgres';
-import { dalContender, dalSaturation, dalTimeout, knexContender, knexSaturation, knexTimeout, kyselyContender, rawBulkInsert, rawInsertBatched, sleepHold } from '../lib/contenders.mjs';
+import { dalContender, dalSaturation, dalTimeout, knexContender, knexSaturation, knexTimeout, kyselyContender, kyselyOnDalContender, rawBulkInsert, rawInsertBatched, sleepHold } from '../lib/contenders.mjs';
 import { BATCH, chunks, multiRowInsert } from '../lib/sql.mjs';
 import { ENTITY_NAME, RAW_TABLE } from '../scenarios/entities.mjs';
 
@@ -101,6 +101,7 @@ export function postgresBackend(opts) {
       dalContender('@dal', () => new PostgresDatabase(dalConfig({}))),
       knexContender(knexConfig(POOL_MAX)),
       kyselyContender(() => new PostgresDialect({ pool: new pg.Pool({ connectionString: opts.pgUrl, max: POOL_MAX }) })),
+      kyselyOnDalContender(() => new PostgresDatabase(dalConfig({ alias: 'bench_pg_kysely' })), 'postgres'),
       {
         name: 'pg (raw, multi-row VALUES)',
         async open() {

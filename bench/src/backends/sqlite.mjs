@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { SqliteDialect } from 'kysely';
 import { DatabaseConfig } from '@dal/core';
 import { SqliteDatabase } from '@dal/driver-sqlite';
-import { dalContender, dalSaturation, dalTimeout, knexContender, knexSaturation, knexTimeout, kyselyContender } from '../lib/contenders.mjs';
+import { dalContender, dalSaturation, dalTimeout, knexContender, knexSaturation, knexTimeout, kyselyContender, kyselyOnDalContender } from '../lib/contenders.mjs';
 import { sleep } from '../lib/harness.mjs';
 import { BATCH, ENTITY_COLUMNS, HISTORY_COLUMNS, chunks, multiRowInsert } from '../lib/sql.mjs';
 import { ENTITY_NAME, RAW_TABLE } from '../scenarios/entities.mjs';
@@ -209,6 +209,7 @@ export function sqliteBackend(opts) {
         native.pragma('busy_timeout = 5000');
         return new SqliteDialect({ database: native });
       }),
+      kyselyOnDalContender(() => dal('inline', { alias: 'bench_sqlite_kysely' }), 'sqlite'),
     ],
     saturation: [
       ...['process', 'inline'].map((mode) =>

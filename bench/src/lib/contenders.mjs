@@ -1,5 +1,6 @@
 import knexFactory from 'knex';
 import { Kysely } from 'kysely';
+import { DalDialect } from '@dal/kysely';
 import { quietKnexLog } from './harness.mjs';
 import { BATCH, ENTITY_COLUMNS, HISTORY_COLUMNS, chunks, multiRowInsert } from './sql.mjs';
 import { RAW_TABLE } from '../scenarios/entities.mjs';
@@ -126,11 +127,12 @@ export function knexContender(config) {
 /**
  * kysely in the throughput and bulk scenarios.
  * @param {() => import('kysely').Dialect} dialect  opens the driver's pool or connection
+ * @param {string} [name]
  * @returns {Contender}
  */
-export function kyselyContender(dialect) {
+export function kyselyContender(dialect, name = 'kysely') {
   return {
-    name: 'kysely',
+    name,
     async open() {
       /** @type {Kysely<any>} */
       const db = new Kysely({ dialect: dialect() });
@@ -146,6 +148,16 @@ export function kyselyContender(dialect) {
       };
     },
   };
+}
+
+/**
+ * kysely on @dal (`@dal/kysely`'s DalDialect): the same kysely queries as `kyselyContender`, run by an @dal Database.
+ * @param {() => Database} open
+ * @param {'postgres' | 'mysql' | 'sqlite'} backend
+ * @returns {Contender}
+ */
+export function kyselyOnDalContender(open, backend) {
+  return kyselyContender(() => new DalDialect({ database: open(), backend, closeDatabaseOnDestroy: true }), 'kysely on @dal');
 }
 
 /**
