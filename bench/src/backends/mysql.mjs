@@ -99,6 +99,8 @@ export function mysqlBackend(opts) {
         },
       },
       dalContender('@dal', () => new MysqlDatabase(dalConfig({}))),
+      dalContender('@dal withConnection(c => ...)', () => new MysqlDatabase(dalConfig({ alias: 'bench_mysql_with_connection' })), 'withConnection'),
+      dalContender('@dal await using c = await db.connection()', () => new MysqlDatabase(dalConfig({ alias: 'bench_mysql_connection' })), 'connection'),
       knexContender(knexConfig(POOL_MAX)),
       kyselyContender(() => new MysqlDialect({ pool: createCallbackPool({ uri: opts.mysqlUrl, connectionLimit: POOL_MAX }) })),
       kyselyOnDalContender(() => new MysqlDatabase(dalConfig({ alias: 'bench_mysql_kysely' })), 'mysql'),

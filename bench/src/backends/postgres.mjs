@@ -99,6 +99,8 @@ export function postgresBackend(opts) {
         },
       },
       dalContender('@dal', () => new PostgresDatabase(dalConfig({}))),
+      dalContender('@dal withConnection(c => ...)', () => new PostgresDatabase(dalConfig({ alias: 'bench_postgres_with_connection' })), 'withConnection'),
+      dalContender('@dal await using c = await db.connection()', () => new PostgresDatabase(dalConfig({ alias: 'bench_postgres_connection' })), 'connection'),
       knexContender(knexConfig(POOL_MAX)),
       kyselyContender(() => new PostgresDialect({ pool: new pg.Pool({ connectionString: opts.pgUrl, max: POOL_MAX }) })),
       kyselyOnDalContender(() => new PostgresDatabase(dalConfig({ alias: 'bench_pg_kysely' })), 'postgres'),

@@ -189,6 +189,8 @@ export function sqliteBackend(opts) {
         },
       },
       ...['process', 'inline'].map((mode) => dalContender(`@dal (${mode})`, () => dal(mode))),
+      dalContender('@dal (inline) withConnection(c => ...)', () => dal('inline', { alias: 'bench_sqlite_inline_with_connection' }), 'withConnection'),
+      dalContender('@dal (inline) await using c = await db.connection()', () => dal('inline', { alias: 'bench_sqlite_inline_connection' }), 'connection'),
       {
         // The like-for-like of raw better-sqlite3: @dal's synchronous connection, same SQL as the async contenders.
         name: '@dal (sync connection)',

@@ -84,17 +84,40 @@ export function rawInsertBatched(tx, style) {
  * @dal in the throughput and bulk scenarios.
  * @param {string} name
  * @param {() => Database} open
+ * @param {'db' | 'withConnection' | 'connection'} [entry] which documented entry point runs each statement
  * @returns {Contender}
  */
-export function dalContender(name, open) {
+export function dalContender(name, open, entry = 'db') {
+  const POINT = 'SELECT [id], [name], [score] FROM [bench_point] WHERE [id] = ?';
+  const INSERT = 'INSERT INTO [bench_ins] ([k], [v]) VALUES (?, ?)';
   return {
     name,
     async open() {
       const db = open();
+      /**
+       * One statement through the entry point this contender measures: the `db.*` shortcuts, the
+       * README's main example `db.withConnection(c => ...)`, or `await using c = await db.connection()`
+       * (as TypeScript compiles it: Node 20 has no syntax for it).
+       * @param {(c: import('@dal/core').Connection | Database) => Promise<unknown>} fn
+       */
+      const via =
+        entry === 'withConnection'
+          ? (/** @type {any} */ fn) => db.withConnection(fn)
+          : entry === 'connection'
+            ? async (/** @type {any} */ fn) => {
+                const c = await db.connection();
+                try {
+                  return await fn(c);
+                } finally {
+                  await c[Symbol.asyncDispose]();
+                }
+              }
+            : undefined;
       return {
         // Like knex's .first() and kysely's executeTakeFirst() below: ask for one row.
-        pointSelect: (id) => db.executeFirst('SELECT [id], [name], [score] FROM [bench_point] WHERE [id] = ?', [id]),
-        insert: (k) => db.execute('INSERT INTO [bench_ins] ([k], [v]) VALUES (?, ?)', [k, `v${k}`]),
+        pointSelect:
+          via === undefined ? (id) => db.executeFirst(POINT, [id]) : (id) => via((/** @type {any} */ c) => c.executeFirst(POINT, [id])),
+        insert: via === undefined ? (k) => db.execute(INSERT, [k, `v${k}`]) : (k) => via((/** @type {any} */ c) => c.execute(INSERT, [k, `v${k}`])),
         bulkInsert: (rows) => db.withConnection((conn) => conn.executeMany('INSERT INTO [bench_bulk] ([k], [v]) VALUES (?, ?)', rows)),
         close: () => db.close(),
       };
