@@ -1,5 +1,5 @@
 import { ConfigError, DalError, EntityError, PoolManager, QueryTimeoutError, type Connection, type Database } from '@dal/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   clearEntityCache,
   configureEntities,
@@ -10,7 +10,7 @@ import {
   saveEntity,
   unregisterSerializer,
 } from '../src/index.js';
-import { entityName, slowInserts, type EntityTarget } from './helpers.js';
+import { entityFixture, expectEntityError, slowInserts, type EntityTarget } from './helpers.js';
 
 class Money {
   constructor(
@@ -25,48 +25,18 @@ interface Point {
   y: number;
 }
 
-/** Expect `fn` to reject (or throw) an EntityError. */
-async function expectEntityError(fn: () => unknown): Promise<EntityError> {
-  let caught: unknown;
-  try {
-    await fn();
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught).toBeInstanceOf(EntityError);
-  expect((caught as EntityError).code).toBe('DAL_ENTITY');
-  return caught as EntityError;
-}
 
 /** The shared entity scenarios, run against one backend. */
 export function describeEntityScenarios(target: EntityTarget): void {
   describe(`@dal/entities on ${target.name}`, () => {
+    const fixture = entityFixture(target, `entities_${target.name}`, async (open) => {
+      if (open.inTransaction()) await open.rollbackTransaction();
+    });
+    const entity = fixture.entity;
     let db: Database;
     let conn: Connection;
-    const created: string[] = [];
-    const entity = (base: string): string => {
-      const name = entityName(base);
-      created.push(name);
-      return name;
-    };
-
-    beforeAll(async () => {
-      db = target.createDatabase(`entities_${target.name}`);
-      conn = await db.connection();
-    });
-
-    afterAll(async () => {
-      try {
-        if (conn.inTransaction()) await conn.rollbackTransaction();
-        for (const name of created) {
-          for (const table of [name, `${name}_history`, `${name}_meta`]) await conn.execute(`DROP TABLE IF EXISTS [${table}]`);
-        }
-        await conn.release();
-      } finally {
-        await db.close();
-        await PoolManager.closeAll();
-        target.dispose();
-      }
+    beforeAll(() => {
+      ({ db, conn } = fixture);
     });
 
     it("runs the original's Getting Started flow", async () => {
