@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import type { DriverConnection, DriverExecuteOptions, DriverResult, SyncDriverConnection, SyncDriverReader } from '@dal/core';
-import { openSqliteDatabase, StatementRunner, type SqliteDatabase } from './sqlite-engine.js';
+import { firstRow, openSqliteDatabase, StatementRunner, type SqliteDatabase } from './sqlite-engine.js';
 import { mapSqliteConnectError, mapSqliteError } from './map-error.js';
 import { resolve as resolvePath } from 'node:path';
 import type { SqliteOpenOptions } from './sqlite-options.js';
@@ -161,8 +161,8 @@ export class SqliteConnection implements DriverConnection {
    * @throws the native error when `sql` does not prepare.
    */
   prepareReader(sql: string): SyncDriverReader | undefined {
-    const first = this.#handle.runner.reader(sql);
-    return first === undefined ? undefined : { first: (params) => first(toSqliteParams(params)) };
+    const reader = this.#handle.runner.readOnly(sql);
+    return reader === undefined ? undefined : { first: (params) => firstRow(reader, toSqliteParams(params)) };
   }
 
   /** Ends a wait for a lock (a running statement has always finished before any timer fires). */
@@ -244,15 +244,15 @@ export class SqliteSyncConnection implements SyncDriverConnection {
    * @throws the native error when `sql` does not prepare (core then lets `execute` report it).
    */
   prepareReader(sql: string): SyncDriverReader | undefined {
-    const first = this.#handle.runner.reader(sql);
-    if (first === undefined) return undefined;
+    const reader = this.#handle.runner.readOnly(sql);
+    if (reader === undefined) return undefined;
     return {
       first: (params) => {
         const values = toSqliteParams(params);
         try {
-          return first(values);
+          return firstRow(reader, values);
         } catch (error) {
-          return this.#afterBusy(error, sql, () => first(values));
+          return this.#afterBusy(error, sql, () => firstRow(reader, values));
         }
       },
     };

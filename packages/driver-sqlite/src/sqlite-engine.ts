@@ -102,6 +102,19 @@ function exactRows(rows: unknown[]): unknown[] {
   return rows;
 }
 
+/** A read-only query prepared by `StatementRunner.readOnly`. */
+export interface ReadOnlyStatement {
+  readonly stmt: Database.Statement;
+  /** Whether its integers are made exact (see exactValue), rather than all left as bigints. */
+  readonly exact: boolean;
+}
+
+/** The first row of a read-only query, or undefined. */
+export function firstRow(reader: ReadOnlyStatement, params: readonly unknown[]): unknown {
+  const row = getRow(reader.stmt, params);
+  return reader.exact ? exactRow(row) : row;
+}
+
 /**
  * Open a database and apply the house pragmas: WAL + synchronous NORMAL for files, foreign keys
  * on, busy timeout (better-sqlite3's `timeout` sets `sqlite3_busy_timeout`), then the caller's pragmas.
@@ -152,14 +165,13 @@ export class StatementRunner {
   }
 
   /**
-   * `sql` prepared as a read-only query returning its first row (the drivers' `prepareReader`),
+   * `sql` prepared as a read-only query for the drivers' `prepareReader` (run it with `firstRow`),
    * or undefined when it writes. better-sqlite3 prepares it again by itself after a schema change.
    * @throws the native error when `sql` does not prepare.
    */
-  reader(sql: string): ((params: readonly unknown[]) => unknown) | undefined {
+  readOnly(sql: string): ReadOnlyStatement | undefined {
     const stmt = this.#db.prepare(sql);
-    if (!stmt.reader || !stmt.readonly) return undefined;
-    return this.#exact ? (params) => exactRow(getRow(stmt, params)) : (params) => getRow(stmt, params);
+    return stmt.reader && stmt.readonly ? { stmt, exact: this.#exact } : undefined;
   }
 
   /**
