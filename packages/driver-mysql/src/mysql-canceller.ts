@@ -1,6 +1,6 @@
 import type { DatabaseConfig } from '@dal/core';
 import { mapMysqlError } from './map-error.js';
-import { describeHost, destroyNative, openNativeConnection, type NativeConnection } from './native-connection.js';
+import { describeHost, destroyNative, holdEventLoop, openNativeConnection, type NativeConnection } from './native-connection.js';
 
 /** ER_NO_SUCH_THREAD: the target session is already gone, so there is nothing left to stop. */
 const NO_SUCH_THREAD = 1094;
@@ -27,8 +27,11 @@ export class MysqlCanceller {
     if (!Number.isSafeInteger(threadId)) return;
     const native = await this.#connection();
     const sql = `KILL QUERY ${threadId}`;
+    // Kept open between cancels, it keeps the program alive only while a KILL is in flight.
+    holdEventLoop(native, true);
     await new Promise<void>((resolve, reject) => {
       native.query(sql, (error) => {
+        holdEventLoop(native, false);
         if (error === null || error.errno === NO_SUCH_THREAD) resolve();
         else reject(mapMysqlError(error, { alias: this.#config.alias, sql, host: describeHost(this.#config) }));
       });
@@ -42,6 +45,7 @@ export class MysqlCanceller {
     if (pending === undefined) return;
     const native = await pending.catch(() => undefined);
     if (native === undefined) return;
+    holdEventLoop(native, true);
     await new Promise<void>((resolve) => {
       native.end(() => {
         destroyNative(native);

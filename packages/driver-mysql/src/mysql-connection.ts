@@ -12,6 +12,7 @@ import { mapMysqlError } from './map-error.js';
 import type { MysqlCanceller } from './mysql-canceller.js';
 import {
   destroyNative,
+  holdEventLoop,
   openNativeConnection,
   type NativeConnection,
   type NativeError,
@@ -135,6 +136,7 @@ export class MysqlConnection implements DriverConnection {
     };
     native.on('error', markBroken);
     native.on('end', markBroken);
+    holdEventLoop(native, false);
   }
 
   /**
@@ -170,6 +172,7 @@ export class MysqlConnection implements DriverConnection {
     if (this.#busy) return Promise.reject(this.#error('connection is busy with another statement', sql));
     if (this.#broken) return Promise.reject(new ConnectionError(`${this.#alias}: connection is closed`));
     this.#busy = true;
+    holdEventLoop(this.#native, true);
     this.#cancelRequested = false;
     const values = params.length === 0 ? undefined : toNativeParams(params);
     if (options.timeoutMs + this.#margin <= this.#boundMs || this.#boundSql === undefined) {
@@ -206,8 +209,10 @@ export class MysqlConnection implements DriverConnection {
         reject(new AbortedError(`${this.#alias}: ping aborted`, signal.reason));
       };
       signal.addEventListener('abort', onAbort, { once: true });
+      holdEventLoop(this.#native, true);
       this.#native.ping((error) => {
         signal.removeEventListener('abort', onAbort);
+        holdEventLoop(this.#native, false);
         if (error) {
           if (error.fatal) this.#broken = true;
           reject(mapMysqlError(error, { alias: this.#alias }));
@@ -228,6 +233,7 @@ export class MysqlConnection implements DriverConnection {
       return Promise.resolve();
     }
     this.#broken = true;
+    holdEventLoop(this.#native, true);
     return new Promise<void>((resolve) => {
       this.#native.end(() => {
         destroyNative(this.#native);
@@ -333,6 +339,7 @@ export class MysqlConnection implements DriverConnection {
     this.#values = undefined;
     this.#next = undefined;
     this.#busy = false;
+    holdEventLoop(this.#native, false);
     if (resolve === undefined || reject === undefined) return;
     if (error !== undefined) reject(error);
     else resolve(result as DriverResult<never>);

@@ -24,7 +24,8 @@ export interface NativeError extends Error {
 /** The part of a mysql2 `Connection` the driver uses; structural, so any 3.x copy fits. */
 export interface NativeConnection {
   readonly threadId: number | null;
-  readonly stream: { destroy(): void };
+  /** The socket; `ref`/`unref` are optional since mysql2's `stream` option may supply any Duplex. */
+  readonly stream: { destroy(): void; ref?(): unknown; unref?(): unknown };
   query(sql: string | { sql: string; rowsAsArray?: boolean }, values: unknown, callback: NativeCallback): unknown;
   query(sql: string | { sql: string; rowsAsArray?: boolean }, callback: NativeCallback): unknown;
   execute(sql: string | { sql: string; rowsAsArray?: boolean }, values: unknown, callback: NativeCallback): unknown;
@@ -97,6 +98,15 @@ function nativeOptions(config: DatabaseConfig, password: string | undefined, ssl
   // Without `tls`, driverOptions.ssl (if any) stays as given.
   if (config.tls !== undefined) options.ssl = ssl;
   return options;
+}
+
+/**
+ * Let an idle connection's socket stop keeping the program alive (so one that forgot
+ * `db.close()` exits), and make one with a command in flight keep it alive until the reply.
+ */
+export function holdEventLoop(native: NativeConnection, hold: boolean): void {
+  if (hold) native.stream.ref?.();
+  else native.stream.unref?.();
 }
 
 /** Close the socket now; mysql2's own `destroy()` only half-closes it. */

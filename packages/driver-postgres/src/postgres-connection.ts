@@ -67,6 +67,12 @@ function queryConfig(text: string, values: unknown[], name: string | undefined, 
   return config;
 }
 
+/** The socket's hold on the event loop; optional, since pg's `stream` option may supply any Duplex. */
+interface Refable {
+  ref?(): unknown;
+  unref?(): unknown;
+}
+
 function timeoutOrInfinity(ms: number): number {
   return ms > 0 ? ms : Number.POSITIVE_INFINITY;
 }
@@ -99,6 +105,18 @@ export class PostgresConnection implements DriverConnection {
     this.#committedStatementTimeoutMs = this.#statementTimeoutMs;
     client.on('error', this.#markBroken);
     client.on('end', this.#markBroken);
+    this.#holdEventLoop(false);
+  }
+
+  /**
+   * An idle session must not keep a program that forgot `db.close()` alive; one with a statement,
+   * ping or close in flight must, or the program would end before its result arrives.
+   */
+  #holdEventLoop(hold: boolean): void {
+    // Read each time: pg swaps in a TLS socket while connecting.
+    const socket = this.#client.connection.stream as unknown as Refable;
+    if (hold) socket.ref?.();
+    else socket.unref?.();
   }
 
   readonly #markBroken = (): void => {
@@ -121,6 +139,7 @@ export class PostgresConnection implements DriverConnection {
     const values = preparePostgresParams(params);
     // Marked running before a possible SET too, so a cancel arriving during it is not lost.
     this.#running = true;
+    this.#holdEventLoop(true);
     let result: pg.QueryResult | pg.QueryResult[];
     try {
       if (options.timeoutMs + STATEMENT_TIMEOUT_BACKSTOP_MS > this.#statementTimeoutMs) {
@@ -137,6 +156,7 @@ export class PostgresConnection implements DriverConnection {
       throw mapPostgresError(error, { alias: this.#settings.alias, sql, host: this.#settings.address });
     } finally {
       this.#running = false;
+      this.#holdEventLoop(false);
       if (this.#raisedInTransaction) this.#afterTransactionRaise();
     }
     // Several statements in one parameterless string give one result each: report the last.
@@ -222,6 +242,7 @@ export class PostgresConnection implements DriverConnection {
     if (signal.aborted) throw new AbortedError(`${this.#settings.alias}: ping aborted`, signal.reason);
     const onAbort = (): void => this.destroy();
     signal.addEventListener('abort', onAbort, { once: true });
+    this.#holdEventLoop(true);
     try {
       await this.#client.query('');
     } catch (error) {
@@ -229,6 +250,7 @@ export class PostgresConnection implements DriverConnection {
       throw mapPostgresError(error, { alias: this.#settings.alias, host: this.#settings.address });
     } finally {
       signal.removeEventListener('abort', onAbort);
+      this.#holdEventLoop(false);
     }
   }
 
@@ -245,6 +267,7 @@ export class PostgresConnection implements DriverConnection {
    */
   async close(): Promise<void> {
     this.#broken = true;
+    this.#holdEventLoop(true);
     const timer = setTimeout(() => this.destroy(), this.#settings.controlTimeoutMs);
     try {
       await this.#client.end();

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import type { DriverConnection, DriverExecuteOptions, DriverResult, SyncDriverConnection, SyncDriverReader } from '@dal/core';
-import { getRow, openSqliteDatabase, StatementRunner, type SqliteDatabase } from './sqlite-engine.js';
+import { firstRow, openSqliteDatabase, StatementRunner, type SqliteDatabase } from './sqlite-engine.js';
 import { mapSqliteConnectError, mapSqliteError } from './map-error.js';
 import { resolve as resolvePath } from 'node:path';
 import type { SqliteOpenOptions } from './sqlite-options.js';
@@ -34,7 +34,7 @@ function openInline(options: SqliteOpenOptions, alias: string): InlineHandle {
     if (handles === undefined) handlesByFile.set(file, (handles = new Set()));
     handles.add(db);
   }
-  return { db, runner: new StatementRunner(db, options.statementCacheSize), version, file };
+  return { db, runner: new StatementRunner(db, options), version, file };
 }
 
 function closeInline(handle: InlineHandle): void {
@@ -68,21 +68,6 @@ function mayWait(handle: InlineHandle, busyTimeoutMs: number, error: unknown, sq
   if (busyTimeoutMs <= 0 || !(error instanceof Database.SqliteError) || error.code !== 'SQLITE_BUSY') return false;
   if (handle.runner.lastWasScript) return false;
   return !handle.db.inTransaction || COMMIT.test(sql);
-}
-
-/**
- * `sql` prepared as a read-only query for core's `executeFirst` fast paths, or undefined when it
- * writes. better-sqlite3 prepares the statement again by itself after a schema change.
- * @throws the native error when `sql` does not prepare (core then runs it the general way, which reports it).
- */
-function prepareReader(db: SqliteDatabase, sql: string): SyncDriverReader | undefined {
-  const stmt = readOnlyStatement(db, sql);
-  return stmt === undefined ? undefined : { first: (params) => getRow(stmt, toSqliteParams(params)) };
-}
-
-function readOnlyStatement(db: SqliteDatabase, sql: string): Database.Statement | undefined {
-  const stmt = db.prepare(sql);
-  return stmt.reader && stmt.readonly ? stmt : undefined;
 }
 
 /**
@@ -176,7 +161,8 @@ export class SqliteConnection implements DriverConnection {
    * @throws the native error when `sql` does not prepare.
    */
   prepareReader(sql: string): SyncDriverReader | undefined {
-    return prepareReader(this.#handle.db, sql);
+    const reader = this.#handle.runner.readOnly(sql);
+    return reader === undefined ? undefined : { first: (params) => firstRow(reader, toSqliteParams(params)) };
   }
 
   /** Ends a wait for a lock (a running statement has always finished before any timer fires). */
@@ -258,15 +244,15 @@ export class SqliteSyncConnection implements SyncDriverConnection {
    * @throws the native error when `sql` does not prepare (core then lets `execute` report it).
    */
   prepareReader(sql: string): SyncDriverReader | undefined {
-    const stmt = readOnlyStatement(this.#handle.db, sql);
-    if (stmt === undefined) return undefined;
+    const reader = this.#handle.runner.readOnly(sql);
+    if (reader === undefined) return undefined;
     return {
       first: (params) => {
         const values = toSqliteParams(params);
         try {
-          return getRow(stmt, values);
+          return firstRow(reader, values);
         } catch (error) {
-          return this.#afterBusy(error, sql, () => getRow(stmt, values));
+          return this.#afterBusy(error, sql, () => firstRow(reader, values));
         }
       },
     };

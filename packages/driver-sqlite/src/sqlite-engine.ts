@@ -37,7 +37,7 @@ const MAX_SPREAD = 64;
 // select), and a call with a literal argument list is faster than a spread of a runtime array
 // (about 0.1 µs, a twentieth of a point select): lists of up to four values get direct calls.
 // A long list goes as one array argument, where a spread could exhaust the stack.
-export const getRow = (stmt: Database.Statement, p: readonly unknown[]): unknown => {
+const getRow = (stmt: Database.Statement, p: readonly unknown[]): unknown => {
   switch (p.length) {
     case 0: return stmt.get();
     case 1: return stmt.get(p[0]);
@@ -68,6 +68,53 @@ const runWrite = (stmt: Database.Statement, p: readonly unknown[]): Database.Run
   }
 };
 
+const MAX_EXACT = BigInt(Number.MAX_SAFE_INTEGER);
+const MIN_EXACT = -MAX_EXACT;
+
+/**
+ * A value read in safe-integer mode as callers get it: an integer is a number when that is exact
+ * and a bigint beyond 2^53, what pg and mysql2 return for int8/BIGINT, so that an id or counter
+ * reads back the same on every backend and is never rounded.
+ */
+function exactValue(value: unknown): unknown {
+  return typeof value === 'bigint' && value <= MAX_EXACT && value >= MIN_EXACT ? Number(value) : value;
+}
+
+/** `row` (an object, or a tuple in raw mode) with its integers made exact in place; see exactValue. */
+function exactRow<T>(row: T): T {
+  if (Array.isArray(row)) {
+    for (let i = 0; i < row.length; i++) {
+      const value: unknown = row[i];
+      if (typeof value === 'bigint') row[i] = exactValue(value);
+    }
+  } else if (row !== undefined) {
+    const values = row as Record<string, unknown>;
+    for (const key in values) {
+      const value = values[key];
+      if (typeof value === 'bigint') values[key] = exactValue(value);
+    }
+  }
+  return row;
+}
+
+function exactRows(rows: unknown[]): unknown[] {
+  for (let i = 0; i < rows.length; i++) exactRow(rows[i]);
+  return rows;
+}
+
+/** A read-only query prepared by `StatementRunner.readOnly`. */
+export interface ReadOnlyStatement {
+  readonly stmt: Database.Statement;
+  /** Whether its integers are made exact (see exactValue), rather than all left as bigints. */
+  readonly exact: boolean;
+}
+
+/** The first row of a read-only query, or undefined. */
+export function firstRow(reader: ReadOnlyStatement, params: readonly unknown[]): unknown {
+  const row = getRow(reader.stmt, params);
+  return reader.exact ? exactRow(row) : row;
+}
+
 /**
  * Open a database and apply the house pragmas: WAL + synchronous NORMAL for files, foreign keys
  * on, busy timeout (better-sqlite3's `timeout` sets `sqlite3_busy_timeout`), then the caller's pragmas.
@@ -86,7 +133,9 @@ export function openSqliteDatabase(options: SqliteOpenOptions): SqliteDatabase {
       if (String(journal).toLowerCase() === 'wal') db.pragma('synchronous = NORMAL');
     }
     db.pragma('foreign_keys = ON');
-    if (options.safeIntegers) db.defaultSafeIntegers(true);
+    // Every integer is read as a bigint, so none is ever rounded; unless the caller asked for
+    // bigints throughout (`safeIntegers`), StatementRunner turns the exact ones back into numbers.
+    db.defaultSafeIntegers(true);
     for (const [name, value] of Object.entries(options.pragmas)) db.pragma(`${name} = ${value}`);
   } catch (error) {
     db.close();
@@ -102,13 +151,27 @@ export function openSqliteDatabase(options: SqliteOpenOptions): SqliteDatabase {
 export class StatementRunner {
   readonly #db: SqliteDatabase;
   readonly #max: number;
+  /** False when the caller asked for every integer as a bigint (`safeIntegers`); see exactValue. */
+  readonly #exact: boolean;
   readonly #cache = new Map<string, CachedStatement>();
   /** True when the last `run` went through `exec` (a multi-statement script): a failure may have left part of it done. */
   lastWasScript = false;
 
-  constructor(db: SqliteDatabase, cacheSize: number) {
+  /** `db` as openSqliteDatabase opened it (in safe-integer mode). */
+  constructor(db: SqliteDatabase, options: Pick<SqliteOpenOptions, 'statementCacheSize' | 'safeIntegers'>) {
     this.#db = db;
-    this.#max = cacheSize;
+    this.#max = options.statementCacheSize;
+    this.#exact = !options.safeIntegers;
+  }
+
+  /**
+   * `sql` prepared as a read-only query for the drivers' `prepareReader` (run it with `firstRow`),
+   * or undefined when it writes. better-sqlite3 prepares it again by itself after a schema change.
+   * @throws the native error when `sql` does not prepare.
+   */
+  readOnly(sql: string): ReadOnlyStatement | undefined {
+    const stmt = this.#db.prepare(sql);
+    return stmt.reader && stmt.readonly ? { stmt, exact: this.#exact } : undefined;
   }
 
   /**
@@ -130,16 +193,18 @@ export class StatementRunner {
       let rows: unknown[];
       if (firstRow && !entry.writes) {
         const row: unknown = getRow(entry.stmt, params);
-        rows = row === undefined ? [] : [row];
+        rows = row === undefined ? [] : [this.#exact ? exactRow(row) : row];
       } else {
         rows = allRows(entry.stmt, params);
+        if (this.#exact) exactRows(rows);
       }
       const result: EngineResult = { rows, affectedRows: entry.writes ? rows.length : 0 };
       if (shape === 'columns') result.columns = columnNames(entry.stmt);
       return result;
     }
     const info = runWrite(entry.stmt, params);
-    return entry.insert ? { rows: [], affectedRows: info.changes, insertId: info.lastInsertRowid } : { rows: [], affectedRows: info.changes };
+    if (!entry.insert) return { rows: [], affectedRows: info.changes };
+    return { rows: [], affectedRows: info.changes, insertId: this.#exact ? (exactValue(info.lastInsertRowid) as number | bigint) : info.lastInsertRowid };
   }
 
   /** Prepare and cache `sql`; a parameterless multi-statement script runs through `exec` instead (returns undefined). */

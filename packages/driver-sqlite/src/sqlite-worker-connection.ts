@@ -105,6 +105,7 @@ export class SqliteWorkerConnection implements DriverConnection {
     }
     this.#sql = sql;
     this.#objects = options.rowMode === 'object';
+    this.#holdEventLoop(true);
     const promise = new Promise<DriverResult<R>>((resolve, reject) => {
       this.#resolve = resolve as (value: DriverResult<unknown>) => void;
       this.#reject = reject;
@@ -141,6 +142,7 @@ export class SqliteWorkerConnection implements DriverConnection {
       return Promise.resolve();
     }
     this.#broken = true;
+    this.#holdEventLoop(true);
     this.#post(null);
     return this.#exited;
   }
@@ -154,6 +156,27 @@ export class SqliteWorkerConnection implements DriverConnection {
       host.unref();
     } else if (host.exitCode === null && host.signalCode === null) {
       host.kill('SIGKILL');
+    }
+  }
+
+  /**
+   * An idle connection's thread or process must not keep a program that forgot `db.close()`
+   * alive; one running a statement (or closing) must, until its answer arrives.
+   */
+  #holdEventLoop(hold: boolean): void {
+    const host = this.#host;
+    if (host instanceof Worker) {
+      if (hold) host.ref();
+      else host.unref();
+      return;
+    }
+    // A child process is held by its IPC channel as well as by itself.
+    if (hold) {
+      host.ref();
+      host.channel?.ref();
+    } else {
+      host.unref();
+      host.channel?.unref();
     }
   }
 
@@ -192,12 +215,14 @@ export class SqliteWorkerConnection implements DriverConnection {
   #settle(result: DriverResult<unknown>): void {
     const resolve = this.#resolve;
     this.#resolve = this.#reject = this.#sql = undefined;
+    if (!this.#broken) this.#holdEventLoop(false);
     resolve?.(result);
   }
 
   #settleError(error: DalError): void {
     const reject = this.#reject;
     this.#resolve = this.#reject = this.#sql = undefined;
+    if (!this.#broken) this.#holdEventLoop(false);
     reject?.(error);
   }
 

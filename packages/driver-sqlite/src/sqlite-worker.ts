@@ -23,7 +23,7 @@ function onMessage(message: StatementMessage | SqliteOpenOptions | null): void {
     try {
       const options = message as SqliteOpenOptions;
       db = openSqliteDatabase(options);
-      runner = new StatementRunner(db, options.statementCacheSize);
+      runner = new StatementRunner(db, options);
       send([READY, String(db.prepare('SELECT sqlite_version()').pluck().get())]);
     } catch (error) {
       send(failure(error));

@@ -24,7 +24,7 @@ function sqliteConformance(name: string, mode: SqliteMode, skip: Record<string, 
     name,
     backend: 'sqlite',
     createDatabase: (overrides, options) => new SqliteDatabase(base.with({ ...overrides }), options),
-    types: { int: 'INTEGER', bigint: 'INTEGER', text: 'TEXT', varchar: 'VARCHAR', decimal: 'NUMERIC', timestamp: 'TEXT', boolean: 'INTEGER', bytes: 'BLOB', autoIncrementKey: 'INTEGER PRIMARY KEY' },
+    types: { int: 'INTEGER', bigint: 'BIGINT', text: 'TEXT', varchar: 'VARCHAR', decimal: 'NUMERIC', timestamp: 'TEXT', boolean: 'INTEGER', bytes: 'BLOB', autoIncrementKey: 'INTEGER PRIMARY KEY' },
     slowStatement: (seconds, marker) =>
       `WITH RECURSIVE /* ${marker} */ [c]([x]) AS (SELECT 1 UNION ALL SELECT [x] + 1 FROM [c] WHERE [x] < ${Math.round(seconds * 4_000_000)}) SELECT COUNT(*) AS [n] FROM [c]`,
     networked: false,
@@ -41,8 +41,6 @@ function sqliteConformance(name: string, mode: SqliteMode, skip: Record<string, 
       'sessions killed while in use fail their callers but never open the breaker (default settings)': `${noServer}: no session to kill`,
       'a sync statement past its timeout is cancelled on the server with QueryTimeoutError':
         "SQLite's sync connection runs each statement on the calling thread, where nothing can interrupt it (documented in the driver README)",
-      '64-bit integers beyond 2^53 come back exact, as bigint':
-        'better-sqlite3 returns JS numbers unless driverOptions.safeIntegers is set (then every integer is a bigint)',
       ...skip,
     },
   });

@@ -463,6 +463,32 @@ describe('inline mode (the default) through core', () => {
     }
   });
 
+  it('every read path gives the same exact integers: numbers while exact, bigints beyond 2^53', async () => {
+    const db = database();
+    await db.execute('CREATE TABLE t (id INTEGER PRIMARY KEY, big BIGINT)');
+    const values = [12, Number.MAX_SAFE_INTEGER, 9007199254740993n, 2n ** 63n - 1n, -(2n ** 63n)];
+    for (const [n, big] of values.entries()) await db.execute('INSERT INTO [t] ([id], [big]) VALUES (?, ?)', [n + 1, big]);
+    const read = 'SELECT [id], [big] FROM [t] WHERE [id] = ?';
+    const sync = db.syncConnection();
+    try {
+      for (const [n, big] of values.entries()) {
+        const expected = { id: n + 1, big };
+        // Twice each: the first call prepares, the second runs the kept statement or prepared reader.
+        for (let twice = 0; twice < 2; twice++) {
+          expect(await db.execute(read, [n + 1])).toEqual([expected]);
+          expect(await db.executeFirst(read, [n + 1])).toEqual(expected);
+          expect(await db.withConnection((conn) => conn.executeFirst(read, [n + 1]))).toEqual(expected);
+          expect(await db.withConnection((conn) => conn.transaction((tx) => tx.execute(read, [n + 1])))).toEqual([expected]);
+          expect(sync.execute(read, [n + 1])).toEqual([expected]);
+          expect(sync.executeFirst(read, [n + 1])).toEqual(expected);
+          expect(sync.executeFirst(read, [n + 1], { rowMode: 'array' })).toEqual([n + 1, big]);
+        }
+      }
+    } finally {
+      sync.release();
+    }
+  });
+
   it('the sync connection has executeFirst too', () => {
     const db = database();
     const conn = db.syncConnection();

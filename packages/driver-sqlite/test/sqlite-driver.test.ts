@@ -86,10 +86,35 @@ describe.each(['inline', 'worker', 'process'] as const)('mode %s', (mode) => {
     expect(JSON.parse(row.obj as string)).toEqual({ a: [1, 'x'] });
     expect(row.arr).toBe('[1,2]');
     expect(row.bigtype).toBe('integer');
-    // Integers come back as numbers by default (documented: beyond 2^53 they lose precision).
-    expect(row.big).toBe(Number(big));
+    expect(row.big).toBe(big);
     const arrays = await conn.execute('SELECT ? AS blob', [blob], ARRAYS);
     expect(Buffer.isBuffer((arrays.rows[0] as unknown[])[0])).toBe(true);
+  });
+
+  it('reads integers exactly: numbers while exact, bigints beyond 2^53, never rounded', async () => {
+    const conn = await connect(mode);
+    await conn.execute('CREATE TABLE driver_sqlite_ints (id INTEGER PRIMARY KEY, i INTEGER, big BIGINT, r REAL, t TEXT)', [], OBJECTS);
+    const values = [1, -42, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 2n ** 53n, 2n ** 53n + 1n, 2n ** 63n - 1n, -(2n ** 63n)];
+    for (const [n, value] of values.entries()) {
+      await conn.execute('INSERT INTO driver_sqlite_ints (id, i, big, r, t) VALUES (?, ?, ?, ?, ?)', [n + 1, value, value, 0.5, 'x'], OBJECTS);
+    }
+    const objects = await conn.execute('SELECT i, big, r, t FROM driver_sqlite_ints ORDER BY id', [], OBJECTS);
+    expect(objects.rows).toEqual(values.map((v) => ({ i: v, big: v, r: 0.5, t: 'x' })));
+    const tuples = await conn.execute('SELECT i, big FROM driver_sqlite_ints ORDER BY id', [], ARRAYS);
+    expect(tuples.rows).toEqual(values.map((v) => [v, v]));
+    for (const [n, value] of values.entries()) {
+      const first = await conn.execute('SELECT big FROM driver_sqlite_ints WHERE id = ?', [n + 1], { ...OBJECTS, firstRow: true });
+      expect(first.rows).toEqual([{ big: value }]);
+    }
+    // Expressions (no declared type), RETURNING and insertId alike.
+    const expression = await conn.execute('SELECT max(big) AS top, count(*) AS n, 9007199254740993 AS literal FROM driver_sqlite_ints', [], OBJECTS);
+    expect(expression.rows).toEqual([{ top: 2n ** 63n - 1n, n: values.length, literal: 9007199254740993n }]);
+    const inserted = await conn.execute('INSERT INTO driver_sqlite_ints (id) VALUES (?)', [2n ** 53n + 1n], OBJECTS);
+    expect(inserted.insertId).toBe(2n ** 53n + 1n);
+    const returning = await conn.execute('INSERT INTO driver_sqlite_ints (i) VALUES (7) RETURNING id, i', [], OBJECTS);
+    expect(returning.rows).toEqual([{ id: 2n ** 53n + 2n, i: 7 }]);
+    const small = await conn.execute('INSERT INTO driver_sqlite_ints (id) VALUES (?)', [-5], OBJECTS);
+    expect(small.insertId).toBe(-5);
   });
 
   it('returns bigints with safeIntegers', async () => {

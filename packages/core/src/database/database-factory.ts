@@ -79,6 +79,7 @@ function lazyDriver(backend: string, pkg: BackendPackage, driverOptions: Readonl
     return (factory as (options: Readonly<Record<string, unknown>>) => Driver)(driverOptions);
   };
   return {
+    backend,
     async load() {
       try {
         return fromModule((await import(pkg.packageName)) as DriverModule);

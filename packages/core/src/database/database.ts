@@ -1,4 +1,4 @@
-import { PoolClosedError, PoolTimeoutError, UnsupportedFeatureError } from '../errors/errors.js';
+import { ConfigError, PoolClosedError, PoolTimeoutError, UnsupportedFeatureError } from '../errors/errors.js';
 import type { DatabaseConfig } from '../config/database-config.js';
 import { Connection, type ExecuteOptions, type QueryResult, type Row } from '../connection/connection.js';
 import { LentConnection } from '../connection/lent-connection.js';
@@ -13,6 +13,11 @@ import type { PoolRuntime } from '../pool/pool-runtime.js';
 export interface DriverLoader {
   load(): Promise<Driver>;
   loadSync(): Driver;
+  /**
+   * The backend it loads, its dialect's name ('postgres', 'mysql', 'sqlite', ...): a Database
+   * uses only pools of its own backend. When omitted, the driver is loaded to learn it.
+   */
+  readonly backend?: string;
 }
 
 export interface DatabaseOptions {
@@ -37,7 +42,8 @@ function isLoader(source: Driver | DriverLoader): source is DriverLoader {
 
 /**
  * The connection manager of one database: pooled async connections, a sync connection, close.
- * Pools are shared by every Database with the same `config.hash()` in the process.
+ * Pools are shared by every Database of the same backend with the same `config.hash()` in the
+ * process; Databases of different backends never share one, even from equal configs.
  *
  * ```ts
  * const db = DatabaseFactory.createDatabase('postgres', config);
@@ -51,14 +57,25 @@ export class Database {
   readonly #logger: Logger;
   readonly #trackStacks: boolean;
   #driver: Driver | undefined;
+  /** The backend whose pools this Database uses (see PoolManager's poolKey); undefined until known. */
+  #backend: string | undefined;
   #runtime: PoolRuntime | undefined;
   #sync: SyncConnection | undefined;
   #closed = false;
 
+  /** @throws {ConfigError} when `config.backend` names another backend than `driver`'s. */
   constructor(config: DatabaseConfig, driver: Driver | DriverLoader, options: DatabaseOptions = {}) {
     this.config = config;
     this.#source = driver;
-    if (!isLoader(driver)) this.#driver = driver;
+    if (isLoader(driver)) {
+      this.#backend = driver.backend;
+    } else {
+      this.#driver = driver;
+      this.#backend = driver.dialect.name;
+    }
+    if (config.backend !== undefined && this.#backend !== undefined && config.backend !== this.#backend) {
+      throw new ConfigError(`${config.alias}: a "${this.#backend}" Database cannot use a config for the "${config.backend}" backend`);
+    }
     this.#logger = options.logger ?? consoleLogger;
     this.#trackStacks = options.trackAcquireStacks ?? config.env !== 'prod';
   }
@@ -127,7 +144,8 @@ export class Database {
     }
     // The pool's runtime, built now if need be: sync statements are recorded, and connections of
     // both kinds together stay within poolMax.
-    const runtime = (this.#runtime = PoolManager.openSync(this.config, driver, { logger: this.#logger, trackAcquireStacks: this.#trackStacks }));
+    this.#backend ??= driver.dialect.name;
+    const runtime = (this.#runtime = PoolManager.openSync(this.config, this.#backend, driver, { logger: this.#logger, trackAcquireStacks: this.#trackStacks }));
     const unavailable = runtime.gate.unavailableError(0);
     if (unavailable !== undefined) throw unavailable; // a synchronous call cannot wait for the probe
     if (!runtime.pool.reserveSlot()) {
@@ -159,7 +177,8 @@ export class Database {
     this.#closed = true;
     this.#sync?.release();
     this.#runtime = undefined;
-    await PoolManager.closePool(this.config.hash(), options);
+    // Only a pool of this Database's backend; a backend never learnt means no pool was opened by it.
+    if (this.#backend !== undefined) await PoolManager.closePool(this.config.hash(), { ...options, backend: this.#backend });
   }
 
   // --- internals ---------------------------------------------------------------------------
@@ -198,7 +217,8 @@ export class Database {
 
   async #openRuntime(): Promise<PoolRuntime> {
     this.#assertOpen();
-    const runtime = await PoolManager.open(this.config, () => this.#loadDriver(), {
+    this.#backend ??= (await this.#loadDriver()).dialect.name;
+    const runtime = await PoolManager.open(this.config, this.#backend, () => this.#loadDriver(), {
       logger: this.#logger,
       trackAcquireStacks: this.#trackStacks,
     });

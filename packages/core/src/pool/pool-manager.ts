@@ -79,6 +79,9 @@ export interface OpenPoolOptions {
 const HEALTH_CHECK_TIMEOUT_MS = 5_000;
 
 interface ManagedPool {
+  /** The `config.hash()` it was opened for, and the backend it serves (see `PoolManager.open`). */
+  hash: string;
+  backend: string;
   runtime: PoolRuntime;
   hosts: HostSelector;
   healthy: boolean | undefined;
@@ -97,7 +100,18 @@ const cacheStatsProviders = new Map<string, () => CacheStats>([
 ]);
 
 /**
- * The process-wide registry of pools, shared per `config.hash()`.
+ * Where a pool is registered. Pools are keyed by backend as well as by `config.hash()`: a config
+ * that does not name its backend hashes the same for every backend, and a Database must never
+ * run on another backend's pool (a "postgres" Database on MariaDB's connections). The user's
+ * `config.hash()` still finds the pool (see `getPoolStatus`), so it is not replaced by a hash
+ * of the config with its backend filled in, which the user never sees.
+ */
+function poolKey(hash: string, backend: string): string {
+  return `${backend}:${hash}`;
+}
+
+/**
+ * The process-wide registry of pools, shared per backend and `config.hash()`.
  *
  * ```ts
  * PoolManager.getPoolStatus(config.hash()).scaling; // { level: 'normal', advice: 'no action needed', ... }
@@ -105,6 +119,7 @@ const cacheStatsProviders = new Map<string, () => CacheStats>([
  * ```
  */
 export class PoolManager {
+  /** By poolKey, in the order the pools were opened. */
   static readonly #pools = new Map<string, ManagedPool>();
   static readonly #opening = new Map<string, Promise<PoolRuntime>>();
   /**
@@ -117,44 +132,47 @@ export class PoolManager {
   private constructor() {}
 
   /**
-   * @internal Get the live pool for a config, creating it (and its first connections) once.
-   * Concurrent callers share one creation.
+   * @internal Get the live pool of `backend` for a config, creating it (and its first
+   * connections) once. Concurrent callers share one creation.
    */
-  static open(config: DatabaseConfig, loadDriver: () => Promise<Driver>, options: OpenPoolOptions): Promise<PoolRuntime> {
-    const hash = config.hash();
-    const live = PoolManager.#pools.get(hash);
+  static open(config: DatabaseConfig, backend: string, loadDriver: () => Promise<Driver>, options: OpenPoolOptions): Promise<PoolRuntime> {
+    const key = poolKey(config.hash(), backend);
+    const live = PoolManager.#pools.get(key);
     if (live !== undefined && !live.runtime.pool.closed) return Promise.resolve(live.runtime);
-    let opening = PoolManager.#opening.get(hash);
+    let opening = PoolManager.#opening.get(key);
     if (opening === undefined) {
-      opening = PoolManager.#create(config, loadDriver, options).finally(() => PoolManager.#opening.delete(hash));
-      PoolManager.#opening.set(hash, opening);
+      opening = PoolManager.#create(config, backend, loadDriver, options).finally(() => PoolManager.#opening.delete(key));
+      PoolManager.#opening.set(key, opening);
     }
     return opening;
   }
 
   /**
-   * @internal The live pool for a config, built at once when there is none, without opening
-   * connections first (for `db.syncConnection()`, which cannot wait): its statements are recorded
-   * in the pool's metrics like any other, and the pool opens its connections when first asked.
+   * @internal The live pool of `backend` for a config, built at once when there is none, without
+   * opening connections first (for `db.syncConnection()`, which cannot wait): its statements are
+   * recorded in the pool's metrics like any other, and the pool opens its connections when first asked.
    */
-  static openSync(config: DatabaseConfig, driver: Driver, options: OpenPoolOptions): PoolRuntime {
-    const live = PoolManager.#live(config.hash());
+  static openSync(config: DatabaseConfig, backend: string, driver: Driver, options: OpenPoolOptions): PoolRuntime {
+    const live = PoolManager.#live(config.hash(), backend);
     if (live !== undefined) return live;
-    const managed = PoolManager.#build(config, driver, options);
-    PoolManager.#pools.set(config.hash(), managed);
-    return managed.runtime;
+    PoolManager.#register(PoolManager.#build(config, backend, driver, options));
+    return PoolManager.#live(config.hash(), backend)!;
   }
 
-  static #live(hash: string): PoolRuntime | undefined {
-    const live = PoolManager.#pools.get(hash);
+  static #live(hash: string, backend: string): PoolRuntime | undefined {
+    const live = PoolManager.#pools.get(poolKey(hash, backend));
     return live !== undefined && !live.runtime.pool.closed ? live.runtime : undefined;
   }
 
-  static async #create(config: DatabaseConfig, loadDriver: () => Promise<Driver>, options: OpenPoolOptions): Promise<PoolRuntime> {
+  static #register(managed: ManagedPool): void {
+    PoolManager.#pools.set(poolKey(managed.hash, managed.backend), managed);
+  }
+
+  static async #create(config: DatabaseConfig, backend: string, loadDriver: () => Promise<Driver>, options: OpenPoolOptions): Promise<PoolRuntime> {
     const driver = await loadDriver();
-    const built = PoolManager.#live(config.hash());
+    const built = PoolManager.#live(config.hash(), backend);
     if (built !== undefined) return built;
-    const managed = PoolManager.#build(config, driver, options);
+    const managed = PoolManager.#build(config, backend, driver, options);
     const { pool } = managed.runtime;
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -181,18 +199,18 @@ export class PoolManager {
       clearTimeout(timer);
     }
     // A synchronous connection built the pool meanwhile: keep that one.
-    const meanwhile = PoolManager.#live(config.hash());
+    const meanwhile = PoolManager.#live(config.hash(), backend);
     if (meanwhile !== undefined) {
       managed.runtime.stop({ keepGate: true });
       await pool.close(0);
       return meanwhile;
     }
-    PoolManager.#pools.set(config.hash(), managed);
+    PoolManager.#register(managed);
     return managed.runtime;
   }
 
   /** A pool for `config` and everything around it, not yet registered, with no connection open. */
-  static #build(config: DatabaseConfig, driver: Driver, options: OpenPoolOptions): ManagedPool {
+  static #build(config: DatabaseConfig, backend: string, driver: Driver, options: OpenPoolOptions): ManagedPool {
     if (driver.specVersion !== 'v1') {
       throw new UnsupportedFeatureError(
         `${config.alias}: driver declares contract ${String(driver.specVersion)}, this @dal/core supports v1; upgrade the driver or core`,
@@ -200,10 +218,10 @@ export class PoolManager {
         driver.dialect?.name,
       );
     }
-    let gate = PoolManager.#gates.get(config.hash());
+    let gate = PoolManager.#gates.get(poolKey(config.hash(), backend));
     if (gate === undefined) {
       gate = new ConnectionGate(config, new HostSelector(config, driver, options.logger));
-      PoolManager.#gates.set(config.hash(), gate);
+      PoolManager.#gates.set(poolKey(config.hash(), backend), gate);
     }
     const open = gate;
     const metrics = new PoolMetrics({ alias: config.alias, hash: config.hash() }, config.metricsWindowMs);
@@ -224,16 +242,46 @@ export class PoolManager {
       metrics,
     });
     const runtime = new PoolRuntime(config, driver, pool, options.logger, gate);
-    const managed: ManagedPool = { runtime, hosts: gate.hosts, healthy: true, capacity: undefined, opens: 0 };
+    const managed: ManagedPool = { hash: config.hash(), backend, runtime, hosts: gate.hosts, healthy: true, capacity: undefined, opens: 0 };
     runtime.breaker?.on('open', () => managed.opens++);
     return managed;
   }
 
-  /** Sizes, utilisation, metrics, health and scaling advice of one pool; undefined if there is none. */
-  static getPoolStatus(hash: string): PoolStatus | undefined {
-    const managed = PoolManager.#pools.get(hash);
-    if (managed === undefined) return undefined;
-    const { runtime } = managed;
+  /** The pools opened for `hash` (all when undefined), of `backend` only when given. */
+  static #find(hash: string | undefined, backend?: string): ManagedPool[] {
+    if (hash !== undefined && backend !== undefined) {
+      const managed = PoolManager.#pools.get(poolKey(hash, backend));
+      return managed === undefined ? [] : [managed];
+    }
+    return [...PoolManager.#pools.values()].filter((managed) => hash === undefined || managed.hash === hash);
+  }
+
+  /**
+   * The pools of `hash` (or all) by the key their statuses are reported under: the config hash,
+   * and for a config used by Databases of several backends, `hash:backend` for every pool after the first.
+   */
+  static #keyed(hash: string | undefined): [string, ManagedPool][] {
+    const out: [string, ManagedPool][] = [];
+    const seen = new Set<string>();
+    for (const managed of PoolManager.#find(hash)) {
+      out.push([seen.has(managed.hash) ? `${managed.hash}:${managed.backend}` : managed.hash, managed]);
+      seen.add(managed.hash);
+    }
+    return out;
+  }
+
+  /**
+   * Sizes, utilisation, metrics, health and scaling advice of the pool of `config.hash()`;
+   * undefined if there is none. When Databases of several backends were made from one config,
+   * each has its own pool: `backend` picks one, else the first opened is reported.
+   */
+  static getPoolStatus(hash: string, backend?: string): PoolStatus | undefined {
+    const managed = PoolManager.#find(hash, backend)[0];
+    return managed === undefined ? undefined : PoolManager.#status(managed);
+  }
+
+  static #status(managed: ManagedPool): PoolStatus {
+    const { runtime, hash } = managed;
     const sizes = runtime.pool.sizes();
     const breaker = runtime.breaker;
     const caches: Record<string, CacheStats> = {};
@@ -259,13 +307,13 @@ export class PoolManager {
     };
   }
 
-  /** Status of every pool keyed by hash, or of one pool when a hash is given. */
+  /**
+   * Status of every pool keyed by hash, or of the pools of one hash. A config used by Databases
+   * of several backends has a pool each: the first is under the hash, the others under `hash:backend`.
+   */
   static getPoolMetrics(hash?: string): Record<string, PoolStatus> {
     const out: Record<string, PoolStatus> = {};
-    for (const key of hash === undefined ? PoolManager.#pools.keys() : [hash]) {
-      const status = PoolManager.getPoolStatus(key);
-      if (status !== undefined) out[key] = status;
-    }
+    for (const [key, managed] of PoolManager.#keyed(hash)) out[key] = PoolManager.#status(managed);
     return out;
   }
 
@@ -310,10 +358,7 @@ export class PoolManager {
    */
   static async refreshCapacity(hash?: string): Promise<Record<string, CapacityAdvice | undefined>> {
     const out: Record<string, CapacityAdvice | undefined> = {};
-    for (const [key, managed] of PoolManager.#pools) {
-      if (hash !== undefined && key !== hash) continue;
-      out[key] = await PoolManager.#refreshCapacity(managed);
-    }
+    for (const [key, managed] of PoolManager.#keyed(hash)) out[key] = await PoolManager.#refreshCapacity(managed);
     return out;
   }
 
@@ -356,26 +401,41 @@ export class PoolManager {
   }
 
   /**
-   * Close one pool: waiters are rejected, idle connections closed, connections in use get up
-   * to `timeoutMs` (default 30 s) to come back. Returns false when there was no such pool.
+   * Close the pool of `config.hash()` (of every backend using that config, or of `backend` only):
+   * waiters are rejected, idle connections closed, connections in use get up to `timeoutMs`
+   * (default 30 s) to come back. Returns false when there was no such pool.
    */
-  static async closePool(hash: string, options: { timeoutMs?: number } = {}): Promise<boolean> {
+  static async closePool(hash: string, options: { timeoutMs?: number; backend?: string } = {}): Promise<boolean> {
     // A pool still being built is closed once it is: otherwise it would be registered afterwards.
-    await PoolManager.#opening.get(hash)?.catch(() => undefined);
-    PoolManager.#gates.get(hash)?.close();
-    PoolManager.#gates.delete(hash);
-    const managed = PoolManager.#pools.get(hash);
-    if (managed === undefined) return false;
-    PoolManager.#pools.delete(hash);
-    managed.runtime.stop();
-    await managed.runtime.pool.close(options.timeoutMs ?? 30_000);
-    await managed.runtime.driver.close?.().catch(() => undefined);
-    return true;
+    for (const [key, opening] of PoolManager.#opening) {
+      if (PoolManager.#matches(key, hash, options.backend)) await opening.catch(() => undefined);
+    }
+    for (const [key, gate] of PoolManager.#gates) {
+      if (!PoolManager.#matches(key, hash, options.backend)) continue;
+      gate.close();
+      PoolManager.#gates.delete(key);
+    }
+    const found = PoolManager.#find(hash, options.backend);
+    await Promise.all(found.map((managed) => PoolManager.#close(managed, options.timeoutMs)));
+    return found.length > 0;
   }
 
   /** Close every pool of the process. */
   static async closeAll(options: { timeoutMs?: number } = {}): Promise<void> {
-    const hashes = new Set([...PoolManager.#pools.keys(), ...PoolManager.#gates.keys()]);
-    await Promise.all([...hashes].map((hash) => PoolManager.closePool(hash, options)));
+    for (const gate of PoolManager.#gates.values()) gate.close();
+    PoolManager.#gates.clear();
+    await Promise.all(PoolManager.#find(undefined).map((managed) => PoolManager.#close(managed, options.timeoutMs)));
+  }
+
+  /** True when the poolKey `key` belongs to `hash` (and to `backend`, when given). */
+  static #matches(key: string, hash: string, backend: string | undefined): boolean {
+    return backend === undefined ? key.endsWith(`:${hash}`) : key === poolKey(hash, backend);
+  }
+
+  static async #close(managed: ManagedPool, timeoutMs = 30_000): Promise<void> {
+    PoolManager.#pools.delete(poolKey(managed.hash, managed.backend));
+    managed.runtime.stop();
+    await managed.runtime.pool.close(timeoutMs);
+    await managed.runtime.driver.close?.().catch(() => undefined);
   }
 }
