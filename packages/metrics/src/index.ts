@@ -6,3 +6,7 @@ export { serveDashboard, dashboardSnapshot } from './dashboard.js';
 export type { Dashboard, DashboardOptions, DashboardPool } from './dashboard.js';
 export { dbSystemName } from './pool-source.js';
 export type { PoolView } from './pool-source.js';
+export { registerOtelTracing } from './tracing.js';
+export type { OtelTracingRegistration, OtelTracingOptions } from './tracing.js';
+export { redactSql, summarizeSql } from './sql-summary.js';
+export type { SqlSummary } from './sql-summary.js';
