@@ -164,8 +164,8 @@ function reRunsStale(statement: Statement, error: DalError, attempt: number): bo
 
 /**
  * Run one statement written in portable SQL through the pipeline. Returns the result at once when
- * the runner answered on this thread, else a promise. `hooks` is the instrumentation it is reported
- * to: the installed one, undefined for the run inside it.
+ * the runner answered on this thread, else a promise. It is reported to the installed
+ * instrumentation, if any, unless `reported` (the run inside the instrumentation's hook).
  * @throws {DalError} synchronously, when the checks or the translation fail or a statement run on
  *   this thread fails; a promise's rejection otherwise.
  */
@@ -176,11 +176,11 @@ export function runStatement(
   params: readonly unknown[] | undefined,
   options: ExecuteOptions | undefined,
   shape: ResultShape,
-  hooks: DalInstrumentation | undefined = instrumentation,
+  reported = false,
 ): unknown {
-  if (hooks !== undefined) {
+  if (instrumentation !== undefined && !reported) {
     const nativeSql = compile(sql, runtime.translateTarget).sql;
-    return traced(hooks, runtime, nativeSql, params?.length ?? 0, options, () => runStatement(runtime, runner, sql, params, options, shape, undefined));
+    return traced(instrumentation, runtime, nativeSql, params?.length ?? 0, options, () => runStatement(runtime, runner, sql, params, options, shape, true));
   }
   const timeoutMs = checkBeforeRun(runtime, options);
   const values = params ?? NO_PARAMS;
@@ -194,7 +194,7 @@ export function runStatement(
 
 /**
  * Run one native statement (already translated, e.g. by `executeMany` or for transaction control)
- * through the same run, record and map steps (`hooks` as for `runStatement`).
+ * through the same run, record and map steps (`reported` as for `runStatement`).
  */
 export function runNativeStatement(
   runtime: PoolRuntime,
@@ -202,10 +202,10 @@ export function runNativeStatement(
   nativeSql: string,
   params: readonly unknown[],
   options: ExecuteOptions | undefined,
-  hooks: DalInstrumentation | undefined = instrumentation,
+  reported = false,
 ): QueryResult | Promise<QueryResult> {
-  if (hooks !== undefined) {
-    return traced(hooks, runtime, nativeSql, params.length, options, () => runNativeStatement(runtime, runner, nativeSql, params, options, undefined)) as QueryResult | Promise<QueryResult>;
+  if (instrumentation !== undefined && !reported) {
+    return traced(instrumentation, runtime, nativeSql, params.length, options, () => runNativeStatement(runtime, runner, nativeSql, params, options, true)) as QueryResult | Promise<QueryResult>;
   }
   const timeoutMs = checkBeforeRun(runtime, options);
   return runNative({ runtime, runner, nativeSql, values: params, options, shape: 'result', timeoutMs }, 0) as QueryResult | Promise<QueryResult>;
