@@ -9,7 +9,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
-import { DatabaseConfig } from '@dal/core';
+import { DatabaseConfig, setInstrumentation } from '@dal/core';
 import { SqliteDatabase } from '@dal/driver-sqlite';
 import { interleavedSamples } from './lib/harness.mjs';
 import { median } from './lib/stats.mjs';
@@ -38,6 +38,8 @@ const db = new SqliteDatabase(new DatabaseConfig({ database: file, alias: 'hot_p
 const sync = db.syncConnection();
 const PORTABLE = 'SELECT [id], [name], [score] FROM [bench_point] WHERE [id] = ?';
 let timedMs = 0;
+/** @type {import('@dal/core').DalInstrumentation} */
+const PASS_THROUGH = { statement: (_info, run) => run(), acquisition: (_pool, run) => run(), transaction: (_info, run) => run() };
 
 /** @type {Record<string, (id: number) => unknown>} */
 const contenders = {
@@ -62,6 +64,16 @@ const contenders = {
     }
   },
   '@dal syncConnection()': (id) => sync.executeFirst(PORTABLE, [id]),
+  // Tracing is off in every row above (no instrumentation installed: one undefined check per statement).
+  // This row installs a pass-through instrumentation for its own calls only: the hook's cost without a tracer's.
+  '@dal db.executeFirst, pass-through instrumentation': (id) => {
+    setInstrumentation(PASS_THROUGH);
+    try {
+      return db.executeFirst(PORTABLE, [id]);
+    } finally {
+      setInstrumentation(undefined);
+    }
+  },
 };
 
 const concurrency = Number(args.concurrency);

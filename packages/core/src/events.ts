@@ -12,7 +12,22 @@ export type DalEvent =
   | { type: 'release'; alias: string; hash: string; useMs: number }
   | { type: 'query'; alias: string; hash: string; durationMs: number; operation: string; errorCode: string | undefined }
   | { type: 'circuit'; alias: string; hash: string; state: 'closed' | 'open' | 'half-open' }
-  | { type: 'leak'; alias: string; hash: string; heldForMs: number; stack: string };
+  | { type: 'leak'; alias: string; hash: string; heldForMs: number; stack: string }
+  /**
+   * A statement at or above `slowQueryThresholdMs` (also logged). `sql` is the native SQL with its
+   * placeholders; parameter values are never part of the event. `at` is `Date.now()` when recorded.
+   */
+  | {
+      type: 'slow-query';
+      alias: string;
+      hash: string;
+      durationMs: number;
+      sql: string;
+      parameterCount: number;
+      tags: Readonly<Record<string, unknown>> | undefined;
+      errorCode: string | undefined;
+      at: number;
+    };
 
 export type DalEventListener = (event: DalEvent) => void;
 

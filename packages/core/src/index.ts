@@ -24,6 +24,8 @@ export type { PoolSizes } from './pool/pool.js';
 export { scalingFor, DURATION_BOUNDS_MS } from './pool/pool-metrics.js';
 export type { ScalingAdvice, ScalingLevel, PoolMetricsSnapshot, HistogramSnapshot, OperationSnapshot, ErrorsByCategory } from './pool/pool-metrics.js';
 export { onDalEvent } from './events.js';
+export { setInstrumentation } from './instrumentation.js';
+export type { DalInstrumentation, InstrumentedPool, InstrumentedStatement, InstrumentedTransaction } from './instrumentation.js';
 export type { DalEvent, DalEventListener } from './events.js';
 export { consoleLogger } from './logger.js';
 export type { Logger } from './logger.js';

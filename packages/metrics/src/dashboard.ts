@@ -1,7 +1,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConfigError } from '@dal/core';
+import { ConfigError, onDalEvent, type DalEvent } from '@dal/core';
 import { DASHBOARD_CSS, DASHBOARD_JS, dashboardHtml } from './dashboard-assets.js';
+import { histogramQuantile } from './histogram-replay.js';
+import { redactSql } from './sql-summary.js';
 import { readPools, type PoolView } from './pool-source.js';
 import { PROMETHEUS_CONTENT_TYPE, prometheusText } from './prometheus.js';
 
@@ -44,10 +46,61 @@ export interface DashboardPool {
   errorsByCategory: PoolView['status']['metrics']['errorsByCategory'];
   circuit: PoolView['status']['circuit'] | null;
   capacity: PoolView['status']['capacity'] | null;
+  /** Latency per `tags.operation` (percentiles estimated from core's histogram buckets, in ms). */
+  operations: DashboardOperation[];
 }
 
-/** The `/api/pools` document: every pool of the process, as the page shows it. */
-export function dashboardSnapshot(): { generatedAt: string; pools: DashboardPool[] } {
+/** One `tags.operation` of one pool. */
+export interface DashboardOperation {
+  operation: string;
+  count: number;
+  errors: number;
+  avgMs: number;
+  p50Ms: number | null;
+  p95Ms: number | null;
+  p99Ms: number | null;
+}
+
+/** One slow statement seen while a dashboard was open (newest first in the JSON). */
+export interface DashboardSlowQuery {
+  /** Epoch ms. */
+  at: number;
+  pool: string;
+  durationMs: number;
+  /** Native SQL with literals redacted; parameter values are never kept. */
+  sql: string;
+  params: string;
+  tags: Readonly<Record<string, unknown>> | null;
+  error: string | null;
+}
+
+/** How many slow statements the dashboard keeps. */
+const SLOW_QUERIES_KEPT = 20;
+const slowQueries: DashboardSlowQuery[] = [];
+let openDashboards = 0;
+let stopListening: (() => void) | undefined;
+
+function keepSlowQuery(event: DalEvent): void {
+  if (event.type !== 'slow-query') return;
+  slowQueries.unshift({
+    at: event.at,
+    pool: event.alias,
+    durationMs: event.durationMs,
+    sql: redactSql(event.sql),
+    params: `[${event.parameterCount} redacted]`,
+    tags: event.tags ?? null,
+    error: event.errorCode ?? null,
+  });
+  if (slowQueries.length > SLOW_QUERIES_KEPT) slowQueries.length = SLOW_QUERIES_KEPT;
+}
+
+const round = (ms: number | undefined): number | null => (ms === undefined ? null : Math.round(ms * 100) / 100);
+
+/**
+ * The `/api/pools` document: every pool of the process as the page shows it, and the last slow
+ * statements recorded while a dashboard was open.
+ */
+export function dashboardSnapshot(): { generatedAt: string; pools: DashboardPool[]; slowQueries: DashboardSlowQuery[] } {
   const pools = readPools().map(({ name, system, status }): DashboardPool => {
     const m = status.metrics;
     const attempts = m.acquisitions + m.acquisitionTimeouts;
@@ -71,9 +124,18 @@ export function dashboardSnapshot(): { generatedAt: string; pools: DashboardPool
       errorsByCategory: m.errorsByCategory,
       circuit: status.circuit ?? null,
       capacity: status.capacity ?? null,
+      operations: Object.entries(m.operations).map(([operation, op]) => ({
+        operation,
+        count: op.count,
+        errors: op.errors,
+        avgMs: round(op.count === 0 ? 0 : op.totalMs / op.count)!,
+        p50Ms: round(histogramQuantile(op.duration, 0.5)),
+        p95Ms: round(histogramQuantile(op.duration, 0.95)),
+        p99Ms: round(histogramQuantile(op.duration, 0.99)),
+      })),
     };
   });
-  return { generatedAt: new Date().toISOString(), pools };
+  return { generatedAt: new Date().toISOString(), pools, slowQueries: [...slowQueries] };
 }
 
 const SECURITY_HEADERS = {
@@ -117,7 +179,8 @@ async function route(req: IncomingMessage, res: ServerResponse, refreshMs: numbe
 
 /**
  * Serve a live page of every pool (utilisation, wait time, timeout rate over time, current
- * advice) with node:http, plus `/api/pools` (JSON) and `/metrics` (Prometheus text).
+ * advice), latency per operation (count, p50 / p95 / p99, sortable), the last slow statements
+ * (SQL with literals and parameters redacted) and errors by kind over time, with node:http, plus `/api/pools` (JSON) and `/metrics` (Prometheus text).
  *
  * ```ts
  * const page = await serveDashboard({ port: 0 });
@@ -146,12 +209,19 @@ export async function serveDashboard(options: DashboardOptions = {}): Promise<Da
       resolve();
     });
   });
+  if (openDashboards++ === 0) stopListening = onDalEvent(keepSlowQuery);
   const address = server.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     url: `http://${shownHost}:${address.port}/`,
     close: () =>
       new Promise<void>((resolve, reject) => {
+        if (!server.listening) return resolve();
+        if (--openDashboards === 0) {
+          stopListening?.();
+          stopListening = undefined;
+          slowQueries.length = 0;
+        }
         server.close((error) => (error ? reject(error) : resolve()));
         server.closeAllConnections();
       }),

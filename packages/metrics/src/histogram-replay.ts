@@ -50,3 +50,24 @@ export function histogramDelta(current: HistogramSnapshot, previous: HistogramSn
   if (counts.some((c) => c < 0)) return current;
   return { boundsMs: current.boundsMs, counts, sumMs: current.sumMs - previous.sumMs, count: current.count - previous.count };
 }
+
+/**
+ * The `q` quantile (0..1) of a bucketed histogram, interpolated linearly inside its bucket as
+ * Prometheus' `histogram_quantile` does; a quantile in the overflow bucket is reported as the last
+ * bound (a lower bound of the truth). Undefined for an empty histogram.
+ */
+export function histogramQuantile(h: HistogramSnapshot, q: number): number | undefined {
+  if (h.count === 0) return undefined;
+  const rank = q * h.count;
+  let below = 0;
+  for (let i = 0; i < h.counts.length; i++) {
+    const inBucket = h.counts[i]!;
+    if (inBucket > 0 && below + inBucket >= rank) {
+      if (i >= h.boundsMs.length) return h.boundsMs[h.boundsMs.length - 1]!;
+      const lo = i === 0 ? 0 : h.boundsMs[i - 1]!;
+      return lo + (h.boundsMs[i]! - lo) * ((rank - below) / inBucket);
+    }
+    below += inBucket;
+  }
+  return h.boundsMs[h.boundsMs.length - 1]!;
+}

@@ -1,14 +1,17 @@
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError, DatabaseConfig, PoolManager } from '@dal/core';
 import { SqliteDatabase } from '@dal/driver-sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveDashboard, type Dashboard } from '../src/index.js';
-import { launchChromium, parseExposition, sampleOf, tempDir } from './helpers.js';
+import { launchChromium, parseExposition, sampleOf, tempDir, waitFor } from './helpers.js';
 
 // Markup in an alias must be shown as text, never run.
 const ALIAS = '<img src=x onerror="window.__pwned=1">metrics_dash';
 const tmp = tempDir('metrics-dashboard-');
 let db: SqliteDatabase;
+let slowDb: SqliteDatabase;
 let page: Dashboard;
 
 beforeAll(async () => {
@@ -20,6 +23,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await page?.close();
   await db?.close();
+  await slowDb?.close();
   tmp.cleanup();
 });
 
@@ -78,6 +82,66 @@ describe('serveDashboard', () => {
       expect(await tab.locator('img').count()).toBe(0);
       expect(await tab.evaluate("typeof globalThis.__pwned")).toBe("undefined");
       expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  });
+
+  it('shows latency per operation (sortable), the last slow queries redacted, and errors by kind on charts with axes (screenshot)', async () => {
+    // Every statement of this pool counts as slow: the slow-query panel is what is tested here.
+    slowDb = new SqliteDatabase(new DatabaseConfig({ database: tmp.file('slow.db'), alias: 'metrics_dash_slow', slowQueryThresholdMs: 0.0001 }), { logger: {} });
+    await slowDb.execute('CREATE TABLE [people] ([id] INTEGER PRIMARY KEY, [name] TEXT)');
+    for (let i = 0; i < 3; i++) {
+      await slowDb.execute("SELECT [id] FROM [people] WHERE [name] = 'literal-secret' AND [id] = ?", ['param-secret'], { tags: { operation: 'lookup' } });
+    }
+    for (let i = 0; i < 5; i++) await db.execute('SELECT 1', [], { tags: { operation: 'ping' } });
+    const browser = await launchChromium();
+    try {
+      const tab = await browser.context.newPage();
+      await tab.setViewportSize({ width: 1200, height: 900 });
+      const errors: string[] = [];
+      tab.on('pageerror', (e) => errors.push(e.message));
+      await tab.goto(page.url);
+      const mine = /metrics_dash$/; // ALIAS, not metrics_dash_slow
+      const ping = tab.locator('#operations tr[data-operation="ping"]').filter({ has: tab.locator('[data-field="pool"]', { hasText: mine }) });
+      const pingCount = PoolManager.getPoolStatus(db.config.hash())!.metrics.operations['ping']!.count;
+      expect(await ping.locator('[data-field="count"]').textContent({ timeout: 5_000 })).toBe(String(pingCount));
+      // SQLite's SELECT 1 takes well under 1 ms: every percentile is in the first bucket (0..1 ms).
+      for (const p of ['p50', 'p95', 'p99']) expect(Number(await ping.locator(`[data-field="${p}"]`).textContent())).toBeLessThanOrEqual(1);
+
+      // Sorting: count, descending then ascending (ping ran 6 times, lookup 3 times; CREATE TABLE is 'unknown').
+      const counts = async (): Promise<number[]> => (await tab.locator('#operations tbody [data-field="count"]').allTextContents()).map(Number);
+      await tab.click('#operations th[data-sort="count"]');
+      const descending = await counts();
+      expect(descending).toEqual([...descending].sort((x, y) => y - x));
+      await tab.click('#operations th[data-sort="count"]');
+      const ascending = await counts();
+      expect(ascending).toEqual([...ascending].sort((x, y) => x - y));
+      expect(await tab.locator('#operations th[data-sort="count"]').getAttribute('aria-sort')).toBe('ascending');
+
+      const lookup = tab.locator('#slow tbody tr', { hasText: 'lookup' }).first();
+      expect(await lookup.locator('[data-field="sql"]').textContent()).toBe('SELECT "id" FROM "people" WHERE "name" = ? AND "id" = ?');
+      expect(await lookup.locator('[data-field="params"]').textContent()).toBe('[1 redacted]');
+      expect(await lookup.locator('[data-field="tags"]').textContent()).toBe('operation=lookup');
+      expect(await lookup.locator('[data-field="pool"]').textContent()).toBe('metrics_dash_slow');
+      expect(await lookup.locator('[data-field="duration"]').textContent()).toMatch(/ ms$/);
+
+      // An error after the page started shows in the errors-by-kind chart and legend.
+      await expect(db.execute('SELECT * FROM [no_such_table]')).rejects.toThrow();
+      const queryErrors = PoolManager.getPoolStatus(db.config.hash())!.metrics.errorsByCategory.query;
+      expect(await waitFor(async () => (await tab.locator('#errors-legend [data-kind="query"]').textContent()) === `query ${queryErrors}`)).toBe(true);
+      expect(await tab.locator('#errors-chart [data-axis="y-max"]').textContent()).toMatch(/\/s$/);
+      expect(await tab.locator('#errors-chart [data-axis="x-end"]').textContent()).toBe('now');
+      const waitChart = tab.locator('section.pool', { has: tab.locator('[data-field="alias"]', { hasText: mine }) }).locator('[data-chart="wait"]');
+      expect(await waitChart.locator('[data-axis="y-max"]').textContent()).toMatch(/ ms$/);
+      expect(await waitChart.locator('[data-axis="y-min"]').textContent()).toBe('0.00 ms');
+
+      const text = (await tab.textContent('body')) ?? '';
+      expect(text).not.toContain('literal-secret');
+      expect(text).not.toContain('param-secret');
+      expect(errors).toEqual([]);
+      const picture = process.env['DAL_UPDATE_SCREENSHOT'] === '1' ? new URL('../docs/dashboard.png', import.meta.url).pathname : join(tmpdir(), `dal-dashboard-overview-${process.pid}.png`);
+      expect((await tab.screenshot({ path: picture, fullPage: true })).length).toBeGreaterThan(1_000);
     } finally {
       await browser.close();
     }

@@ -140,7 +140,7 @@ describe('saturation: pool of 5, 50 concurrent sleepers, 60 ms acquisition timeo
       const points = await tab.locator(`[data-pool="${ALIAS}"] .chart.rate polyline`).getAttribute('points');
       expect((points ?? '').split(' ').length).toBeGreaterThan(5);
       // The README's picture is refreshed on request only, so a test run leaves the tree unchanged.
-      const picture = process.env['DAL_UPDATE_SCREENSHOT'] === '1' ? new URL('../docs/dashboard.png', import.meta.url).pathname : join(tmpdir(), `dal-dashboard-${process.pid}.png`);
+      const picture = process.env['DAL_UPDATE_SCREENSHOT'] === '1' ? new URL('../docs/dashboard-saturation.png', import.meta.url).pathname : join(tmpdir(), `dal-dashboard-${process.pid}.png`);
       expect((await tab.screenshot({ path: picture })).length).toBeGreaterThan(1_000);
     } finally {
       await Promise.all(held.map((c) => c.release()));

@@ -7,6 +7,7 @@ import type { Lease } from '../pool/pool.js';
 import type { PoolRuntime } from '../pool/pool-runtime.js';
 import type { ReaderCache } from './reader-cache.js';
 import { NO_PARAMS, executeManyStatements, runNativeStatement, runStatement, settle, type ResultShape, type StatementRunner } from './statement.js';
+import { instrumentation } from '../instrumentation.js';
 import { addResult, commitFailure, isTransactionConflict, maxTransactionRetries, retryDelayMs } from './transactions.js';
 
 /** A row as returned by `execute`: an object keyed by column name, or a tuple with rowMode 'array'. */
@@ -336,8 +337,15 @@ export class Connection {
    * }, { isolationLevel: 'serializable', retry: { maxRetries: 3 } });
    * ```
    */
-  async transaction<T>(fn: (tx: Connection) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
-    if (this.#session.transactionDepth > 0) return this.#savepoint(fn);
+  transaction<T>(fn: (tx: Connection) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    const kind = this.#session.transactionDepth > 0 ? 'savepoint' : 'transaction';
+    const run = (): Promise<T> => (kind === 'savepoint' ? this.#savepoint(fn) : this.#transaction(fn, options));
+    // A tracer wraps the whole transaction, so BEGIN, the callback's statements and COMMIT are its children.
+    if (instrumentation !== undefined) return instrumentation.transaction({ pool: this.#session.runtime.instrumented, kind }, run);
+    return run();
+  }
+
+  async #transaction<T>(fn: (tx: Connection) => Promise<T>, options: TransactionOptions): Promise<T> {
     const maxRetries = maxTransactionRetries(options.retry);
     for (let attempt = 0; ; attempt++) {
       await this.beginTransaction(options);

@@ -19,6 +19,7 @@ import type { ExecuteOptions, QueryResult } from './connection.js';
 import { insertBatches } from './insert-batches.js';
 import type { ReaderCache } from './reader-cache.js';
 import { inPlaceStatementEnded, yieldIfBusy } from './event-loop.js';
+import { instrumentation, type DalInstrumentation } from '../instrumentation.js';
 
 export const NO_PARAMS: readonly unknown[] = Object.freeze([]);
 
@@ -163,7 +164,8 @@ function reRunsStale(statement: Statement, error: DalError, attempt: number): bo
 
 /**
  * Run one statement written in portable SQL through the pipeline. Returns the result at once when
- * the runner answered on this thread, else a promise.
+ * the runner answered on this thread, else a promise. It is reported to the installed
+ * instrumentation, if any, unless `reported` (the run inside the instrumentation's hook).
  * @throws {DalError} synchronously, when the checks or the translation fail or a statement run on
  *   this thread fails; a promise's rejection otherwise.
  */
@@ -174,7 +176,12 @@ export function runStatement(
   params: readonly unknown[] | undefined,
   options: ExecuteOptions | undefined,
   shape: ResultShape,
+  reported = false,
 ): unknown {
+  if (instrumentation !== undefined && !reported) {
+    const nativeSql = compile(sql, runtime.translateTarget).sql;
+    return traced(instrumentation, runtime, nativeSql, params?.length ?? 0, options, () => runStatement(runtime, runner, sql, params, options, shape, true));
+  }
   const timeoutMs = checkBeforeRun(runtime, options);
   const values = params ?? NO_PARAMS;
   if (shape === 'first' && runner.readers !== undefined && options?.rowMode !== 'array') {
@@ -187,7 +194,7 @@ export function runStatement(
 
 /**
  * Run one native statement (already translated, e.g. by `executeMany` or for transaction control)
- * through the same run, record and map steps.
+ * through the same run, record and map steps (`reported` as for `runStatement`).
  */
 export function runNativeStatement(
   runtime: PoolRuntime,
@@ -195,9 +202,29 @@ export function runNativeStatement(
   nativeSql: string,
   params: readonly unknown[],
   options: ExecuteOptions | undefined,
+  reported = false,
 ): QueryResult | Promise<QueryResult> {
+  if (instrumentation !== undefined && !reported) {
+    return traced(instrumentation, runtime, nativeSql, params.length, options, () => runNativeStatement(runtime, runner, nativeSql, params, options, true)) as QueryResult | Promise<QueryResult>;
+  }
   const timeoutMs = checkBeforeRun(runtime, options);
   return runNative({ runtime, runner, nativeSql, values: params, options, shape: 'result', timeoutMs }, 0) as QueryResult | Promise<QueryResult>;
+}
+
+/**
+ * A statement handed to the installed instrumentation (instrumentation.ts), which runs it inside
+ * its span. Lent connections never get here (database.ts does not lend while one is installed): a
+ * lent connection's statement may come back unrun (WAITS) and run again elsewhere.
+ */
+function traced(
+  hooks: DalInstrumentation,
+  runtime: PoolRuntime,
+  nativeSql: string,
+  parameterCount: number,
+  options: ExecuteOptions | undefined,
+  run: () => unknown,
+): unknown {
+  return hooks.statement({ pool: runtime.instrumented, sql: nativeSql, parameterCount, tags: options?.tags }, run);
 }
 
 function runNative(statement: Statement, attempt: number): unknown {

@@ -3,6 +3,7 @@ import type { DatabaseConfig } from '../config/database-config.js';
 import { Connection, type ExecuteOptions, type QueryResult, type Row } from '../connection/connection.js';
 import { LentConnection } from '../connection/lent-connection.js';
 import { WAITS, runStatement, settle, type ResultShape } from '../connection/statement.js';
+import { instrumentation } from '../instrumentation.js';
 import { SyncConnection } from '../connection/sync-connection.js';
 import type { Driver } from '../driver/driver.js';
 import { consoleLogger, type Logger } from '../logger.js';
@@ -189,8 +190,9 @@ export class Database {
     if (runtime === undefined || runtime.pool.closed) {
       return this.#openRuntime().then((opened) => this.#pooledStatement(opened, sql, params, options, shape));
     }
-    // On connections that run statements on this thread (SQLite inline), lend the idle one for it.
-    const lent = runtime.pool.runsNow && options?.idempotent !== true ? LentConnection.lend(runtime) : undefined;
+    // On connections that run statements on this thread (SQLite inline), lend the idle one for it;
+    // not while a tracer is installed, as a lent connection's statement may come back unrun (WAITS).
+    const lent = runtime.pool.runsNow && options?.idempotent !== true && instrumentation === undefined ? LentConnection.lend(runtime) : undefined;
     if (lent === undefined) return this.#pooledStatement(runtime, sql, params, options, shape);
     let outcome: unknown;
     try {

@@ -5,10 +5,14 @@ import type { Dialect, Driver } from '../driver/driver.js';
 import { ConnectionError, PoolTimeoutError, QueryTimeoutError } from '../errors/errors.js';
 import { emitDalEvent, eventListeners } from '../events.js';
 import { DefaultDriverOptions } from '../connection/driver-options.js';
+import { instrumentation, type InstrumentedPool } from '../instrumentation.js';
 import type { Logger } from '../logger.js';
 import type { ConnectionGate } from './connection-gate.js';
 import type { Lease, Pool } from './pool.js';
 import type { ErrorsByCategory, PoolMetrics } from './pool-metrics.js';
+
+/** The port a config without one connects to, for the instrumentation's `server.port`. */
+const DEFAULT_PORTS: Readonly<Record<string, number>> = { postgres: 5432, mysql: 3306 };
 
 function categoryOf(error: DalError): keyof ErrorsByCategory {
   if (error instanceof QueryTimeoutError) return 'timeout';
@@ -76,7 +80,32 @@ export class PoolRuntime {
    */
   acquire(signal: AbortSignal | undefined): Promise<Lease> {
     const ready = this.tryAcquireIdle(signal);
-    return ready === undefined ? this.#acquireGuarded(signal) : Promise.resolve(ready);
+    if (ready !== undefined) return Promise.resolve(ready);
+    if (instrumentation !== undefined) return instrumentation.acquisition(this.instrumented, () => this.#acquireGuarded(signal));
+    return this.#acquireGuarded(signal);
+  }
+
+  #instrumented: InstrumentedPool | undefined;
+
+  /** This pool as the instrumentation sees it (instrumentation.ts); made on first use. */
+  get instrumented(): InstrumentedPool {
+    if (this.#instrumented !== undefined) return this.#instrumented;
+    const { config, dialect, gate } = this;
+    const networked = dialect.name !== 'sqlite';
+    this.#instrumented = {
+      alias: config.alias,
+      hash: config.hash(),
+      dialect: dialect.name,
+      database: config.database,
+      // Read at each statement: after a failover new connections go to another host.
+      get host() {
+        return networked ? gate.hosts.currentAddress.host : undefined;
+      },
+      get port() {
+        return networked ? (gate.hosts.currentAddress.port ?? DEFAULT_PORTS[dialect.name]) : undefined;
+      },
+    };
+    return this.#instrumented;
   }
 
   /**
@@ -146,7 +175,13 @@ export class PoolRuntime {
     const entry: Record<string, unknown> = { alias: this.config.alias, durationMs: Math.round(durationMs), thresholdMs: this.#slowMs, tags, sql };
     if (error !== undefined) entry['error'] = error.code;
     entry['params'] = this.config.logParameterValues ? params : `[${params.length} redacted]`;
+    // The trace of the statement (trace id, span id) when a tracer is installed: it is the active one here.
+    const traceFields = instrumentation?.slowQueryFields?.(error);
+    if (traceFields !== undefined) Object.assign(entry, traceFields);
     this.logger.warn?.(entry, '[dal] slow query');
+    if (eventListeners.length > 0) {
+      emitDalEvent({ type: 'slow-query', alias: this.config.alias, hash: this.config.hash(), durationMs, sql, parameterCount: params.length, tags, errorCode: error?.code, at: Date.now() });
+    }
   }
 
   /**
