@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The two commands of the README, with nothing but Node 20 installed:
 //   npm run quickstart  -> install, build, run examples/quickstart on embedded SQLite
-//   npm test            -> install, build, make sure PostgreSQL and MariaDB answer, run every test
+//   npm test            -> install, build, make sure PostgreSQL and MariaDB answer, run every test,
+//                          then check the packed packages install and work (scripts/check-installs.mjs)
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -49,6 +50,8 @@ if (task === 'quickstart') {
     stdio: 'inherit',
   });
   run('node', ['examples/quickstart/dist/index.js']);
+  // The packed packages installed as users install them (npm and pnpm), linted, and a release dry run.
+  run('node', ['scripts/check-installs.mjs']);
   run('node', ['scripts/summarize-tests.mjs']);
   process.exit(tests.status ?? 1);
 }
