@@ -6,6 +6,9 @@ import { SqliteDatabase } from '@dal/driver-sqlite';
 import { circuitBreaker, retryWithBackoff, withTimeout, trackSlow } from '@dal/resilience';
 import { translate, type Translated } from '@dal/sql-translate';
 import { describeConformance, type ConformanceTarget } from '@dal/conformance';
+import { saveEntity } from '@dal/entities';
+import { prometheusText } from '@dal/metrics';
+import { ShardMap, fnv1a64 } from '@dal/sharding';
 
 const config = new DatabaseConfig({ database: ':memory:', alias: 'typecheck' });
 const databases = [new SqliteDatabase(config), new PostgresDatabase(config), new MysqlDatabase(config), DatabaseFactory.createDatabase('sqlite', config)];
@@ -18,4 +21,7 @@ const watched = trackSlow({ thresholdMs: 5 })(async () => 1);
 const translated: Translated = translate('SELECT [a] FROM [t] WHERE [b] = ?', 'postgres', [1]);
 const target: ConformanceTarget | undefined = undefined;
 const isQueryError = (e: unknown): boolean => e instanceof QueryError;
-export { rows, status, guarded, retried, bounded, watched, translated, target, describeConformance, isQueryError };
+const saved = databases[0]!.withConnection((conn) => saveEntity(conn, 'user', { name: 'Phil' }));
+const exposition: Promise<string> = prometheusText();
+const shardMaps: [typeof ShardMap, typeof fnv1a64] = [ShardMap, fnv1a64];
+export { rows, status, guarded, retried, bounded, watched, translated, target, describeConformance, isQueryError, saved, exposition, shardMaps };

@@ -25,3 +25,5 @@ export {
   startTlsPostgres,
 } from './tls-servers.js';
 export type { PasswordLogin, TestCertificates, TlsServerOptions, TlsTestServer } from './tls-servers.js';
+export { TEST_SERVERS, chooseTestServers, describeChoices, detectContainerRuntime, startTestServers } from './containers.js';
+export type { ChooseOptions, StartedTestServers, TestServerChoice, TestServerKind, TestServerSpec } from './containers.js';

@@ -89,7 +89,8 @@ function lazyDriver(backend: string, pkg: BackendPackage, driverOptions: Readonl
         const fromApp = resolveEntry(pkg.packageName, appBases());
         if (fromApp !== undefined) {
           try {
-            return fromModule((await import(pathToFileURL(fromApp).href)) as DriverModule);
+            // The CJS build turns import() into require(), which takes a path, not a file: URL.
+            return fromModule((await import(loadedAsCommonJs ? fromApp : pathToFileURL(fromApp).href)) as DriverModule);
           } catch (inner) {
             if (!isModuleNotFound(inner)) throw inner;
             throw notInstalled(backend, pkg, inner);

@@ -1,0 +1,19 @@
+// The same app as CommonJS: require() resolves each package's CJS build.
+const { DatabaseConfig, DatabaseFactory, PoolManager } = require('@dal/core');
+
+async function main() {
+  const config = new DatabaseConfig({ database: ':memory:', alias: 'install-check-cjs' });
+  const db = DatabaseFactory.createDatabase('sqlite', config);
+  const rows = await db.withConnection(async (conn) => {
+    await conn.execute('CREATE TABLE [users] ([id] INTEGER PRIMARY KEY, [name] TEXT NOT NULL)');
+    await conn.executeMany('INSERT INTO [users] ([name]) VALUES (?)', [['Phil'], ['Karen']]);
+    return conn.execute('SELECT [name] FROM [users] ORDER BY [id]');
+  });
+  await PoolManager.closePool(config.hash());
+  if (rows.map((row) => row.name).join(',') !== 'Phil,Karen') throw new Error(`unexpected rows ${JSON.stringify(rows)}`);
+  console.log('query ran from CommonJS');
+}
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
