@@ -412,7 +412,7 @@ export function describeEntityScenarios(target: EntityTarget): void {
 
     it('timeoutMs bounds the whole operation: past it the statement is cancelled, the operation rolled back, no connection kept', async () => {
       const slow = entity('slow');
-      await conn.saveEntity(slow, { a: 0, b: 0, c: 0, d: 0 });
+      await conn.saveEntity(slow, { a: 0, b: 0, c: 0, d: 0, e: 0, f: 0, g: 0, h: 0 });
       const undo = await slowInserts(target.name, conn, slow);
       try {
         // One single-row save: one slow INSERT (plus a fast history copy).
@@ -422,9 +422,10 @@ export function describeEntityScenarios(target: EntityTarget): void {
           await conn.saveEntity(slow, { a: 1 });
           single = Math.min(single, performance.now() - started);
         }
-        // Four rows of four shapes are four slow INSERTs, each well within this budget, together past it.
+        // Eight rows of eight shapes are eight slow INSERTs, each well within this budget, together
+        // far past it (so a measurement of `single` slowed by a busy machine cannot hide the timeout).
         const budget = Math.ceil(single * 1.5);
-        const rows = [{ a: 2 }, { b: 2 }, { c: 2 }, { d: 2 }];
+        const rows = [{ a: 2 }, { b: 2 }, { c: 2 }, { d: 2 }, { e: 2 }, { f: 2 }, { g: 2 }, { h: 2 }];
         const attempt = async (c: Connection): Promise<{ error: unknown; ms: number }> => {
           const started = performance.now();
           const error = await c.saveEntities(slow, rows, { timeoutMs: budget }).then(() => undefined, (e: unknown) => e);
@@ -459,7 +460,7 @@ export function describeEntityScenarios(target: EntityTarget): void {
         expect(await conn.countEntities(slow)).toBe(4);
 
         // The same operation with no timeoutMs (60 s) completes.
-        expect(await conn.saveEntities(slow, rows)).toHaveLength(4);
+        expect(await conn.saveEntities(slow, rows)).toHaveLength(rows.length);
       } finally {
         for (const sql of undo) await conn.execute(sql);
       }
