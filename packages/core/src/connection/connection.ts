@@ -169,18 +169,17 @@ class Session implements StatementRunner {
       () => true,
     );
     this.draining = (async () => {
+      // The grace period runs from the moment the caller gave up, cancel included: a cancel that
+      // cannot get through (the server or the network is gone) must not stretch it.
+      let grace: NodeJS.Timeout | undefined;
+      const graceOver = new Promise<false>((r) => (grace = setTimeout(r, CANCEL_GRACE_MS, false)));
       if (runtime.driver.capabilities.cancel) {
-        try {
-          await lease.conn.cancel();
-        } catch {
-          pool.discardOnRelease(lease);
-        }
+        lease.conn.cancel().catch(() => pool.discardOnRelease(lease));
       } else {
         // Nothing can stop it: the connection is not reused until the statement ends.
         pool.discardOnRelease(lease);
       }
-      let grace: NodeJS.Timeout | undefined;
-      const stopped = await Promise.race([settled, new Promise<false>((r) => (grace = setTimeout(r, CANCEL_GRACE_MS, false)))]);
+      const stopped = await Promise.race([settled, graceOver]);
       clearTimeout(grace);
       if (!stopped) {
         pool.discardOnRelease(lease);

@@ -600,7 +600,7 @@ export class Pool {
         i++;
       }
     }
-    const missing = min - (this.#idle.length + this.#inUse.size + this.#creating);
+    const missing = min - (this.#idle.length + this.#inUse.size + this.#creating + this.#reserved);
     for (let i = 0; i < missing; i++) {
       this.#createEntry().catch(() => undefined); // counted in metrics; the next sweep tries again
     }
