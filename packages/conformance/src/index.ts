@@ -14,6 +14,7 @@ import { errorsSuite } from './suites/errors.js';
 import { poolSuite } from './suites/pool.js';
 import { querySuite } from './suites/query.js';
 import { resilienceSuite } from './suites/resilience.js';
+import { streamSuite } from './suites/stream.js';
 import { syncSuite } from './suites/sync.js';
 import { timeoutSuite } from './suites/timeout.js';
 import { tlsSuite } from './suites/tls.js';
@@ -22,7 +23,7 @@ import { typesSuite } from './suites/types.js';
 import type { ConformanceTarget } from './target.js';
 
 export type { ConformanceTarget, ConformanceTlsTarget, StatementRunner, TlsServerUnderTest } from './target.js';
-export { connectSuite, entryPointsSuite, errorsSuite, poolSuite, querySuite, resilienceSuite, syncSuite, timeoutSuite, tlsSuite, transactionsSuite, typesSuite };
+export { connectSuite, entryPointsSuite, errorsSuite, poolSuite, querySuite, resilienceSuite, streamSuite, syncSuite, timeoutSuite, tlsSuite, transactionsSuite, typesSuite };
 
 /** Every suite, in one `describe` named after the backend. */
 export function describeConformance(target: ConformanceTarget): void {
@@ -37,6 +38,7 @@ export function describeConformance(target: ConformanceTarget): void {
     resilienceSuite(target);
     syncSuite(target);
     entryPointsSuite(target);
+    streamSuite(target);
   });
 }
 

@@ -38,6 +38,11 @@ export interface ConformanceTarget {
   isRunningOnServer?(db: Database, marker: string): Promise<boolean>;
   /** The server's id for the session behind `conn` (omit when there is no server). */
   sessionId?(conn: Connection): Promise<string | number>;
+  /**
+   * True while session `id` is inside a statement or a transaction on the server (a running query,
+   * a result still being sent, an open cursor); false once it is idle. Omit when there is no server.
+   */
+  sessionBusy?(db: Database, id: string | number): Promise<boolean>;
   /** Terminate session `id` from another connection, as an administrator would. */
   killSession?(db: Database, id: string | number): Promise<void>;
   /** Whether the backend talks to a server over TCP (enables the silent-server tests). */

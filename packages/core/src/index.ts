@@ -17,6 +17,8 @@ export type { BackendPackage } from './database/database-factory.js';
 export { Connection, isTransactionConflict } from './connection/connection.js';
 export type { ExecuteOptions, QueryResult, Row, TransactionOptions, VersionDetails } from './connection/connection.js';
 export { SyncConnection } from './connection/sync-connection.js';
+export { DEFAULT_STREAM_BATCH_SIZE } from './connection/stream.js';
+export type { StreamOptions } from './connection/stream.js';
 export type { SyncExecuteOptions } from './connection/sync-connection.js';
 export { PoolManager } from './pool/pool-manager.js';
 export type { PoolStatus, LeakedConnection, CircuitStatus, CapacityAdvice, CacheStats } from './pool/pool-manager.js';

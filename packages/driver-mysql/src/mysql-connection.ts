@@ -6,8 +6,11 @@ import {
   type DriverConnection,
   type DriverExecuteOptions,
   type DriverResult,
+  type DriverRowStream,
+  type DriverStreamOptions,
   type RowMode,
 } from '@dal/core';
+import { mysqlRowStream, type StreamingNative } from './mysql-stream.js';
 import { mapMysqlError } from './map-error.js';
 import type { MysqlCanceller } from './mysql-canceller.js';
 import {
@@ -78,7 +81,7 @@ function toNativeParam(value: unknown): unknown {
 }
 
 /** BIGINT values beyond Number.MAX_SAFE_INTEGER arrive as strings: make them exact bigints. */
-function convertBigIntColumns(rows: unknown[], fields: readonly NativeField[], rowMode: RowMode): void {
+export function convertBigIntColumns(rows: unknown[], fields: readonly NativeField[], rowMode: RowMode): void {
   for (let c = 0; c < fields.length; c++) {
     const field = fields[c] as NativeField;
     if (field.columnType !== LONGLONG) continue;
@@ -356,5 +359,37 @@ export class MysqlConnection implements DriverConnection {
 
   #error(message: string, sql: string): QueryError {
     return new QueryError(`${this.#alias}: ${message}`, { dialect: 'mysql', sql });
+  }
+  /**
+   * The rows of a statement streamed with backpressure (see mysql-stream.ts). The statement is
+   * exempt from MariaDB's session `max_statement_time`, which would otherwise count the caller's
+   * time between batches; core bounds each batch instead. (MySQL's `max_execution_time` still applies.)
+   */
+  stream<R = unknown>(sql: string, params: readonly unknown[], options: DriverStreamOptions): DriverRowStream<R> {
+    if (this.#broken) throw new ConnectionError(`${this.#alias}: connection is closed`);
+    if (this.#busy) throw this.#error('connection is busy with another statement', sql);
+    this.#busy = true;
+    this.#cancelRequested = false;
+    const threadId = this.#native.threadId;
+    return mysqlRowStream<R>(
+      {
+        alias: this.#alias,
+        native: this.#native as unknown as StreamingNative,
+        unboundPrefix: /mariadb/i.test(this.#serverVersion) && this.#boundSql !== undefined ? 'SET STATEMENT max_statement_time = 0 FOR ' : '',
+        // Once per statement: a second KILL QUERY could reach the session after the statement ended.
+        killQuery: () => {
+          if (threadId === null || this.#cancelRequested) return Promise.resolve();
+          this.#cancelRequested = true;
+          return this.#canceller.killQuery(threadId);
+        },
+        convertRows: (rows, fields) => convertBigIntColumns(rows, fields, options.rowMode),
+        ended: () => {
+          this.#busy = false;
+        },
+      },
+      sql,
+      params.length === 0 ? undefined : toNativeParams(params),
+      options,
+    );
   }
 }

@@ -19,6 +19,10 @@ describeConformance({
     return Number(rows[0]!.n) > 0;
   },
   sessionId: async (conn) => (await conn.execute<{ id: number }>('SELECT CONNECTION_ID() AS [id]'))[0]!.id,
+  sessionBusy: async (db, id) => {
+    const rows = await db.execute<{ command: string }>('SELECT [COMMAND] AS [command] FROM information_schema.PROCESSLIST WHERE [ID] = ?', [id]);
+    return rows[0]?.command !== 'Sleep';
+  },
   killSession: async (db, id) => {
     await db.execute(`KILL ${Number(id)}`);
   },

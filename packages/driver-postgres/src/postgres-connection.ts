@@ -1,8 +1,9 @@
-import { AbortedError, ConnectionError, type DriverConnection, type DriverExecuteOptions, type DriverResult } from '@dal/core';
+import { AbortedError, ConnectionError, type DriverConnection, type DriverExecuteOptions, type DriverResult, type DriverRowStream, type DriverStreamOptions } from '@dal/core';
 import type pg from 'pg';
 import { sendCancelRequest } from './cancel-request.js';
 import { mapPostgresError } from './map-error.js';
 import { preparePostgresParams } from './postgres-types.js';
+import { cursorStream } from './postgres-stream.js';
 
 /** How far the server-side `statement_timeout` trails the caller's own timeout. */
 export const STATEMENT_TIMEOUT_BACKSTOP_MS = 1_000;
@@ -280,5 +281,10 @@ export class PostgresConnection implements DriverConnection {
   destroy(): void {
     this.#broken = true;
     this.#client.connection.stream.destroy();
+  }
+  /** The rows of a query through a server-side cursor, a batch per FETCH (see postgres-stream.ts). */
+  stream<R = unknown>(sql: string, params: readonly unknown[], options: DriverStreamOptions): DriverRowStream<R> {
+    const internals = this.#client as unknown as PgClientInternals;
+    return cursorStream<R>({ execute: (text, values, opts) => this.execute(text, values, opts), transactionStatus: () => internals.getTransactionStatus() }, sql, params, options);
   }
 }

@@ -19,6 +19,10 @@ describeConformance({
     return Number(rows[0]!.n) > 0;
   },
   sessionId: async (conn) => (await conn.execute<{ pid: number }>('SELECT pg_backend_pid() AS [pid]'))[0]!.pid,
+  sessionBusy: async (db, id) => {
+    const rows = await db.execute<{ state: string | null }>('SELECT [state] FROM pg_stat_activity WHERE [pid] = ?', [id]);
+    return rows[0]?.state !== 'idle';
+  },
   killSession: async (db, id) => {
     await db.execute('SELECT pg_terminate_backend(?)', [id]);
   },

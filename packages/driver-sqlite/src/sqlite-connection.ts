@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
-import type { DriverConnection, DriverExecuteOptions, DriverResult, SyncDriverConnection, SyncDriverReader } from '@dal/core';
+import type { DriverConnection, DriverExecuteOptions, DriverResult, DriverRowStream, DriverStreamOptions, SyncDriverConnection, SyncDriverReader } from '@dal/core';
+import { sqliteRowStream } from './sqlite-stream.js';
 import { firstRow, openSqliteDatabase, StatementRunner, type SqliteDatabase } from './sqlite-engine.js';
 import { mapSqliteConnectError, mapSqliteError } from './map-error.js';
 import { resolve as resolvePath } from 'node:path';
@@ -187,6 +188,10 @@ export class SqliteConnection implements DriverConnection {
   destroy(): void {
     this.#closed = true;
     closeInline(this.#handle);
+  }
+  /** The rows of a statement through `iterate()`, a batch at a time (see sqlite-stream.ts). */
+  stream<R = unknown>(sql: string, params: readonly unknown[], options: DriverStreamOptions): DriverRowStream<R> {
+    return sqliteRowStream<R>(this.#handle.db, this.#alias, sql, params, options, this.#handle.runner.exact);
   }
 }
 

@@ -97,7 +97,8 @@ function exactRow<T>(row: T): T {
   return row;
 }
 
-function exactRows(rows: unknown[]): unknown[] {
+/** `rows` with their integers made exact in place (see exactValue); also for streamed batches. */
+export function exactRows(rows: unknown[]): unknown[] {
   for (let i = 0; i < rows.length; i++) exactRow(rows[i]);
   return rows;
 }
@@ -156,6 +157,11 @@ export class StatementRunner {
   readonly #cache = new Map<string, CachedStatement>();
   /** True when the last `run` went through `exec` (a multi-statement script): a failure may have left part of it done. */
   lastWasScript = false;
+
+  /** False when the caller asked for every integer as a bigint (`safeIntegers`); see exactValue. */
+  get exact(): boolean {
+    return this.#exact;
+  }
 
   /** `db` as openSqliteDatabase opened it (in safe-integer mode). */
   constructor(db: SqliteDatabase, options: Pick<SqliteOpenOptions, 'statementCacheSize' | 'safeIntegers'>) {

@@ -2,11 +2,11 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { ConnectionError, type DalError, type DriverConnection, type DriverExecuteOptions, type DriverResult } from '@dal/core';
+import { ConnectionError, type DalError, type DriverConnection, type DriverExecuteOptions, type DriverResult, type DriverRowStream, type DriverStreamOptions } from '@dal/core';
 import { mapSqliteConnectError, mapSqliteError } from './map-error.js';
 import type { SqliteOpenOptions } from './sqlite-options.js';
 import { toSqliteParams } from './sqlite-params.js';
-import { FAILED, OK, READY, type HostMessage, type StatementMessage } from './sqlite-protocol.js';
+import { FAILED, OK, READY, STREAM_END, STREAM_NEXT, type HostMessage, type StatementMessage, type StreamMessage } from './sqlite-protocol.js';
 
 /** The modes that run the database off the calling thread. */
 export type SqliteRemoteMode = 'worker' | 'process';
@@ -99,18 +99,23 @@ export class SqliteWorkerConnection implements DriverConnection {
   }
 
   execute<R = unknown>(sql: string, params: readonly unknown[], options: DriverExecuteOptions): Promise<DriverResult<R>> {
+    return this.#request<R>(sql, options.rowMode, [sql, toSqliteParams(params), options.rowMode === 'object' ? 'columns' : 'array', options.firstRow === true]);
+  }
+
+  /** One message to the host, answered by one reply: the statement in flight. */
+  #request<R>(sql: string, rowMode: DriverExecuteOptions['rowMode'], message: StatementMessage | StreamMessage): Promise<DriverResult<R>> {
     if (this.#broken) return Promise.reject(new ConnectionError(`${this.#alias}: the SQLite ${this.#mode} connection is closed`));
     if (this.#resolve !== undefined) {
       return Promise.reject(new ConnectionError(`${this.#alias}: a statement is already running on this connection`, { retryable: false }));
     }
     this.#sql = sql;
-    this.#objects = options.rowMode === 'object';
+    this.#objects = rowMode === 'object';
     this.#holdEventLoop(true);
     const promise = new Promise<DriverResult<R>>((resolve, reject) => {
       this.#resolve = resolve as (value: DriverResult<unknown>) => void;
       this.#reject = reject;
     });
-    this.#post([sql, toSqliteParams(params), this.#objects ? 'columns' : 'array', options.firstRow === true]);
+    this.#post(message);
     return promise;
   }
 
@@ -180,7 +185,7 @@ export class SqliteWorkerConnection implements DriverConnection {
     }
   }
 
-  #post(message: StatementMessage | SqliteOpenOptions | null): void {
+  #post(message: StatementMessage | StreamMessage | SqliteOpenOptions | null): void {
     try {
       if (this.#host instanceof Worker) this.#host.postMessage(message);
       else this.#host.send(message as object);
@@ -224,6 +229,29 @@ export class SqliteWorkerConnection implements DriverConnection {
     this.#resolve = this.#reject = this.#sql = undefined;
     if (!this.#broken) this.#holdEventLoop(false);
     reject?.(error);
+  }
+
+  /**
+   * The rows of a statement a batch per round trip: the host keeps the statement's `iterate()`
+   * open between batches (see sqlite-host-stream.ts). `cancel()` ends the host as for `execute`.
+   */
+  stream<R = unknown>(sql: string, params: readonly unknown[], options: DriverStreamOptions): DriverRowStream<R> {
+    const shape = options.rowMode === 'object' ? 'columns' : 'array';
+    const values = toSqliteParams(params);
+    let opened = false;
+    let finished = false;
+    return {
+      next: async () => {
+        if (finished) return [];
+        const { rows } = await this.#request<R>(sql, options.rowMode, [STREAM_NEXT, sql, values, shape, options.batchSize, !opened]);
+        opened = true;
+        if (rows.length < options.batchSize) finished = true;
+        return rows;
+      },
+      close: async () => {
+        if (opened && !finished && !this.#broken) await this.#request(sql, options.rowMode, [STREAM_END]);
+      },
+    };
   }
 
   #lost(what: string, cause: Error | undefined): void {

@@ -5,20 +5,22 @@
 import { parentPort } from 'node:worker_threads';
 import { openSqliteDatabase, StatementRunner, type SqliteDatabase } from './sqlite-engine.js';
 import type { SqliteOpenOptions } from './sqlite-options.js';
-import { FAILED, OK, READY, type HostMessage, type StatementMessage } from './sqlite-protocol.js';
+import { FAILED, OK, READY, type HostMessage, type StatementMessage, type StreamMessage } from './sqlite-protocol.js';
+import { HostStream } from './sqlite-host-stream.js';
 
 const port = parentPort;
 const send: (message: HostMessage) => void = port !== null ? (message) => port.postMessage(message) : (message) => process.send?.(message);
 
 let db: SqliteDatabase | undefined;
 let runner: StatementRunner | undefined;
+let stream: HostStream | undefined;
 
 function failure(error: unknown): HostMessage {
   const e = error as { name?: unknown; code?: unknown; message?: unknown };
   return [FAILED, String(e?.name ?? 'Error'), typeof e?.code === 'string' ? e.code : undefined, String(e?.message ?? error)];
 }
 
-function onMessage(message: StatementMessage | SqliteOpenOptions | null): void {
+function onMessage(message: StatementMessage | StreamMessage | SqliteOpenOptions | null): void {
   if (runner === undefined) {
     try {
       const options = message as SqliteOpenOptions;
@@ -33,6 +35,11 @@ function onMessage(message: StatementMessage | SqliteOpenOptions | null): void {
   if (message === null) {
     db?.close();
     process.exit(0);
+  }
+  if (typeof (message as unknown[])[0] === 'number') {
+    stream ??= new HostStream(db!, runner!.exact);
+    send(stream.answer(message as StreamMessage, failure));
+    return;
   }
   const [sql, params, shape, firstRow] = message as StatementMessage;
   let reply: HostMessage;

@@ -51,5 +51,6 @@ sqliteConformance('sqlite', 'inline', {
   'queryExecutionTimeoutMs is the default timeout': onThisThread,
   'an AbortSignal cancels the statement with AbortedError': onThisThread,
   'a timeout inside a transaction leaves the transaction to the caller, who can roll back': onThisThread,
+  'a batch past timeoutMs fails with QueryTimeoutError and is cancelled; time spent between batches does not count': onThisThread,
 });
 sqliteConformance('sqlite_process', 'process', {});

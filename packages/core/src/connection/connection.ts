@@ -1,13 +1,14 @@
 import { performance } from 'node:perf_hooks';
-import { AbortedError, type DalError } from '@dal/resilience';
 import type { DatabaseConfig } from '../config/database-config.js';
 import type { Dialect, DriverCapabilities, DriverExecuteOptions, DriverResult, IsolationLevel, RowMode } from '../driver/driver.js';
-import { ConnectionError, ConnectionReleasedError, QueryTimeoutError, TransactionError, UnsupportedFeatureError } from '../errors/errors.js';
+import { ConnectionError, ConnectionReleasedError, TransactionError, UnsupportedFeatureError } from '../errors/errors.js';
 import type { Lease } from '../pool/pool.js';
 import type { PoolRuntime } from '../pool/pool-runtime.js';
 import type { ReaderCache } from './reader-cache.js';
 import { NO_PARAMS, executeManyStatements, runNativeStatement, runStatement, settle, type ResultShape, type StatementRunner } from './statement.js';
 import { instrumentation } from '../instrumentation.js';
+import { streamRows, type StreamOptions } from './stream.js';
+import { withinLimits } from './within-limits.js';
 import { addResult, commitFailure, isTransactionConflict, maxTransactionRetries, retryDelayMs } from './transactions.js';
 
 /** A row as returned by `execute`: an object keyed by column name, or a tuple with rowMode 'array'. */
@@ -48,7 +49,6 @@ export interface VersionDetails {
   dbDriver: string;
 }
 
-const MAX_TIMER_MS = 2_147_483_647;
 /** How long a cancelled statement may take to stop before its connection is destroyed. */
 const CANCEL_GRACE_MS = 2_000;
 
@@ -122,42 +122,8 @@ class Session implements StatementRunner {
   /** The driver's promise under the statement's timer and signal; a statement given up on is cancelled. */
   run(nativeSql: string, params: readonly unknown[], options: DriverExecuteOptions, signal: AbortSignal | undefined): Promise<DriverResult<unknown>> {
     const lease = this.lease!;
-    const alias = this.runtime.config.alias;
-    const timeoutMs = options.timeoutMs;
     const pending = lease.conn.execute(nativeSql, params, options);
-    return new Promise<DriverResult<unknown>>((resolve, reject) => {
-      let done = false;
-      const finish = (): void => {
-        done = true;
-        clearTimeout(timer);
-        if (onAbort !== undefined) signal!.removeEventListener('abort', onAbort);
-      };
-      const interrupt = (error: DalError): void => {
-        if (done) return;
-        finish();
-        this.cancel(lease, pending);
-        reject(error);
-      };
-      // Node fires longer timers at once, so anything beyond its limit means "no timeout".
-      const timer =
-        timeoutMs <= MAX_TIMER_MS
-          ? setTimeout(() => interrupt(new QueryTimeoutError(`${alias}: statement timed out after ${timeoutMs} ms and was cancelled`, timeoutMs, nativeSql)), timeoutMs)
-          : undefined;
-      const onAbort = signal === undefined ? undefined : () => interrupt(new AbortedError(`${alias}: statement aborted and cancelled`, signal.reason));
-      if (onAbort !== undefined) signal!.addEventListener('abort', onAbort, { once: true });
-      pending.then(
-        (result) => {
-          if (done) return;
-          finish();
-          resolve(result);
-        },
-        (error: unknown) => {
-          if (done) return;
-          finish();
-          reject(error);
-        },
-      );
-    });
+    return withinLimits(pending, options.timeoutMs, signal, this.runtime.config.alias, nativeSql, () => this.cancel(lease, pending));
   }
 
   /** Stop a statement the caller gave up on; keep the connection checked out until it has. */
@@ -500,6 +466,49 @@ export class Connection {
     } finally {
       session.transactionDepth--;
     }
+  }
+
+  /**
+   * The rows of one statement as an async iterable, fetched in batches of `batchSize` (a cursor
+   * on PostgreSQL, streamed rows on MySQL, `iterate()` on SQLite), so memory stays flat however
+   * many rows there are. The timeout bounds each batch. Leaving the loop early (`break`, an
+   * error, an aborted signal) stops the query on the server. Run nothing else on this connection
+   * and do not release it until the loop ended.
+   *
+   * ```ts
+   * for await (const row of conn.stream('SELECT * FROM [events] WHERE [day] = ?', [day], { batchSize: 500 })) {
+   *   await send(row);
+   * }
+   * ```
+   * @throws {QueryTimeoutError} when a batch runs past the timeout (the query is cancelled).
+   * @throws {AbortedError} when `options.signal` aborts.
+   * @throws {QueryError} (or a subclass) when the server rejects the statement.
+   * @throws {ConfigError} for a `batchSize` that is not a positive integer.
+   */
+  stream<R = Row>(sql: string, params?: readonly unknown[], options?: StreamOptions): AsyncGenerator<R, void, undefined> {
+    const session = this.#session;
+    const alias = this.alias;
+    return streamRows<R>(
+      {
+        runtime: session.runtime,
+        ready: async () => {
+          if (!session.usableNow) await session.ready(alias);
+          return session.held(alias).conn;
+        },
+        cancel: (pending) => session.cancel(session.held(alias), pending),
+        settled: async () => {
+          if (session.draining !== undefined) await session.draining;
+          return session.lease !== undefined && !session.runtime.pool.willDiscard(session.lease);
+        },
+        connectionFailed: () => session.connectionFailed(),
+        discard: () => {
+          if (session.lease !== undefined) session.runtime.pool.discardOnRelease(session.lease);
+        },
+      },
+      sql,
+      params,
+      options,
+    );
   }
 }
 

@@ -5,6 +5,7 @@ import { LentConnection } from '../connection/lent-connection.js';
 import { WAITS, runStatement, settle, type ResultShape } from '../connection/statement.js';
 import { instrumentation } from '../instrumentation.js';
 import { SyncConnection } from '../connection/sync-connection.js';
+import type { StreamOptions } from '../connection/stream.js';
 import type { Driver } from '../driver/driver.js';
 import { consoleLogger, type Logger } from '../logger.js';
 import { PoolManager } from '../pool/pool-manager.js';
@@ -237,5 +238,21 @@ export class Database {
   #loadDriverSync(): Driver {
     this.#driver ??= (this.#source as DriverLoader).loadSync();
     return this.#driver;
+  }
+  /**
+   * `Connection.stream` on a pooled connection held until the iteration ends (to the last row,
+   * or early by `break`, an error or the signal), then released.
+   *
+   * ```ts
+   * for await (const row of db.stream('SELECT * FROM [events]')) total += row.amount as number;
+   * ```
+   */
+  async *stream<R = Row>(sql: string, params?: readonly unknown[], options?: StreamOptions): AsyncGenerator<R, void, undefined> {
+    const conn = await this.connection(options?.signal === undefined ? {} : { signal: options.signal });
+    try {
+      yield* conn.stream<R>(sql, params, options);
+    } finally {
+      await conn.release();
+    }
   }
 }

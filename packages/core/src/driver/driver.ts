@@ -68,6 +68,26 @@ export interface DriverExecuteOptions {
   readonly firstRow?: boolean;
 }
 
+export interface DriverStreamOptions extends DriverExecuteOptions {
+  /** Most rows one `next()` returns (and about how many the driver holds at once). */
+  readonly batchSize: number;
+}
+
+/** One statement's rows, read batch by batch; see `DriverConnection.stream`. */
+export interface DriverRowStream<R = unknown> {
+  /**
+   * The next 1 to `batchSize` rows, or an empty array once there are none left. Rejects with the
+   * statement's error (mapped by the dialect, like `execute`'s).
+   */
+  next(): Promise<R[]>;
+  /**
+   * End the statement and leave the connection ready for the next one: when rows are left (the
+   * caller stopped early, or `cancel()` interrupted a batch), stop the query on the server rather
+   * than read them all. Called exactly once; rejects only when the connection is unusable.
+   */
+  close(): Promise<void>;
+}
+
 /** How a dialect turns portable SQL into native SQL and talks about transactions. */
 export interface Dialect {
   readonly name: DialectName;
@@ -116,6 +136,16 @@ export interface DriverConnection {
    * its parameters are converted again, so a parameter's `toJSON` then runs twice).
    */
   prepareReader?(sql: string): SyncDriverReader | undefined;
+  /**
+   * Optional: read one statement's rows in batches without holding them all (`conn.stream`), e.g. a
+   * PostgreSQL cursor, MySQL's streamed rows, SQLite's `iterate()`. Nothing runs until the first
+   * `next()`. Core calls `next()` one at a time, each under the statement's timeout and signal
+   * (calling `cancel()` when one runs past them), and `close()` exactly once at the end: after the
+   * last batch, after an error, or when the caller stops early. Core runs nothing else on the
+   * connection until `close()` settled. Without this method core runs the statement through
+   * `execute` and hands out its rows one by one (correct, but the whole result is in memory).
+   */
+  stream?<R = unknown>(sql: string, params: readonly unknown[], options: DriverStreamOptions): DriverRowStream<R>;
   /**
    * Stop the statement running on this connection, from the server side (a side connection's
    * `pg_cancel_backend` / `KILL QUERY`, a cancel request, `sqlite3_interrupt`, terminating a worker).
