@@ -144,16 +144,16 @@ export class Database {
         driver.dialect.name,
       );
     }
-    // The pool's runtime, built now if need be: sync statements are recorded, and connections of
-    // both kinds together stay within poolMax.
+    // The pool's runtime, built now if need be: sync statements are recorded in its metrics, and
+    // its poolMax bounds the sync connections as it bounds the async ones.
     this.#backend ??= driver.dialect.name;
     const runtime = (this.#runtime = PoolManager.openSync(this.config, this.#backend, driver, { logger: this.#logger, trackAcquireStacks: this.#trackStacks }));
     const unavailable = runtime.gate.unavailableError(0);
     if (unavailable !== undefined) throw unavailable; // a synchronous call cannot wait for the probe
-    if (!runtime.pool.reserveSlot()) {
+    if (!runtime.pool.reserveSyncConnection()) {
       const { max } = runtime.pool.sizes();
       throw new PoolTimeoutError(
-        `${this.alias}: all ${max} connections of this database (poolMax) are in use; release one first (a synchronous call cannot wait for it)`,
+        `${this.alias}: ${max} sync connections of this database are open, its poolMax; release one first (a synchronous call cannot wait for it)`,
         0,
         max,
       );
@@ -162,11 +162,11 @@ export class Database {
     try {
       raw = driver.connectSync(this.config);
     } catch (error) {
-      runtime.pool.releaseSlot();
+      runtime.pool.releaseSyncConnection();
       throw runtime.mapError(error, undefined);
     }
     const sync = new SyncConnection(runtime, raw, () => {
-      runtime.pool.releaseSlot();
+      runtime.pool.releaseSyncConnection();
       if (this.#sync === sync) this.#sync = undefined;
     });
     this.#sync = sync;

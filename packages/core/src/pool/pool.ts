@@ -160,8 +160,8 @@ export class Pool {
   readonly #waiters: Waiter[] = [];
   #waiterHead = 0;
   #creating = 0;
-  /** Slots held for connections the pool does not manage (synchronous connections). */
-  #reserved = 0;
+  /** Synchronous connections of this config open now (see `reserveSyncConnection`). */
+  #syncConnections = 0;
   #runsNow = false;
   #closed = false;
   #reaper: NodeJS.Timeout | undefined;
@@ -193,31 +193,25 @@ export class Pool {
   }
 
   /**
-   * Hold one of the pool's `max` slots for a connection it does not manage (a synchronous
-   * connection), so that both kinds together stay within `max`. An idle connection is closed to
-   * make room; false when every slot is in use (a synchronous caller cannot wait for one).
+   * Count one more synchronous connection of this config (they are not pooled: each is held by
+   * its caller until released). Like the async connections, at most `max` are open at once; the two
+   * kinds are bounded separately, so a sync connection never starves async callers of a pool of one
+   * (SQLite's default). False when `max` are open: a synchronous caller cannot wait for one.
    */
-  reserveSlot(): boolean {
-    if (this.#closed) return false;
-    if (this.#idle.length + this.#inUse.size + this.#creating + this.#reserved >= this.#options.max) {
-      const idle = this.#idle.shift();
-      if (idle === undefined) return false;
-      this.#destroy(idle);
-    }
-    this.#reserved++;
+  reserveSyncConnection(): boolean {
+    if (this.#closed || this.#syncConnections >= this.#options.max) return false;
+    this.#syncConnections++;
     return true;
   }
 
-  /** Give back a slot from `reserveSlot`. */
-  releaseSlot(): void {
-    if (this.#reserved === 0) return;
-    this.#reserved--;
-    this.#dispense();
+  /** One synchronous connection from `reserveSyncConnection` was closed. */
+  releaseSyncConnection(): void {
+    if (this.#syncConnections > 0) this.#syncConnections--;
   }
 
   sizes(): PoolSizes {
     const idle = this.#idle.length;
-    const inUse = this.#inUse.size + this.#reserved;
+    const inUse = this.#inUse.size;
     return {
       min: this.#options.min,
       max: this.#options.max,
@@ -435,7 +429,7 @@ export class Pool {
       waiter.resolve(entry);
     }
     const pending = this.#waiters.length - this.#waiterHead;
-    const room = this.#options.max - this.#idle.length - this.#inUse.size - this.#creating - this.#reserved;
+    const room = this.#options.max - this.#idle.length - this.#inUse.size - this.#creating;
     const toCreate = Math.min(pending - this.#creating, room);
     for (let i = 0; i < toCreate; i++) this.#createForWaiters();
   }
@@ -600,7 +594,7 @@ export class Pool {
         i++;
       }
     }
-    const missing = min - (this.#idle.length + this.#inUse.size + this.#creating + this.#reserved);
+    const missing = min - (this.#idle.length + this.#inUse.size + this.#creating);
     for (let i = 0; i < missing; i++) {
       this.#createEntry().catch(() => undefined); // counted in metrics; the next sweep tries again
     }
