@@ -4,10 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseConfig, type Database } from '@dal/core';
 import { MysqlDatabase } from '@dal/driver-mysql';
+import { PgliteDatabase } from '@dal/driver-pglite';
 import { PostgresDatabase } from '@dal/driver-postgres';
 import { SqliteDatabase } from '@dal/driver-sqlite';
 
-export type BackendName = 'postgres' | 'mysql' | 'sqlite';
+export type BackendName = 'postgres' | 'mysql' | 'sqlite' | 'pglite';
 
 /** What a backend's test file hands to the shared scenarios. */
 export interface EntityTarget {
@@ -16,6 +17,8 @@ export interface EntityTarget {
   createDatabase(alias: string): Database;
   /** Remove what the target created (temp files). */
   dispose(): void;
+  /** The backend has one connection per database (PGlite): more connections come from more Databases on the same data. */
+  readonly poolOfOne?: boolean;
 }
 
 export function postgresTarget(): EntityTarget {
@@ -46,6 +49,17 @@ export function sqliteTarget(): EntityTarget {
   };
 }
 
+export function pgliteTarget(): EntityTarget {
+  const dir = mkdtempSync(join(tmpdir(), 'dal-entities-pglite-'));
+  return {
+    name: 'pglite',
+    poolOfOne: true,
+    // One data directory: every alias (a "second process") shares its one PGlite instance.
+    createDatabase: (alias) => new PgliteDatabase(new DatabaseConfig({ database: join(dir, 'db'), alias })),
+    dispose: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
 /** A unique entity name for one test (dropped by `dropEntity`). */
 export function entityName(base: string): string {
   return `dal_ent_${randomBytes(3).toString('hex')}_${base}`;
@@ -66,7 +80,7 @@ export async function slowInserts(backend: BackendName, conn: Executes, table: s
     await conn.execute(sql);
   };
   const trigger = `${table}_slow`;
-  if (backend === 'postgres') {
+  if (backend === 'postgres' || backend === 'pglite') {
     await run(`CREATE FUNCTION "${trigger}"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.25); RETURN NEW; END $$`);
     await run(`CREATE TRIGGER "${trigger}" BEFORE INSERT ON "${table}" FOR EACH ROW EXECUTE FUNCTION "${trigger}"()`);
     return [`DROP TRIGGER IF EXISTS "${trigger}" ON "${table}"`, `DROP FUNCTION IF EXISTS "${trigger}"()`];
