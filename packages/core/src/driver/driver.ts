@@ -8,7 +8,7 @@
  *  - how to open one raw connection (async, and optionally sync),
  *  - how to run one statement on it, how to cancel the running one, how to check and close it.
  *
- * See docs/adding-a-backend.md for a walk-through with a hypothetical Oracle driver.
+ * See docs/adding-a-backend.md for a walk-through with the PGlite driver (packages/driver-pglite).
  */
 import type { DalError } from '@dal/resilience';
 import type { TranslateTarget } from '@dal/sql-translate';
