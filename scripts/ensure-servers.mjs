@@ -69,9 +69,9 @@ async function mysqlAnswers() {
   }
 }
 
-function sh(command, args) {
+function sh(command, args, timeoutMs = 60_000) {
   console.log(`$ ${command} ${args.join(' ')}`);
-  const result = spawnSync(command, args, { stdio: 'inherit', timeout: 60_000 });
+  const result = spawnSync(command, args, { stdio: 'inherit', timeout: timeoutMs });
   return result.status === 0;
 }
 
@@ -124,8 +124,11 @@ function ensureChromium() {
   }
   if (process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
     console.log('Chromium is missing; installing Debian\'s chromium package');
-    sh('apt-get', ['update', '-qq']);
-    sh('apt-get', ['install', '-y', '-qq', 'chromium']);
+    // Generous limits: a package install cut short leaves dpkg half-configured for every later run,
+    // and a busy machine can take minutes to unpack Chromium. Finish any such earlier install first.
+    sh('dpkg', ['--configure', '-a'], 600_000);
+    sh('apt-get', ['update', '-qq'], 300_000);
+    sh('apt-get', ['install', '-y', '-qq', 'chromium'], 900_000);
     if (existsSync(path)) return true;
   }
   console.error(`✗ Chromium not found at ${path}: install your distribution's chromium, or set DAL_CHROMIUM_PATH.`);

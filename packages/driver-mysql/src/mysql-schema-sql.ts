@@ -1,4 +1,4 @@
-import type { DalError, SchemaErrorKind, SchemaSql, StoredKind } from '@dal/core';
+import type { DalError, IndexSpec, SchemaErrorKind, SchemaSql, StoredKind } from '@dal/core';
 import { quoteMysqlIdentifier as quote } from './mysql-dialect.js';
 
 const TYPES: Readonly<Record<StoredKind, string>> = { text: 'LONGTEXT', double: 'DOUBLE', bigint: 'BIGINT', boolean: 'TINYINT(1)', timestamp: 'DATETIME(6)' };
@@ -8,6 +8,7 @@ export const mysqlSchemaSql: SchemaSql = Object.freeze({
   errorAbortsTransaction: false,
   dataModifyingCte: false,
   upsertReturning: false,
+  upsertMatchesAnyUniqueKey: true,
   maxParams: 65_535,
   columnTypes: TYPES,
   idColumn: 'VARCHAR(255)',
@@ -16,8 +17,35 @@ export const mysqlSchemaSql: SchemaSql = Object.freeze({
   integerColumn: 'INT',
   tableOptions: ' ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin',
   inexactBigints: false,
+  // LONGTEXT cannot be indexed or unique without a prefix length: keyed text is a VARCHAR.
+  declaredColumn: (kind: StoredKind, { keyed, maxLength }: { keyed: boolean; maxLength: number | undefined }) =>
+    kind === 'text' && (keyed || maxLength !== undefined) ? `VARCHAR(${maxLength ?? 255})` : TYPES[kind],
   // MySQL 8 has no ADD COLUMN IF NOT EXISTS; the duplicate-column error is tolerated instead.
-  addColumn: (table: string, column: string, kind: StoredKind) => `ALTER TABLE ${quote(table)} ADD COLUMN ${quote(column)} ${TYPES[kind]}`,
+  addColumn: (table: string, column: string, columnType: string) => `ALTER TABLE ${quote(table)} ADD COLUMN ${quote(column)} ${columnType}`,
+  // No CREATE INDEX IF NOT EXISTS on MySQL 8: the duplicate-key-name error is tolerated instead.
+  createIndex: (table: string, index: IndexSpec) =>
+    `CREATE ${index.unique ? 'UNIQUE ' : ''}INDEX ${quote(index.name)} ON ${quote(table)} (${index.columns.map(quote).join(', ')})`,
+  dropIndex: (table: string, name: string) => `DROP INDEX ${quote(name)} ON ${quote(table)}`,
+  renameColumn: (table: string, from: string, to: string) => `ALTER TABLE ${quote(table)} RENAME COLUMN ${quote(from)} TO ${quote(to)}`,
+  dropColumn: (table: string, column: string) => `ALTER TABLE ${quote(table)} DROP COLUMN ${quote(column)}`,
+  setNotNull: (table: string, column: string, columnType: string) => `ALTER TABLE ${quote(table)} MODIFY COLUMN ${quote(column)} ${columnType} NOT NULL`,
+  retype: (table: string, column: string, actual: string, columnType: string) =>
+    columnType.startsWith('VARCHAR') && actual.toLowerCase() !== columnType.toLowerCase()
+      ? `ALTER TABLE ${quote(table)} MODIFY COLUMN ${quote(column)} ${columnType}`
+      : undefined,
+  columnsOf: (table: string) => ({
+    sql: "SELECT column_name AS name, CASE WHEN is_nullable = 'YES' THEN 1 ELSE 0 END AS nullable, column_type AS type FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ?",
+    params: [table],
+  }),
+  indexesOf: (table: string) => ({
+    sql: 'SELECT DISTINCT index_name AS name FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = ?',
+    params: [table],
+  }),
+  // A session-level named lock: MySQL's DDL commits at once, so no transaction can hold one for us.
+  migrationLock: (waitMs: number) => ({
+    acquire: { sql: `SELECT GET_LOCK('dal_entities:migrations', ${Math.max(0, Math.ceil(waitMs / 1000))}) AS ok`, params: [] },
+    release: { sql: "SELECT RELEASE_LOCK('dal_entities:migrations') AS ok", params: [] },
+  }),
   changeColumn(table: string, column: string, from: StoredKind, to: StoredKind): string[] {
     const target = TYPES[to];
     if (TYPES[from] === target) return [];
@@ -31,8 +59,8 @@ export const mysqlSchemaSql: SchemaSql = Object.freeze({
     }
     return ` ON DUPLICATE KEY UPDATE ${sets.join(', ')}`;
   },
-  insertIgnore: (table: string, columns: readonly string[]) =>
-    `INSERT IGNORE INTO ${quote(table)} (${columns.map(quote).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
+  insertIgnore: (table: string, columns: readonly string[], values?: readonly string[]) =>
+    `INSERT IGNORE INTO ${quote(table)} (${columns.map(quote).join(', ')}) VALUES (${(values ?? columns.map(() => '?')).join(', ')})`,
   tableExists: (table: string) => ({
     sql: 'SELECT COUNT(*) AS e FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?',
     params: [table],
@@ -62,6 +90,7 @@ const KINDS: Readonly<Record<string, SchemaErrorKind>> = {
   '1054': 'missing-object', // ER_BAD_FIELD_ERROR
   '1050': 'duplicate-object', // ER_TABLE_EXISTS_ERROR
   '1060': 'duplicate-object', // ER_DUP_FIELDNAME
+  '1061': 'duplicate-object', // ER_DUP_KEYNAME
   '1205': 'lock-timeout', // ER_LOCK_WAIT_TIMEOUT
 };
 

@@ -1,4 +1,4 @@
-import { DalError, type SchemaErrorKind, type SchemaSql, type StoredKind } from '@dal/core';
+import type { DalError, IndexSpec, SchemaErrorKind, SchemaSql, StoredKind } from '@dal/core';
 import { quotePgliteIdentifier as quote } from './pglite-dialect.js';
 
 const TYPES: Readonly<Record<StoredKind, string>> = { text: 'TEXT', double: 'DOUBLE PRECISION', bigint: 'BIGINT', boolean: 'BOOLEAN', timestamp: 'TIMESTAMPTZ' };
@@ -14,6 +14,13 @@ export const pgliteSchemaSql: Partial<SchemaSql> = Object.freeze({
   maxParams: 65_535,
   columnTypes: TYPES,
   timestampColumn: 'TIMESTAMPTZ',
+  // IF [NOT] EXISTS: an error would abort the transaction, so existing objects cannot be tolerated.
+  addColumn: (table: string, column: string, columnType: string) => `ALTER TABLE ${quote(table)} ADD COLUMN IF NOT EXISTS ${quote(column)} ${columnType}`,
+  createIndex: (table: string, index: IndexSpec) =>
+    `CREATE ${index.unique ? 'UNIQUE ' : ''}INDEX IF NOT EXISTS ${quote(index.name)} ON ${quote(table)} (${index.columns.map(quote).join(', ')})`,
+  dropIndex: (_table: string, name: string) => `DROP INDEX IF EXISTS ${quote(name)}`,
+  dropColumn: (table: string, column: string) => `ALTER TABLE ${quote(table)} DROP COLUMN IF EXISTS ${quote(column)}`,
+  indexesOf: (table: string) => ({ sql: 'SELECT indexname AS name FROM pg_indexes WHERE schemaname = current_schema() AND tablename = ?', params: [table] }),
   changeColumn(table: string, column: string, from: StoredKind, to: StoredKind): string[] {
     if (TYPES[from] === TYPES[to]) return [];
     const c = quote(column);

@@ -1,4 +1,4 @@
-import { DalError, type SchemaErrorKind, type SchemaSql, type StoredKind } from '@dal/core';
+import { DalError, type IndexSpec, type SchemaErrorKind, type SchemaSql, type StoredKind } from '@dal/core';
 import { quotePostgresIdentifier as quote } from './postgres-dialect.js';
 
 const TYPES: Readonly<Record<StoredKind, string>> = { text: 'TEXT', double: 'DOUBLE PRECISION', bigint: 'BIGINT', boolean: 'BOOLEAN', timestamp: 'TIMESTAMPTZ' };
@@ -8,6 +8,7 @@ export const postgresSchemaSql: SchemaSql = Object.freeze({
   errorAbortsTransaction: true,
   dataModifyingCte: true,
   upsertReturning: true,
+  upsertMatchesAnyUniqueKey: false,
   maxParams: 65_535,
   columnTypes: TYPES,
   idColumn: 'VARCHAR(255)',
@@ -16,7 +17,23 @@ export const postgresSchemaSql: SchemaSql = Object.freeze({
   integerColumn: 'INTEGER',
   tableOptions: '',
   inexactBigints: false,
-  addColumn: (table: string, column: string, kind: StoredKind) => `ALTER TABLE ${quote(table)} ADD COLUMN IF NOT EXISTS ${quote(column)} ${TYPES[kind]}`,
+  declaredColumn: (kind: StoredKind) => TYPES[kind],
+  addColumn: (table: string, column: string, columnType: string) => `ALTER TABLE ${quote(table)} ADD COLUMN IF NOT EXISTS ${quote(column)} ${columnType}`,
+  createIndex: (table: string, index: IndexSpec) =>
+    `CREATE ${index.unique ? 'UNIQUE ' : ''}INDEX IF NOT EXISTS ${quote(index.name)} ON ${quote(table)} (${index.columns.map(quote).join(', ')})`,
+  dropIndex: (_table: string, name: string) => `DROP INDEX IF EXISTS ${quote(name)}`,
+  renameColumn: (table: string, from: string, to: string) => `ALTER TABLE ${quote(table)} RENAME COLUMN ${quote(from)} TO ${quote(to)}`,
+  dropColumn: (table: string, column: string) => `ALTER TABLE ${quote(table)} DROP COLUMN IF EXISTS ${quote(column)}`,
+  setNotNull: (table: string, column: string) => `ALTER TABLE ${quote(table)} ALTER COLUMN ${quote(column)} SET NOT NULL`,
+  // Declared and schemaless fields share their column types on PostgreSQL.
+  retype: () => undefined,
+  columnsOf: (table: string) => ({
+    sql: "SELECT column_name AS name, CASE WHEN is_nullable = 'YES' THEN 1 ELSE 0 END AS nullable, data_type AS type FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ?",
+    params: [table],
+  }),
+  indexesOf: (table: string) => ({ sql: 'SELECT indexname AS name FROM pg_indexes WHERE schemaname = current_schema() AND tablename = ?', params: [table] }),
+  // Held until the migration's transaction ends; waits within lock_timeout (set to waitMs by the caller).
+  migrationLock: () => ({ acquire: { sql: "SELECT pg_advisory_xact_lock(hashtext('dal_entities:migrations')) AS ok", params: [] } }),
   changeColumn(table: string, column: string, from: StoredKind, to: StoredKind): string[] {
     const target = TYPES[to];
     if (TYPES[from] === target) return [];
@@ -33,8 +50,8 @@ export const postgresSchemaSql: SchemaSql = Object.freeze({
     }
     return ` ON CONFLICT (${quote('id')}) DO UPDATE SET ${sets.join(', ')}`;
   },
-  insertIgnore: (table: string, columns: readonly string[]) =>
-    `INSERT INTO ${quote(table)} (${columns.map(quote).join(', ')}) VALUES (${columns.map(() => '?').join(', ')}) ON CONFLICT DO NOTHING`,
+  insertIgnore: (table: string, columns: readonly string[], values?: readonly string[]) =>
+    `INSERT INTO ${quote(table)} (${columns.map(quote).join(', ')}) VALUES (${(values ?? columns.map(() => '?')).join(', ')}) ON CONFLICT DO NOTHING`,
   tableExists: (table: string) => ({ sql: 'SELECT CASE WHEN to_regclass(?) IS NULL THEN 0 ELSE 1 END AS e', params: [quote(table)] }),
   limitOffset: (limit: number | undefined, offset: number | undefined) =>
     `${limit === undefined ? '' : ` LIMIT ${limit}`}${offset === undefined ? '' : ` OFFSET ${offset}`}`,

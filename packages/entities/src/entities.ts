@@ -1,4 +1,5 @@
 import type { Connection, Dialect, SyncConnection } from '@dal/core';
+import { definitionOf } from './definitions.js';
 import { entityDialect, type EntityDialect } from './entity-dialect.js';
 import { Budget, runAsync, runSync, type Op } from './executor.js';
 import { entityTables } from './names.js';
@@ -14,6 +15,7 @@ import {
   saveEntityOp,
 } from './operations.js';
 import type { EntityContext } from './schema.js';
+import { runtimeDdlFor } from './schema-cache.js';
 import type {
   CountOptions,
   DeleteOptions,
@@ -34,20 +36,29 @@ export type EntityConnection = Connection | SyncConnection;
 
 const dialects = new WeakMap<Dialect, EntityDialect>();
 
-function contextOf(conn: EntityConnection, entity: unknown): EntityContext {
-  const tables = entityTables(entity);
+/** The entity SQL of a connection's backend (built once per dialect). */
+export function entitySqlOf(conn: EntityConnection): EntityDialect {
   let sql = dialects.get(conn.dialect);
   if (sql === undefined) {
     sql = entityDialect(conn.dialect);
     dialects.set(conn.dialect, sql);
   }
+  return sql;
+}
+
+function contextOf(conn: EntityConnection, entity: unknown): EntityContext {
+  const tables = entityTables(entity);
+  const database = conn.config.hash();
+  const definition = definitionOf(tables.main);
   return {
     entity: tables.main,
     tables,
-    sql,
-    database: conn.config.hash(),
+    sql: entitySqlOf(conn),
+    database,
     transactionalDdl: conn.capabilities.transactionalDdl,
     inTransaction: conn.inTransaction(),
+    definition,
+    runtimeDdl: definition?.runtimeDdl ?? runtimeDdlFor(database),
   };
 }
 

@@ -1,4 +1,5 @@
 import { DalError, EntityError, type Dialect, type SchemaErrorKind, type SchemaSql, type StoredKind } from '@dal/core';
+import type { DeclaredField } from './definitions.js';
 import type { FieldType } from './serializers.js';
 
 /** Which storage holds each field type. */
@@ -22,12 +23,14 @@ export function storageOf(type: FieldType): StoredKind {
  * over SQL-standard defaults, with field types mapped to stored kinds, and the driver's
  * classification of schema errors.
  */
-export interface EntityDialect extends Omit<SchemaSql, 'columnTypes' | 'addColumn' | 'changeColumn'> {
+export interface EntityDialect extends Omit<SchemaSql, 'columnTypes' | 'declaredColumn' | 'changeColumn'> {
+  /** The dialect's name, for messages and error details. */
+  readonly name: string;
   readonly q: (name: string) => string;
-  /** Column type of a field (empty on SQLite: no affinity, values stored as bound). */
+  /** Column type of a schemaless field (empty on SQLite: no affinity, values stored as bound). */
   fieldColumn(type: FieldType): string;
-  /** ALTER TABLE ... ADD COLUMN, tolerant of an existing column where the backend allows. */
-  addColumn(table: string, column: string, type: FieldType): string;
+  /** Column type of a declared field. */
+  declaredColumn(field: DeclaredField): string;
   /** Statements that change a column's storage, or none when no DDL is needed. */
   changeColumn(table: string, column: string, from: FieldType, to: FieldType): string[];
   /** What an error means for the schema cache and DDL, or undefined (see `SchemaErrorKind`). */
@@ -36,9 +39,10 @@ export interface EntityDialect extends Omit<SchemaSql, 'columnTypes' | 'addColum
 
 /**
  * The defaults of a backend that describes nothing: SQL-standard types and statements
- * (ALTER COLUMN ... SET DATA TYPE, information_schema, OFFSET/FETCH), no DDL lock and no lock
- * timeout. `ON CONFLICT` is not standard (MERGE is) but is what most embedded and
- * PostgreSQL-derived engines take; a backend with another upsert describes its own.
+ * (ALTER COLUMN ... SET DATA TYPE / SET NOT NULL, information_schema, OFFSET/FETCH), no DDL or
+ * migration lock and no lock timeout. `ON CONFLICT` is not standard (MERGE is) but is what most
+ * embedded and PostgreSQL-derived engines take; a backend with another upsert describes its own.
+ * The standard has no catalog of indexes: a backend whose indexes are looked up describes `indexesOf`.
  */
 function standardSchemaSql(dialect: Dialect): SchemaSql {
   const quote = (name: string): string => dialect.quoteIdentifier(name);
@@ -50,6 +54,7 @@ function standardSchemaSql(dialect: Dialect): SchemaSql {
     errorAbortsTransaction: false,
     dataModifyingCte: false,
     upsertReturning: false,
+    upsertMatchesAnyUniqueKey: false,
     maxParams: 999,
     columnTypes,
     idColumn: 'VARCHAR(255)',
@@ -58,7 +63,8 @@ function standardSchemaSql(dialect: Dialect): SchemaSql {
     integerColumn: 'INTEGER',
     tableOptions: '',
     inexactBigints: false,
-    addColumn: (table, column, kind) => `ALTER TABLE ${quote(table)} ADD COLUMN ${quote(column)}${typed(types[kind])}`,
+    declaredColumn: (kind) => types[kind],
+    addColumn: (table, column, columnType) => `ALTER TABLE ${quote(table)} ADD COLUMN ${quote(column)}${typed(columnType)}`,
     changeColumn(table, column, from, to) {
       const target = types[to];
       if (types[from] === target) return [];
@@ -71,8 +77,22 @@ function standardSchemaSql(dialect: Dialect): SchemaSql {
       }
       return ` ON CONFLICT (${quote('id')}) DO UPDATE SET ${updates.map((c) => `${quote(c)} = EXCLUDED.${quote(c)}`).join(', ')}`;
     },
-    insertIgnore: (table, columns) =>
-      `INSERT INTO ${quote(table)} (${columns.map(quote).join(', ')}) VALUES (${columns.map(() => '?').join(', ')}) ON CONFLICT DO NOTHING`,
+    createIndex: (table, index) => `CREATE ${index.unique ? 'UNIQUE ' : ''}INDEX ${quote(index.name)} ON ${quote(table)} (${index.columns.map(quote).join(', ')})`,
+    dropIndex: (_table, name) => `DROP INDEX ${quote(name)}`,
+    renameColumn: (table, from, to) => `ALTER TABLE ${quote(table)} RENAME COLUMN ${quote(from)} TO ${quote(to)}`,
+    dropColumn: (table, column) => `ALTER TABLE ${quote(table)} DROP COLUMN ${quote(column)}`,
+    setNotNull: (table, column) => `ALTER TABLE ${quote(table)} ALTER COLUMN ${quote(column)} SET NOT NULL`,
+    retype: () => undefined,
+    columnsOf: (table) => ({
+      sql: "SELECT column_name AS name, CASE WHEN is_nullable = 'YES' THEN 1 ELSE 0 END AS nullable, data_type AS type FROM information_schema.columns WHERE table_name = ?",
+      params: [table],
+    }),
+    indexesOf: (table) => {
+      throw new EntityError(`${table}: the "${String(dialect.name)}" backend describes no catalog of indexes (dialect.schemaSql.indexesOf)`);
+    },
+    migrationLock: undefined,
+    insertIgnore: (table, columns, values) =>
+      `INSERT INTO ${quote(table)} (${columns.map(quote).join(', ')}) VALUES (${(values ?? columns.map(() => '?')).join(', ')}) ON CONFLICT DO NOTHING`,
     tableExists: (table) => ({ sql: 'SELECT COUNT(*) AS e FROM information_schema.tables WHERE table_name = ?', params: [table] }),
     limitOffset: (limit, offset) => `${offset === undefined ? '' : ` OFFSET ${offset} ROWS`}${limit === undefined ? '' : ` FETCH FIRST ${limit} ROWS ONLY`}`,
     timestamp: (at) => at.toISOString(),
@@ -94,12 +114,13 @@ const STANDARD_SQLSTATE_KINDS: Readonly<Record<string, SchemaErrorKind>> = {
 /** The entity SQL of a connection's backend: what its dialect describes, SQL-standard defaults for the rest. */
 export function entityDialect(dialect: Dialect): EntityDialect {
   const merged: SchemaSql = { ...standardSchemaSql(dialect), ...dialect.schemaSql };
-  const { columnTypes, addColumn, changeColumn, ...rest } = merged;
+  const { columnTypes, declaredColumn, changeColumn, ...rest } = merged;
   return {
     ...rest,
+    name: String(dialect.name),
     q: (name) => dialect.quoteIdentifier(name),
     fieldColumn: (type) => columnTypes[storageOf(type)],
-    addColumn: (table, column, type) => addColumn(table, column, storageOf(type)),
+    declaredColumn: (field) => declaredColumn(storageOf(field.type), { keyed: field.keyed, maxLength: field.maxLength }),
     changeColumn: (table, column, from, to) => changeColumn(table, column, storageOf(from), storageOf(to)),
     errorKind(error) {
       if (!DalError.isInstance(error)) return undefined;

@@ -21,6 +21,10 @@ export {
 } from './entities.js';
 export type { EntityConnection } from './entities.js';
 export { registerSerializer, unregisterSerializer } from './serializers.js';
+export { defineEntity, definedEntities, forgetEntity } from './definitions.js';
+export type { DatabaseRef, DeclaredType, EntityDeclaration, EntityDefinition, FieldDeclaration, DeclaredField, DeclaredIndex } from './definitions.js';
+export { planMigrations, applyMigrations, MIGRATIONS_TABLE } from './migrations.js';
+export type { MigrationOptions, MigrationPlan, MigrationResult, MigrationStep, MigrationStepKind, SkippedChange } from './migrations.js';
 export type { FieldType, SerializerOptions } from './serializers.js';
 export { entityCacheStats, clearEntityCache, configureEntities, entitySettings } from './schema-cache.js';
 export type { EntityCacheStats, EntitySettings } from './schema-cache.js';

@@ -3,7 +3,7 @@
  * async and sync connections alike.
  */
 import { randomUUID } from 'node:crypto';
-import { DalError, EntityError } from '@dal/core';
+import { DalError, EntityError, UniqueViolationError } from '@dal/core';
 import { query, transaction, type Op } from './executor.js';
 import { BIGINT_TEXT_PREFIX, HISTORY_FIELDS, SYSTEM_FIELDS, TYPES_COLUMN, checkFieldName, isIdentifier, isSystemField } from './names.js';
 import { ensureSchema, readSchema, refreshSchema, type EntityContext, type FieldNeeds } from './schema.js';
@@ -61,6 +61,39 @@ function prepareRow(ctx: EntityContext, data: unknown): PreparedRow {
     fields.set(name, classify(ctx.entity, name, value));
   }
   return { id, generated, input, fields, shape: [...fields.keys()].sort().join(',') };
+}
+
+/**
+ * Check rows against the entity's declaration before anything runs: undeclared fields of a strict
+ * entity, values of another type than declared, null in a non-nullable field, a non-nullable field
+ * missing from a new row (one whose id this save generated), text past its maxLength.
+ * @throws {EntityError} naming the entity and field.
+ */
+function checkDeclared(ctx: EntityContext, rows: readonly PreparedRow[]): void {
+  const definition = ctx.definition;
+  if (definition === undefined) return;
+  for (const row of rows) {
+    for (const [name, value] of row.fields) {
+      const declared = definition.fields.get(name);
+      if (declared === undefined) {
+        if (definition.strict) throw new EntityError(`${ctx.entity}: field "${name}" is not declared, and the entity is strict`);
+        continue;
+      }
+      if (value.type === 'null') {
+        if (!declared.nullable) throw new EntityError(`${ctx.entity}.${name} is declared not nullable; it cannot be saved as null`);
+      } else if (value.type !== declared.type) {
+        throw new EntityError(`${ctx.entity}.${name} is declared ${declared.type}; a ${value.type} value cannot be saved in it`);
+      } else if (declared.maxLength !== undefined && typeof value.param === 'string' && value.param.length > declared.maxLength) {
+        throw new EntityError(`${ctx.entity}.${name} is declared with maxLength ${declared.maxLength}; the value has ${value.param.length} characters`);
+      }
+    }
+    if (!row.generated) continue;
+    for (const declared of definition.fields.values()) {
+      if (!declared.nullable && !row.fields.has(declared.name)) {
+        throw new EntityError(`${ctx.entity}.${declared.name} is declared not nullable; a new entity must carry it`);
+      }
+    }
+  }
 }
 
 function needsOf(rows: readonly PreparedRow[]): FieldNeeds {
@@ -196,6 +229,63 @@ function* writeHistory(
   yield* guardHistory(query(sql, [at, userId, comment, ...ids]));
 }
 
+/**
+ * Declared NOT NULL fields a statement's rows do not carry. An upsert's INSERT part must still
+ * give them a value, or the server rejects the row before it sees the conflict that makes it an
+ * update: the stored value is inserted (a subquery by id), which is null, and rejected, only when
+ * the row is new. The update part leaves them as they are.
+ */
+function keptNotNull(ctx: EntityContext, fields: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (const declared of ctx.definition?.fields.values() ?? []) {
+    if (!declared.nullable && !fields.includes(declared.name)) kept.push(declared.name);
+  }
+  return kept;
+}
+
+function uniqueKey(value: unknown): string {
+  return value instanceof Date ? value.toISOString() : String(value);
+}
+
+/**
+ * MySQL's ON DUPLICATE KEY UPDATE fires on any unique key: a new value of a declared unique field
+ * that another entity holds would update that entity instead of failing. So, before the upsert,
+ * look the values up with a locking read (which also locks the gap where a missing value would
+ * go) and fail as the other backends do.
+ * @throws {UniqueViolationError} when another entity (or another row of the batch) holds a value.
+ */
+function* checkUnique(ctx: EntityContext, batch: readonly PreparedRow[], fields: readonly string[]): Op<void> {
+  const { q } = ctx.sql;
+  for (const declared of ctx.definition?.fields.values() ?? []) {
+    if (!declared.unique || !fields.includes(declared.name)) continue;
+    const owners = new Map<string, { id: string; param: unknown }>();
+    const duplicate = (value: string): UniqueViolationError =>
+      new UniqueViolationError(`${ctx.entity}.${declared.name}: another entity already holds the value ${JSON.stringify(value)} (unique)`, {
+        dialect: ctx.sql.name,
+        table: ctx.tables.main,
+        column: declared.name,
+        constraint: ctx.definition?.indexes.find((index) => index.unique && index.columns[0] === declared.name)?.name,
+      });
+    for (const row of batch) {
+      const param = row.fields.get(declared.name)?.param;
+      if (param === null || param === undefined) continue;
+      const key = uniqueKey(param);
+      if (owners.has(key) && owners.get(key)?.id !== row.id) throw duplicate(key);
+      owners.set(key, { id: row.id, param });
+    }
+    if (owners.size === 0) continue;
+    const column = q(declared.name);
+    const held = yield* query(
+      `SELECT ${q('id')}, ${column} AS ${q('v')} FROM ${q(ctx.tables.main)} WHERE ${column} IN (${[...owners.keys()].map(() => '?').join(', ')}) FOR UPDATE`,
+      [...owners.values()].map((owner) => owner.param),
+    );
+    for (const row of held.rows) {
+      const key = uniqueKey(row['v']);
+      if (owners.get(key)?.id !== String(row['id'])) throw duplicate(key);
+    }
+  }
+}
+
 /** What a save cannot know without reading: the stored creation fields of a row that may have existed. */
 interface ExistingFields {
   created_at: unknown;
@@ -225,11 +315,13 @@ function* writeRows(ctx: EntityContext, schema: EntitySchema, rows: readonly Pre
   for (const batch of batches(ctx, rows)) {
     const fields = [...(batch[0] as PreparedRow).fields.keys()].sort();
     const mixed = fields.filter((f) => schema.get(f)?.type === 'mixed');
-    const columns = ['id', ...fields, 'created_at', 'updated_at', 'created_by', 'updated_by', ...(mixed.length > 0 ? [TYPES_COLUMN] : [])];
+    const kept = keptNotNull(ctx, fields);
+    const columns = ['id', ...fields, ...kept, 'created_at', 'updated_at', 'created_by', 'updated_by', ...(mixed.length > 0 ? [TYPES_COLUMN] : [])];
     const params: unknown[] = [];
     for (const row of batch) {
       params.push(row.id);
       for (const field of fields) params.push(storedValue(schema, field, row.fields.get(field) as ClassifiedValue));
+      for (let i = 0; i < kept.length; i++) params.push(row.id);
       params.push(at, at, userId, userId);
       if (mixed.length > 0) {
         const tags: Record<string, FieldType> = {};
@@ -240,10 +332,12 @@ function* writeRows(ctx: EntityContext, schema: EntitySchema, rows: readonly Pre
         params.push(JSON.stringify(tags));
       }
     }
-    const placeholders = `(${columns.map(() => '?').join(', ')})`;
+    const keptValue = (c: string): string => `(SELECT ${q(c)} FROM ${q(ctx.tables.main)} WHERE ${q('id')} = ?)`;
+    const placeholders = `(${columns.map((c) => (kept.includes(c) ? keptValue(c) : '?')).join(', ')})`;
     const upsert =
       `INSERT INTO ${q(ctx.tables.main)} (${columns.map(q).join(', ')}) VALUES ${batch.map(() => placeholders).join(', ')}` +
       ctx.sql.upsertTail(ctx.tables.main, [...fields, 'updated_at', 'updated_by'], mixed.length > 0 ? TYPES_COLUMN : undefined);
+    if (ctx.sql.upsertMatchesAnyUniqueKey) yield* checkUnique(ctx, batch, fields);
     const fresh = batch.every((row) => row.generated);
     if (fresh && ctx.sql.dataModifyingCte) {
       // New ids cannot be contended: rows and their version-1 history in one statement.
@@ -339,6 +433,7 @@ export function* saveEntitiesOp(ctx: EntityContext, entities: unknown, options: 
   }
   const rows = inputs.map((data) => prepareRow(ctx, data));
   if (rows.length === 0) return [];
+  checkDeclared(ctx, rows);
   const now = new Date();
   const existing = yield* withSchema(ctx, needsOf(rows), (schema) => writeRows(ctx, schema, rows, options, now));
   const userId = options.userId ?? null;

@@ -1,3 +1,5 @@
+import { ConfigError } from '@dal/core';
+import { databaseKey, type DatabaseRef } from './definitions.js';
 import type { FieldType } from './serializers.js';
 
 /** What is known about one field of an entity. */
@@ -35,9 +37,16 @@ export interface EntitySettings {
   maxCachedSchemas: number;
   /** How long schema DDL may wait for table locks before giving up (default 5 000 ms). */
   ddlLockTimeoutMs: number;
+  /**
+   * Saves create tables and columns as needed (default true). When false, a save that needs DDL
+   * fails with an `EntityError` naming the field and the DDL; schema changes go through migrations.
+   */
+  runtimeDdl: boolean;
 }
 
-const settings: EntitySettings = { schemaCacheTtlMs: 60_000, maxCachedSchemas: 10_000, ddlLockTimeoutMs: 5_000 };
+const settings: EntitySettings = { schemaCacheTtlMs: 60_000, maxCachedSchemas: 10_000, ddlLockTimeoutMs: 5_000, runtimeDdl: true };
+/** `runtimeDdl` set for one database (by config hash), overriding the process-wide one. */
+const runtimeDdlByDatabase = new Map<string, boolean>();
 const entries = new Map<string, CacheEntry>();
 const stats = { hits: 0, misses: 0, evictions: 0 };
 
@@ -51,16 +60,27 @@ export function entitySettings(): EntitySettings {
 }
 
 /**
- * Change the entity framework's tunables for the whole process.
+ * Change the entity framework's tunables for the whole process or, with `database`, turn
+ * runtime DDL on or off for one database (a Database, Connection or DatabaseConfig; keyed by
+ * its config hash). An entity's own `runtimeDdl` (see `defineEntity`) wins over both.
  *
  * ```ts
  * configureEntities({ ddlLockTimeoutMs: 2_000, schemaCacheTtlMs: 300_000 });
+ * configureEntities({ runtimeDdl: false }, db); // saves on db never run DDL
  * ```
  * @throws {RangeError} for a value that is not a positive number.
+ * @throws {ConfigError} for a `runtimeDdl` that is not a boolean, or another setting given with a database.
  */
-export function configureEntities(changes: Partial<EntitySettings>): EntitySettings {
+export function configureEntities(changes: Partial<EntitySettings>, database?: DatabaseRef): EntitySettings {
   for (const [key, value] of Object.entries(changes) as [keyof EntitySettings, unknown][]) {
     if (!(key in settings)) throw new RangeError(`unknown entity setting ${String(key)}`);
+    if (key === 'runtimeDdl') {
+      if (typeof value !== 'boolean') throw new ConfigError('runtimeDdl must be a boolean');
+      if (database === undefined) settings.runtimeDdl = value;
+      else runtimeDdlByDatabase.set(databaseKey(database), value);
+      continue;
+    }
+    if (database !== undefined) throw new ConfigError(`${key} is process-wide; only runtimeDdl can be set per database`);
     if (typeof value !== 'number' || !(value > 0)) throw new RangeError(`${key} must be a positive number`);
     settings[key] = value;
   }
@@ -73,6 +93,11 @@ function evictOldest(): void {
   if (oldest.done === true) return;
   entries.delete(oldest.value);
   stats.evictions++;
+}
+
+/** Whether saves on the database `database` (a config hash) may run DDL, before an entity's own setting. */
+export function runtimeDdlFor(database: string): boolean {
+  return runtimeDdlByDatabase.get(database) ?? settings.runtimeDdl;
 }
 
 /** Cached schema of `entity` in the database `database` (a config hash), or undefined (a miss). */

@@ -1,7 +1,9 @@
 import { EntityError } from '@dal/core';
+import { addFieldStatements, changeFieldStatements, createEntityStatements, type DdlStatement } from './ddl.js';
+import type { EntityDefinition } from './definitions.js';
 import type { EntityDialect } from './entity-dialect.js';
 import { detached, query, type Op } from './executor.js';
-import { TYPES_COLUMN, type EntityTables } from './names.js';
+import type { EntityTables } from './names.js';
 import { cachedSchema, entitySettings, invalidateSchema, storeSchema, type EntitySchema, type FieldInfo } from './schema-cache.js';
 import { isFieldType, type FieldType } from './serializers.js';
 
@@ -16,6 +18,10 @@ export interface EntityContext {
   readonly transactionalDdl: boolean;
   /** The caller had a transaction open when the operation started. */
   readonly inTransaction: boolean;
+  /** The entity's declaration (`defineEntity`), if any. */
+  readonly definition: EntityDefinition | undefined;
+  /** Saves may run DDL (the entity's setting, else the database's, else the process's). */
+  readonly runtimeDdl: boolean;
 }
 
 /** The value types each field of a save carries: field name -> types seen (`null` included). */
@@ -69,8 +75,10 @@ function concreteTypes(types: ReadonlySet<FieldType>): FieldType[] {
 }
 
 /**
- * What must change so that the entity can store `needs`, or null when nothing must.
- * @throws {EntityError} when a new field differs from a known one only by case.
+ * What must change so that the entity can store `needs`, or null when nothing must. A declared
+ * field is added with its declared type; a new entity with a declaration gets all its declared fields.
+ * @throws {EntityError} when a new field differs from a known one only by case, or a declared
+ *   field is stored with another type.
  */
 function plan(ctx: EntityContext, schema: EntitySchema | null, needs: FieldNeeds): SchemaPlan | null {
   const add: SchemaPlan['add'] = [];
@@ -78,6 +86,7 @@ function plan(ctx: EntityContext, schema: EntitySchema | null, needs: FieldNeeds
   let lower: Map<string, string> | undefined;
   for (const [field, types] of needs) {
     const concrete = concreteTypes(types);
+    const declared = ctx.definition?.fields.get(field);
     const info = schema?.get(field);
     if (info === undefined) {
       lower ??= new Map([...(schema?.keys() ?? [])].map((name) => [name.toLowerCase(), name]));
@@ -85,8 +94,14 @@ function plan(ctx: EntityContext, schema: EntitySchema | null, needs: FieldNeeds
         throw new EntityError(`${ctx.entity}: field "${field}" differs from the existing field "${lower.get(field.toLowerCase())}" only by case, which MySQL and SQLite cannot tell apart`);
       }
       lower.set(field.toLowerCase(), field);
-      add.push({ field, type: concrete.length === 0 ? 'null' : concrete.length === 1 ? (concrete[0] as FieldType) : 'mixed' });
+      const type = declared?.type ?? (concrete.length === 0 ? 'null' : concrete.length === 1 ? (concrete[0] as FieldType) : 'mixed');
+      add.push({ field, type });
       continue;
+    }
+    if (declared !== undefined && info.type !== declared.type && info.type !== 'null' && info.type !== 'mixed') {
+      throw new EntityError(
+        `${ctx.entity}.${field} is declared ${declared.type} but the database stores it as ${info.type}; convert the column and its metadata row yourself, or declare it ${info.type}`,
+      );
     }
     if (info.type === 'mixed' || concrete.length === 0) continue;
     if (concrete.length === 1 && concrete[0] === info.type) continue;
@@ -96,8 +111,37 @@ function plan(ctx: EntityContext, schema: EntitySchema | null, needs: FieldNeeds
       change.push({ field, from: info.type, to: 'mixed', legacy: info.type });
     }
   }
+  if (schema === null) {
+    // A new declared entity is created whole; its declared fields go into CREATE TABLE.
+    for (const declared of ctx.definition?.fields.values() ?? []) {
+      if (!needs.has(declared.name)) add.push({ field: declared.name, type: declared.type });
+    }
+  }
   if (schema !== null && add.length === 0 && change.length === 0) return null;
   return { create: schema === null, add, change };
+}
+
+/** The statements that carry out `todo`. */
+function statementsOf(ctx: EntityContext, todo: SchemaPlan): DdlStatement[] {
+  const { sql, tables, definition } = ctx;
+  const out: DdlStatement[] = [];
+  const undeclared = todo.add.filter(({ field }) => !todo.create || definition?.fields.has(field) !== true);
+  if (todo.create) out.push(...createEntityStatements(sql, tables, definition, undeclared));
+  else for (const { field, type } of undeclared) out.push(...addFieldStatements(sql, tables, definition, field, type));
+  for (const { field, from, to, legacy } of todo.change) out.push(...changeFieldStatements(sql, tables, field, from, to, legacy));
+  return out;
+}
+
+/** The error of a save that needs DDL while runtime DDL is off: which fields, and the DDL that would run. */
+function runtimeDdlOff(ctx: EntityContext, todo: SchemaPlan): EntityError {
+  const what = todo.create
+    ? `the entity has no tables yet (fields ${todo.add.map((a) => `"${a.field}"`).join(', ') || 'none'})`
+    : [...todo.add.map((a) => `new field "${a.field}" (${a.type})`), ...todo.change.map((c) => `field "${c.field}" changing from ${c.from} to ${c.to}`)].join(', ');
+  const ddl = statementsOf(ctx, todo).map((s) => s.sql);
+  return new EntityError(
+    `${ctx.entity}: runtime DDL is off and this save needs a schema change: ${what}. Nothing was changed. ` +
+      `It would run: ${ddl.join('; ')}. Declare the fields with defineEntity and run applyMigrations (or turn runtimeDdl on).`,
+  );
 }
 
 /**
@@ -123,6 +167,10 @@ export function* ensureSchema(ctx: EntityContext, needs: FieldNeeds): Op<EntityS
       schema = yield* loadSchema(ctx);
       fresh = true;
       continue;
+    }
+    if (!ctx.runtimeDdl) {
+      const todo = plan(ctx, schema, needs);
+      if (todo !== null) throw runtimeDdlOff(ctx, todo);
     }
     const apply = (): Op<EntitySchema> => applyChanges(ctx, needs);
     schema = !ctx.transactionalDdl && ctx.inTransaction ? yield* detached(apply) : yield* apply();
@@ -201,48 +249,8 @@ function lockTimeoutError(ctx: EntityContext, cause?: unknown): EntityError {
 }
 
 function* execute(ctx: EntityContext, todo: SchemaPlan): Op<void> {
-  const { sql, tables } = ctx;
-  const q = sql.q;
-  if (todo.create) {
-    const system = [
-      `${q('id')} ${sql.idColumn} NOT NULL`,
-      `${q('created_at')} ${sql.timestampColumn}`,
-      `${q('updated_at')} ${sql.timestampColumn}`,
-      `${q('created_by')} ${sql.textColumn}`,
-      `${q('updated_by')} ${sql.textColumn}`,
-      `${q('deleted_at')} ${sql.timestampColumn}`,
-      `${q(TYPES_COLUMN)} ${sql.textColumn}`,
-    ];
-    const history = [
-      `${q('version')} ${sql.integerColumn} NOT NULL`,
-      `${q('history_timestamp')} ${sql.timestampColumn} NOT NULL`,
-      `${q('history_user_id')} ${sql.textColumn}`,
-      `${q('history_comment')} ${sql.textColumn}`,
-    ];
-    // The metadata table comes last: its existence means the other two exist.
-    yield* tolerateDuplicate(ctx, `CREATE TABLE IF NOT EXISTS ${q(tables.main)} (${system.join(', ')}, PRIMARY KEY (${q('id')}))${sql.tableOptions}`);
-    yield* tolerateDuplicate(ctx, 
-      `CREATE TABLE IF NOT EXISTS ${q(tables.history)} (${[...system, ...history].join(', ')}, PRIMARY KEY (${q('id')}, ${q('version')}))${sql.tableOptions}`,
-    );
-    yield* tolerateDuplicate(ctx, 
-      `CREATE TABLE IF NOT EXISTS ${q(tables.meta)} (${q('field_name')} VARCHAR(64) NOT NULL, ${q('field_type')} VARCHAR(100) NOT NULL, ${q('legacy_type')} VARCHAR(100), PRIMARY KEY (${q('field_name')}))${sql.tableOptions}`,
-    );
-  }
-  const insertMeta = sql.insertIgnore(tables.meta, ['field_name', 'field_type', 'legacy_type']);
-  for (const { field, type } of todo.add) {
-    yield* tolerateDuplicate(ctx, sql.addColumn(tables.main, field, type));
-    yield* tolerateDuplicate(ctx, sql.addColumn(tables.history, field, type));
-    yield* query(insertMeta, [field, type, null]);
-  }
-  for (const { field, from, to, legacy } of todo.change) {
-    for (const statement of [...sql.changeColumn(tables.main, field, from, to), ...sql.changeColumn(tables.history, field, from, to)]) {
-      yield* query(statement);
-    }
-    yield* query(`UPDATE ${q(tables.meta)} SET ${q('field_type')} = ?, ${q('legacy_type')} = ? WHERE ${q('field_name')} = ? AND ${q('field_type')} = ?`, [
-      to,
-      legacy,
-      field,
-      from,
-    ]);
+  for (const statement of statementsOf(ctx, todo)) {
+    if (statement.tolerant) yield* tolerateDuplicate(ctx, statement.sql);
+    else yield* query(statement.sql);
   }
 }

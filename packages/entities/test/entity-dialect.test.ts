@@ -19,7 +19,10 @@ describe('entity SQL of a dialect that describes none', () => {
 
   it('is standard SQL', () => {
     expect(sql.fieldColumn('date')).toBe('TIMESTAMP WITH TIME ZONE');
-    expect(sql.addColumn('t', 'n', 'number')).toBe('ALTER TABLE "t" ADD COLUMN "n" DOUBLE PRECISION');
+    expect(sql.addColumn('t', 'n', sql.fieldColumn('number'))).toBe('ALTER TABLE "t" ADD COLUMN "n" DOUBLE PRECISION');
+    expect(sql.createIndex('t', { name: 'i', columns: ['a', 'b'], unique: true })).toBe('CREATE UNIQUE INDEX "i" ON "t" ("a", "b")');
+    expect(sql.setNotNull('t', 'a', 'TEXT')).toBe('ALTER TABLE "t" ALTER COLUMN "a" SET NOT NULL');
+    expect(sql.migrationLock).toBeUndefined();
     expect(sql.changeColumn('t', 'n', 'number', 'string')).toEqual(['ALTER TABLE "t" ALTER COLUMN "n" SET DATA TYPE TEXT']);
     expect(sql.changeColumn('t', 'n', 'string', 'json')).toEqual([]);
     expect(sql.limitOffset(10, 20)).toBe(' OFFSET 20 ROWS FETCH FIRST 10 ROWS ONLY');
@@ -28,8 +31,10 @@ describe('entity SQL of a dialect that describes none', () => {
     expect(sql.lockTimeout).toBeUndefined();
   });
 
-  it('refuses, rather than loses, a merge of field types it cannot express', () => {
+  it('refuses, rather than guesses, what standard SQL cannot express', () => {
+    // Replacing the field-type map instead of merging it would lose types.
     expect(() => sql.upsertTail('t', ['a'], '_types')).toThrow(/describes no JSON merge/);
+    expect(() => sql.indexesOf('t')).toThrow(/describes no catalog of indexes/);
   });
 
   it('classifies schema errors by SQL-standard SQLSTATE only', () => {
@@ -42,7 +47,7 @@ describe('entity SQL of a dialect that describes none', () => {
 
   it('takes what a dialect describes over the defaults', () => {
     const own = entityDialect({ ...plain, schemaSql: { columnTypes: { text: 'CLOB', double: 'FLOAT', bigint: 'NUMBER(19)', boolean: 'NUMBER(1)', timestamp: 'TIMESTAMP' } }, classifySchemaError: () => 'lock-timeout' });
-    expect(own.addColumn('t', 'b', 'boolean')).toBe('ALTER TABLE "t" ADD COLUMN "b" NUMBER(1)');
+    expect(own.addColumn('t', 'b', own.fieldColumn('boolean'))).toBe('ALTER TABLE "t" ADD COLUMN "b" NUMBER(1)');
     expect(own.typedParam('timestamp')).toBe('CAST(? AS TIMESTAMP)');
     expect(own.textColumn).toBe('CLOB');
     expect(own.errorKind(new QueryError('x', { dialect: 'plain' }))).toBe('lock-timeout');

@@ -1,5 +1,5 @@
 import { ConfigError, DalError, EntityError, PoolManager, QueryTimeoutError, type Connection, type Database } from '@dal/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   clearEntityCache,
   configureEntities,
@@ -10,7 +10,7 @@ import {
   saveEntity,
   unregisterSerializer,
 } from '../src/index.js';
-import { entityName, slowInserts, type EntityTarget } from './helpers.js';
+import { entityFixture, expectEntityError, slowInserts, type EntityTarget } from './helpers.js';
 
 class Money {
   constructor(
@@ -25,31 +25,17 @@ interface Point {
   y: number;
 }
 
-/** Expect `fn` to reject (or throw) an EntityError. */
-async function expectEntityError(fn: () => unknown): Promise<EntityError> {
-  let caught: unknown;
-  try {
-    await fn();
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught).toBeInstanceOf(EntityError);
-  expect((caught as EntityError).code).toBe('DAL_ENTITY');
-  return caught as EntityError;
-}
 
 /** The shared entity scenarios, run against one backend. */
 export function describeEntityScenarios(target: EntityTarget): void {
   describe(`@dal/entities on ${target.name}`, () => {
+    const fixture = entityFixture(target, `entities_${target.name}`, async (open) => {
+      if (open.inTransaction()) await open.rollbackTransaction();
+      for (const other of extraDatabases) await other.close();
+    });
+    const entity = fixture.entity;
     let db: Database;
     let conn: Connection;
-    const created: string[] = [];
-    const entity = (base: string): string => {
-      const name = entityName(base);
-      created.push(name);
-      return name;
-    };
-
     /** Databases opened for more connections on a backend with a pool of one. */
     const extraDatabases: Database[] = [];
     /** Another connection to the same data: from `db`'s pool, or from a Database of its own when the pool holds one. */
@@ -59,25 +45,8 @@ export function describeEntityScenarios(target: EntityTarget): void {
       extraDatabases.push(other);
       return other.connection();
     };
-
-    beforeAll(async () => {
-      db = target.createDatabase(`entities_${target.name}`);
-      conn = await db.connection();
-    });
-
-    afterAll(async () => {
-      try {
-        if (conn.inTransaction()) await conn.rollbackTransaction();
-        for (const name of created) {
-          for (const table of [name, `${name}_history`, `${name}_meta`]) await conn.execute(`DROP TABLE IF EXISTS [${table}]`);
-        }
-        await conn.release();
-      } finally {
-        for (const other of extraDatabases) await other.close();
-        await db.close();
-        await PoolManager.closeAll();
-        target.dispose();
-      }
+    beforeAll(() => {
+      ({ db, conn } = fixture);
     });
 
     it("runs the original's Getting Started flow", async () => {

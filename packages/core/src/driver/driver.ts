@@ -115,6 +115,13 @@ export type StoredKind = 'text' | 'double' | 'bigint' | 'boolean' | 'timestamp';
  */
 export type SchemaErrorKind = 'missing-object' | 'duplicate-object' | 'lock-timeout';
 
+/** An index to create: its name, its columns in order, and whether it is unique. */
+export interface IndexSpec {
+  readonly name: string;
+  readonly columns: readonly string[];
+  readonly unique: boolean;
+}
+
 /** A statement with its positional (`?`) parameters. */
 export interface SqlWithParams {
   readonly sql: string;
@@ -132,6 +139,8 @@ export interface SchemaSql {
   readonly dataModifyingCte: boolean;
   /** An upsert can end in `RETURNING` (the row as stored, after an update too); otherwise it is read back. */
   readonly upsertReturning: boolean;
+  /** The upsert's update fires on a conflict of any unique key, not only the id (MySQL's ON DUPLICATE KEY). */
+  readonly upsertMatchesAnyUniqueKey: boolean;
   /** Most placeholders one statement may carry. */
   readonly maxParams: number;
   /** Column type of each stored kind ('' for no declared type: SQLite then keeps values as bound). */
@@ -148,18 +157,41 @@ export interface SchemaSql {
   readonly tableOptions: string;
   /** The driver returns 64-bit integers as doubles: features also read bigint columns as text. */
   readonly inexactBigints: boolean;
-  /** ALTER TABLE ... ADD COLUMN, tolerant of an existing column where the backend allows. */
-  addColumn(table: string, column: string, kind: StoredKind): string;
+  /**
+   * Column type of a declared field of `kind` (real types where `columnTypes` has none, as on
+   * SQLite); `keyed` when the column is part of an index or unique (MySQL then needs a VARCHAR).
+   */
+  declaredColumn(kind: StoredKind, options: { readonly keyed: boolean; readonly maxLength: number | undefined }): string;
+  /** ALTER TABLE ... ADD COLUMN with a column type, tolerant of an existing column where the backend allows. */
+  addColumn(table: string, column: string, columnType: string): string;
   /** Statements that change a column's storage from one kind to another, or none when no DDL is needed. */
   changeColumn(table: string, column: string, from: StoredKind, to: StoredKind): string[];
+  /** CREATE [UNIQUE] INDEX, tolerant of an existing index where the backend allows. */
+  createIndex(table: string, index: IndexSpec): string;
+  dropIndex(table: string, name: string): string;
+  renameColumn(table: string, from: string, to: string): string;
+  dropColumn(table: string, column: string): string;
+  /** Make an existing column NOT NULL; undefined where the backend cannot without rebuilding the table (SQLite). */
+  setNotNull(table: string, column: string, columnType: string): string | undefined;
+  /** The statement changing a column to `columnType` when its catalog type `actual` differs in a way that matters, else undefined. */
+  retype(table: string, column: string, actual: string, columnType: string): string | undefined;
+  /** Columns of `table`: rows of `name`, `nullable` (non-zero or 'YES' when nullable) and `type`. */
+  columnsOf(table: string): SqlWithParams;
+  /** Index names of `table`: rows of `name`. */
+  indexesOf(table: string): SqlWithParams;
+  /**
+   * The process-wide lock migrations hold: `acquire` waits at most `waitMs`; `release` (when given)
+   * frees it, else the transaction's end does. Undefined when the transaction itself serializes.
+   */
+  migrationLock: ((waitMs: number) => { acquire: SqlWithParams; release?: SqlWithParams }) | undefined;
   /**
    * The tail of `INSERT INTO table (...) VALUES (...)` that turns it into an upsert on the `id`
    * column, setting `updates` from the new row; `mergeJson`, when given, names a JSON-object text
    * column whose old and new objects are merged (new keys win) instead of replaced.
    */
   upsertTail(table: string, updates: readonly string[], mergeJson: string | undefined): string;
-  /** INSERT of one row that does nothing when its primary key exists. */
-  insertIgnore(table: string, columns: readonly string[]): string;
+  /** INSERT of one row that does nothing when its primary key exists; `values` are SQL literals, else placeholders. */
+  insertIgnore(table: string, columns: readonly string[], values?: readonly string[]): string;
   /** One-row query whose `e` is non-zero when `table` exists. */
   tableExists(table: string): SqlWithParams;
   /** LIMIT/OFFSET clause for validated integers ('' when both are undefined). */

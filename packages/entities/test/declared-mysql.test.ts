@@ -1,0 +1,4 @@
+import { describeDeclaredScenarios } from './declared.js';
+import { mysqlTarget } from './helpers.js';
+
+describeDeclaredScenarios(mysqlTarget());

@@ -1,0 +1,4 @@
+import { describeDeclaredScenarios } from './declared.js';
+import { postgresTarget } from './helpers.js';
+
+describeDeclaredScenarios(postgresTarget());

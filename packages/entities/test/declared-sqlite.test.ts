@@ -1,0 +1,4 @@
+import { describeDeclaredScenarios } from './declared.js';
+import { sqliteTarget } from './helpers.js';
+
+describeDeclaredScenarios(sqliteTarget());
