@@ -36,7 +36,8 @@ pnpm('install', '--frozen-lockfile');
 pnpm('exec', 'turbo', 'run', 'build', '--output-logs=errors-only');
 
 if (task === 'quickstart') {
-  run('node', ['examples/quickstart/dist/index.js']);
+  // Extra arguments go to the quickstart: npm run quickstart -- --backend pglite
+  run('node', ['examples/quickstart/dist/index.js', ...process.argv.slice(3)]);
 } else {
   for (const dir of ['packages', 'examples'].flatMap((d) => (existsSync(join(root, d)) ? readdirSync(join(root, d)).map((n) => join(root, d, n)) : []))) {
     rmSync(join(dir, '.vitest-report.json'), { force: true });
@@ -49,6 +50,8 @@ if (task === 'quickstart') {
     stdio: 'inherit',
   });
   run('node', ['examples/quickstart/dist/index.js']);
+  // The quickstart on a plugin backend too: the embedded PostgreSQL of @dal/driver-pglite.
+  run('node', ['examples/quickstart/dist/index.js', '--backend', 'pglite']);
   run('node', ['scripts/summarize-tests.mjs']);
   process.exit(tests.status ?? 1);
 }

@@ -1,5 +1,6 @@
 /**
- * The @dal quickstart: embedded SQLite, nothing to install or start. It opens a database through
+ * The @dal quickstart: an embedded database, nothing to install or start (SQLite by default,
+ * `--backend pglite` for PostgreSQL in WASM through the @dal/driver-pglite plugin). It opens a database through
  * the factory, writes and reads with portable SQL, uses a transaction, shows a typed error, keeps
  * entities with their history, shows a timeout that really stops a runaway statement (in a child
  * process), then prints the pool's status and serves its dashboard.
@@ -11,18 +12,26 @@ import { DatabaseConfig, DatabaseFactory, PoolManager, QueryTimeoutError, Unique
 import '@dal/entities'; // adds saveEntity, getEntity, findEntities, ... to every connection
 import { serveDashboard } from '@dal/metrics';
 
-const file = join(tmpdir(), `dal-quickstart-${process.pid}.db`);
+const backend = process.argv[process.argv.indexOf('--backend') + 1] === 'pglite' ? 'pglite' : 'sqlite';
+if (backend === 'pglite') {
+  // A plugin backend: importing its package registers 'pglite' with the factory.
+  await import('@dal/driver-pglite');
+}
+const title = backend === 'pglite' ? 'PGlite' : 'SQLite';
+// SQLite: one file; PGlite: a data directory.
+const file = join(tmpdir(), `dal-quickstart-${process.pid}${backend === 'pglite' ? '-pglite' : '.db'}`);
 const config = new DatabaseConfig({ database: file, alias: 'quickstart', env: 'dev', queryExecutionTimeoutMs: 5_000 });
-const db = DatabaseFactory.createDatabase('sqlite', config);
+const db = DatabaseFactory.createDatabase(backend, config);
 const say = (line: string) => console.log(`  ${line}`);
+const autoIncrementKey = backend === 'pglite' ? 'SERIAL PRIMARY KEY' : 'INTEGER PRIMARY KEY';
 
 try {
-  console.log(`@dal quickstart on SQLite (${file})`);
+  console.log(`@dal quickstart on ${title} (${file})`);
   await db.withConnection(async (conn) => {
     const { dbServerVersion, dbDriver } = await conn.getVersionDetails();
-    say(`connected: SQLite ${dbServerVersion} through ${dbDriver}`);
+    say(`connected: ${title} ${dbServerVersion.split(' on ')[0]} through ${dbDriver}`);
 
-    await conn.execute('CREATE TABLE [users] ([id] INTEGER PRIMARY KEY, [name] TEXT NOT NULL UNIQUE, [age] INTEGER, [department] TEXT)');
+    await conn.execute(`CREATE TABLE [users] ([id] ${autoIncrementKey}, [name] TEXT NOT NULL UNIQUE, [age] INTEGER, [department] TEXT)`);
     const saved = await conn.executeMany('INSERT INTO [users] ([name], [age]) VALUES (?, ?)', [
       ['Phil', 30],
       ['Karen', 25],
@@ -60,24 +69,27 @@ try {
   // SQLite runs statements on this thread by default, like better-sqlite3 itself: the fastest way,
   // but nothing can interrupt a running statement. Where a timeout must really stop one, run the
   // connections in child processes: the timeout kills the child and the statement is gone.
-  const guarded = DatabaseFactory.createDatabase('sqlite', config.with({ alias: 'quickstart_guarded', driverOptions: { mode: 'process' } }));
-  try {
-    await guarded.execute('SELECT 1'); // opens the pool (a child process) before the clock starts
-    const started = performance.now();
+  // (PGlite has no such mode: a running PGlite statement cannot be interrupted.)
+  if (backend === 'sqlite') {
+    const guarded = DatabaseFactory.createDatabase('sqlite', config.with({ alias: 'quickstart_guarded', driverOptions: { mode: 'process' } }));
     try {
-      await guarded.execute(
-        'WITH RECURSIVE [n]([x]) AS (SELECT 1 UNION ALL SELECT [x] + 1 FROM [n] WHERE [x] < 1000000000) SELECT COUNT(*) FROM [n]',
-        [],
-        { timeoutMs: 200 },
-      );
-    } catch (error) {
-      if (!(error instanceof QueryTimeoutError)) throw error;
-      say(`a runaway statement was stopped after ${Math.round(performance.now() - started)} ms (mode 'process'): ${error.code}`);
+      await guarded.execute('SELECT 1'); // opens the pool (a child process) before the clock starts
+      const started = performance.now();
+      try {
+        await guarded.execute(
+          'WITH RECURSIVE [n]([x]) AS (SELECT 1 UNION ALL SELECT [x] + 1 FROM [n] WHERE [x] < 1000000000) SELECT COUNT(*) FROM [n]',
+          [],
+          { timeoutMs: 200 },
+        );
+      } catch (error) {
+        if (!(error instanceof QueryTimeoutError)) throw error;
+        say(`a runaway statement was stopped after ${Math.round(performance.now() - started)} ms (mode 'process'): ${error.code}`);
+      }
+      const [count] = await guarded.execute<{ n: number }>('SELECT COUNT(*) AS [n] FROM [users]');
+      say(`the database is usable right after: ${Number(count!.n)} users`);
+    } finally {
+      await guarded.close();
     }
-    const [count] = await guarded.execute<{ n: number }>('SELECT COUNT(*) AS [n] FROM [users]');
-    say(`the database is usable right after: ${count!.n} users`);
-  } finally {
-    await guarded.close();
   }
 
   const status = PoolManager.getPoolStatus(config.hash())!;
@@ -96,5 +108,5 @@ try {
   console.log('done.');
 } finally {
   await db.close();
-  for (const suffix of ['', '-wal', '-shm']) rmSync(file + suffix, { force: true });
+  for (const suffix of ['', '-wal', '-shm']) rmSync(file + suffix, { force: true, recursive: true });
 }

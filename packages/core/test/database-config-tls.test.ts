@@ -111,8 +111,8 @@ describe('DatabaseConfig tls', () => {
 
   it('refuses tls together with driverOptions.ssl, and on SQLite', () => {
     expect(() => new DatabaseConfig({ database: 'app', tls: { mode: 'require' }, driverOptions: { ssl: true } })).toThrow(/either with "tls" or with driverOptions.ssl/);
-    expect(() => new DatabaseConfig({ database: 'app.db', backend: 'sqlite', tls: { mode: 'require' } })).toThrow(/SQLite is embedded/);
-    expect(() => DatabaseConfig.fromUrl('sqlite:///tmp/app.db?sslmode=require')).toThrow(/SQLite is embedded/);
+    expect(() => new DatabaseConfig({ database: 'app.db', backend: 'sqlite', tls: { mode: 'require' } })).toThrow(/"sqlite" backend is embedded/);
+    expect(() => DatabaseConfig.fromUrl('sqlite:///tmp/app.db?sslmode=require')).toThrow(/"sqlite" backend is embedded/);
     expect(() => DatabaseConfig.fromUrl('sqlite::memory:?ssl=true')).toThrow(ConfigError);
   });
 });

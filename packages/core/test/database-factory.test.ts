@@ -30,6 +30,52 @@ describe('DatabaseFactory', () => {
   });
 });
 
+describe('DatabaseFactory.registerBackend', () => {
+  const oracle = { packageName: '@acme/dal-driver-oracle', factoryExport: 'createOracleDriver', nativePackages: ['oracledb'], urlSchemes: ['oracle', 'oracledb'] };
+
+  it('makes a plugin known to fromUrl, the factory and lazy loading, like a built-in', async () => {
+    DatabaseFactory.registerBackend('oracle', oracle);
+    expect(DatabaseFactory.backends()).toContain('oracle');
+    const config = DatabaseConfig.fromUrl('oracle://system:pw@db.example:1521/FREEPDB1?alias=ora&poolMax=3');
+    expect(config).toMatchObject({ backend: 'oracle', host: 'db.example', port: 1521, user: 'system', database: 'FREEPDB1', alias: 'ora', poolMax: 3 });
+    expect(DatabaseConfig.fromUrl('ORACLEDB://h/x').backend).toBe('oracle');
+    // fromUrl keeps rejecting unknown query parameters for plugins too.
+    expect(() => DatabaseConfig.fromUrl('oracle://h/x?colour=red')).toThrow(/unknown query parameter "colour"/);
+    const db = DatabaseFactory.fromUrl('oracle://h/x?alias=ora_lazy');
+    const err = await db.execute('SELECT 1 FROM DUAL').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DriverNotInstalledError);
+    expect((err as Error).message).toContain('npm install @acme/dal-driver-oracle oracledb');
+    await db.close();
+  });
+
+  it('registering the same package again is harmless; a name or scheme of another package is a ConfigError naming both', () => {
+    DatabaseFactory.registerBackend('oracle', oracle);
+    DatabaseFactory.registerBackend('oracle', oracle);
+    const name = () => DatabaseFactory.registerBackend('oracle', { ...oracle, packageName: '@other/oracle' });
+    expect(name).toThrow(ConfigError);
+    expect(name).toThrow(/"oracle" of @other\/oracle is already taken by @acme\/dal-driver-oracle/);
+    const scheme = () => DatabaseFactory.registerBackend('pg2', { packageName: '@other/pg', factoryExport: 'create', nativePackages: [], urlSchemes: ['postgresql'] });
+    expect(scheme).toThrow(ConfigError);
+    expect(scheme).toThrow(/"postgresql:" of @other\/pg is already taken by @dal\/driver-postgres/);
+    // A refused registration changed nothing.
+    expect(DatabaseFactory.backends()).not.toContain('pg2');
+    expect(DatabaseConfig.fromUrl('postgresql://h/x').backend).toBe('postgres');
+  });
+
+  it('rejects malformed registrations with ConfigError', () => {
+    expect(() => DatabaseFactory.registerBackend('bad name', oracle)).toThrow(ConfigError);
+    expect(() => DatabaseFactory.registerBackend('x', { packageName: '', factoryExport: 'f', nativePackages: [] })).toThrow(ConfigError);
+    expect(() => DatabaseFactory.registerBackend('x', { ...oracle, urlSchemes: ['no spaces'] })).toThrow(ConfigError);
+  });
+
+  it('an embedded backend takes file URLs and refuses tls', () => {
+    DatabaseFactory.registerBackend('filedb', { packageName: '@acme/filedb', factoryExport: 'create', nativePackages: [], embedded: true });
+    expect(DatabaseConfig.fromUrl('filedb:///tmp/a.db')).toMatchObject({ backend: 'filedb', database: '/tmp/a.db' });
+    expect(DatabaseConfig.fromUrl('filedb::memory:?alias=m')).toMatchObject({ backend: 'filedb', database: ':memory:', alias: 'm' });
+    expect(() => new DatabaseConfig({ database: 'a.db', backend: 'filedb', tls: { mode: 'require' } })).toThrow(/"filedb" backend is embedded/);
+  });
+});
+
 describe('scaling advice', () => {
   it.each([
     [0, 'normal', 'no action needed'],

@@ -1,5 +1,6 @@
 import { TransactionError, type Dialect, type IsolationLevel } from '@dal/core';
 import { mapMysqlError } from './map-error.js';
+import { classifyMysqlSchemaError, mysqlSchemaSql } from './mysql-schema-sql.js';
 
 const ISOLATION_SQL: Readonly<Record<IsolationLevel, string>> = {
   'read uncommitted': 'SET TRANSACTION ISOLATION LEVEL READ UNCOMMITTED',
@@ -13,7 +14,8 @@ const BEGIN_WITH_LEVEL = new Map<string, readonly string[]>(
   Object.entries(ISOLATION_SQL).map(([level, sql]) => [level, Object.freeze([sql, 'START TRANSACTION'])]),
 );
 
-function quoteIdentifier(name: string): string {
+/** Quote one identifier for MySQL: wrapped in backticks, inner backticks doubled. */
+export function quoteMysqlIdentifier(name: string): string {
   return '`' + name.replace(/`/g, '``') + '`';
 }
 
@@ -32,17 +34,19 @@ function quoteIdentifier(name: string): string {
 export const mysqlDialect: Dialect = Object.freeze({
   name: 'mysql',
   translateTarget: 'mysql',
-  quoteIdentifier,
+  quoteIdentifier: quoteMysqlIdentifier,
   beginTransactionSql(isolationLevel?: IsolationLevel): readonly string[] {
     if (isolationLevel === undefined) return BEGIN;
     const statements = BEGIN_WITH_LEVEL.get(isolationLevel);
     if (statements === undefined) throw new TransactionError(`unknown isolation level "${String(isolationLevel)}"`);
     return statements;
   },
-  savepointSql: (name: string) => `SAVEPOINT ${quoteIdentifier(name)}`,
-  releaseSavepointSql: (name: string) => `RELEASE SAVEPOINT ${quoteIdentifier(name)}`,
-  rollbackToSavepointSql: (name: string) => `ROLLBACK TO SAVEPOINT ${quoteIdentifier(name)}`,
+  savepointSql: (name: string) => `SAVEPOINT ${quoteMysqlIdentifier(name)}`,
+  releaseSavepointSql: (name: string) => `RELEASE SAVEPOINT ${quoteMysqlIdentifier(name)}`,
+  rollbackToSavepointSql: (name: string) => `ROLLBACK TO SAVEPOINT ${quoteMysqlIdentifier(name)}`,
   mapError: (error: unknown, context: { alias: string; sql?: string }) => mapMysqlError(error, context),
   connectionLimitsSql:
     "SELECT @@max_connections AS max_connections, (SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND <> 'Daemon') AS current_connections",
+  schemaSql: mysqlSchemaSql,
+  classifySchemaError: classifyMysqlSchemaError,
 });

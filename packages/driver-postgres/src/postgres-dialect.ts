@@ -1,5 +1,6 @@
 import { TransactionError, type Dialect, type IsolationLevel } from '@dal/core';
 import { mapPostgresError } from './map-error.js';
+import { classifyPostgresSchemaError, postgresSchemaSql } from './postgres-schema-sql.js';
 
 const BEGIN: readonly string[] = Object.freeze(['BEGIN']);
 
@@ -47,4 +48,6 @@ export const postgresDialect: Dialect = Object.freeze({
   mapError: (error: unknown, context: { alias: string; sql?: string }) => mapPostgresError(error, context),
   connectionLimitsSql:
     "SELECT current_setting('max_connections')::int AS max_connections, (SELECT count(*)::int FROM pg_stat_activity WHERE backend_type = 'client backend') AS current_connections",
+  schemaSql: postgresSchemaSql,
+  classifySchemaError: classifyPostgresSchemaError,
 });

@@ -1,9 +1,11 @@
 import type { Dialect, IsolationLevel } from '@dal/core';
 import { mapSqliteError } from './map-error.js';
+import { classifySqliteSchemaError, sqliteSchemaSql } from './sqlite-schema-sql.js';
 
 const BEGIN: readonly string[] = Object.freeze(['BEGIN IMMEDIATE']);
 
-function quoteIdentifier(name: string): string {
+/** Quote one identifier for SQLite: wrapped in `"`, inner `"` doubled. */
+export function quoteSqliteIdentifier(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
@@ -23,12 +25,14 @@ function quoteIdentifier(name: string): string {
 export const sqliteDialect: Dialect = Object.freeze({
   name: 'sqlite',
   translateTarget: 'sqlite',
-  quoteIdentifier,
+  quoteIdentifier: quoteSqliteIdentifier,
   beginTransactionSql(_isolationLevel?: IsolationLevel): readonly string[] {
     return BEGIN;
   },
-  savepointSql: (name: string) => `SAVEPOINT ${quoteIdentifier(name)}`,
-  releaseSavepointSql: (name: string) => `RELEASE SAVEPOINT ${quoteIdentifier(name)}`,
-  rollbackToSavepointSql: (name: string) => `ROLLBACK TO SAVEPOINT ${quoteIdentifier(name)}`,
+  savepointSql: (name: string) => `SAVEPOINT ${quoteSqliteIdentifier(name)}`,
+  releaseSavepointSql: (name: string) => `RELEASE SAVEPOINT ${quoteSqliteIdentifier(name)}`,
+  rollbackToSavepointSql: (name: string) => `ROLLBACK TO SAVEPOINT ${quoteSqliteIdentifier(name)}`,
   mapError: mapSqliteError,
+  schemaSql: sqliteSchemaSql,
+  classifySchemaError: classifySqliteSchemaError,
 });

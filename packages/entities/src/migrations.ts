@@ -8,7 +8,7 @@ import { ConfigError, EntityError, type Connection, type Database } from '@dal/c
 import { addFieldStatements, changeFieldStatements, columnType, createEntityStatements, literal } from './ddl.js';
 import { definedEntities, definitionOf, INDEX_PREFIX, type EntityDefinition } from './definitions.js';
 import { entitySqlOf } from './entities.js';
-import { isDuplicateObject, isLockTimeout, type EntityDialect } from './entity-dialect.js';
+import type { EntityDialect } from './entity-dialect.js';
 import { Budget, runAsync } from './executor.js';
 import { entityTables, type EntityTables } from './names.js';
 import { loadSchema } from './schema.js';
@@ -300,7 +300,7 @@ async function runStep(runner: Runner, step: MigrationStep): Promise<void> {
       await runner.rows(statement);
     } catch (error) {
       // A step half-done by a process that died (MySQL DDL commits statement by statement) is completed.
-      if (sql.errorAbortsTransaction || !isDuplicateObject(error)) throw error;
+      if (sql.errorAbortsTransaction || sql.errorKind(error) !== 'duplicate-object') throw error;
     }
   }
   const q = sql.q;
@@ -327,7 +327,7 @@ async function migrateLocked(runner: Runner, options: MigrationOptions, ddlLockT
     try {
       await runStep(runner, step);
     } catch (error) {
-      if (isLockTimeout(error)) {
+      if (runner.sql.errorKind(error) === 'lock-timeout') {
         throw new EntityError(`${step.entity}: migration step "${step.description}" could not get its table locks within ${ddlLockTimeoutMs} ms; another transaction is using the table, retry later`, { cause: error });
       }
       throw error;
@@ -370,7 +370,7 @@ export async function applyMigrations(db: Database | Connection, options: Migrat
           try {
             await runner.rows(lock.acquire.sql, lock.acquire.params);
           } catch (error) {
-            throw isLockTimeout(error) ? lockWaitError(lockWaitMs, error) : error;
+            throw sql.errorKind(error) === 'lock-timeout' ? lockWaitError(lockWaitMs, error) : error;
           }
         }
         return migrateLocked(runner, options, ddlLockTimeoutMs);

@@ -4,7 +4,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import { DalError, EntityError, UniqueViolationError } from '@dal/core';
-import { isDuplicateObject, isMissingObject } from './entity-dialect.js';
 import { query, transaction, type Op } from './executor.js';
 import { BIGINT_TEXT_PREFIX, HISTORY_FIELDS, SYSTEM_FIELDS, TYPES_COLUMN, checkFieldName, isIdentifier, isSystemField } from './names.js';
 import { ensureSchema, readSchema, refreshSchema, type EntityContext, type FieldNeeds } from './schema.js';
@@ -380,8 +379,10 @@ function lastError(ctx: EntityContext, error: unknown): unknown {
   return error;
 }
 
-function isRetryable(error: unknown): boolean {
-  return error instanceof HistoryConflict || error instanceof StaleSchema || isMissingObject(error) || isDuplicateObject(error);
+function isRetryable(ctx: EntityContext, error: unknown): boolean {
+  if (error instanceof HistoryConflict || error instanceof StaleSchema) return true;
+  const kind = ctx.sql.errorKind(error);
+  return kind === 'missing-object' || kind === 'duplicate-object';
 }
 
 /**
@@ -401,7 +402,7 @@ function* withSchema<T>(ctx: EntityContext, needs: FieldNeeds, write: (schema: E
       const schema = yield* ensureSchema(ctx, needs);
       return yield* transaction(() => write(schema));
     } catch (error) {
-      if (attempt >= 2 || !isRetryable(error)) throw lastError(ctx, error);
+      if (attempt >= 2 || !isRetryable(ctx, error)) throw lastError(ctx, error);
       invalidateSchema(ctx.database, ctx.entity);
     }
   }
@@ -467,9 +468,9 @@ function* existingSchema(ctx: EntityContext): Op<EntitySchema> {
   return schema;
 }
 
-/** PostgreSQL: a prepared `SELECT *` whose table gained a column since (the driver then drops the statement). */
+/** A prepared `SELECT *` whose table gained a column since (the driver then drops the statement). */
 function isStalePlan(error: unknown): boolean {
-  return DalError.isInstance(error) && (error as { vendorCode?: unknown }).vendorCode === '0A000';
+  return DalError.isInstance(error) && error.code === 'DAL_STALE_STATEMENT';
 }
 
 /**
@@ -482,7 +483,7 @@ function* reading<T>(ctx: EntityContext, body: () => Op<T>): Op<T> {
     try {
       return yield* body();
     } catch (error) {
-      if (isMissingObject(error)) invalidateSchema(ctx.database, ctx.entity);
+      if (ctx.sql.errorKind(error) === 'missing-object') invalidateSchema(ctx.database, ctx.entity);
       if (attempt === 0 && !ctx.inTransaction && isStalePlan(error)) continue;
       throw error;
     }
@@ -512,8 +513,8 @@ function fingerprint(schema: EntitySchema): string {
  */
 function selectList(ctx: EntityContext, schema: EntitySchema): string {
   const list = `/* schema ${fingerprint(schema)} */ *`;
-  if (ctx.sql.name !== 'sqlite') return list;
-  // better-sqlite3 would round 64-bit integers to doubles: read them as exact text too.
+  if (!ctx.sql.inexactBigints) return list;
+  // The driver would round 64-bit integers to doubles (better-sqlite3): read them as exact text too.
   const { q } = ctx.sql;
   const extra: string[] = [];
   for (const [name, info] of schema) {

@@ -2,7 +2,6 @@ import { EntityError } from '@dal/core';
 import { addFieldStatements, changeFieldStatements, createEntityStatements, type DdlStatement } from './ddl.js';
 import type { EntityDefinition } from './definitions.js';
 import type { EntityDialect } from './entity-dialect.js';
-import { isDuplicateObject, isLockTimeout } from './entity-dialect.js';
 import { detached, query, type Op } from './executor.js';
 import type { EntityTables } from './names.js';
 import { cachedSchema, entitySettings, invalidateSchema, storeSchema, type EntitySchema, type FieldInfo } from './schema-cache.js';
@@ -187,7 +186,7 @@ function* tolerateDuplicate(ctx: EntityContext, sql: string): Op<void> {
   try {
     yield* query(sql);
   } catch (error) {
-    if (ctx.sql.errorAbortsTransaction || !isDuplicateObject(error)) throw error;
+    if (ctx.sql.errorAbortsTransaction || ctx.sql.errorKind(error) !== 'duplicate-object') throw error;
   }
 }
 
@@ -221,7 +220,7 @@ function* applyChanges(ctx: EntityContext, needs: FieldNeeds): Op<EntitySchema> 
     if (after === null) throw new EntityError(`${ctx.entity}: the entity tables vanished while its schema was being changed`);
     return after;
   } catch (error) {
-    if (isLockTimeout(error)) throw lockTimeoutError(ctx, error);
+    if (ctx.sql.errorKind(error) === 'lock-timeout') throw lockTimeoutError(ctx, error);
     throw error;
   } finally {
     // A failed PostgreSQL transaction rolls these back itself; the statements then fail harmlessly.

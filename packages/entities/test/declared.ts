@@ -12,7 +12,7 @@ import {
   planMigrations,
   type EntityDeclaration,
 } from '../src/index.js';
-import { entityFixture, expectEntityError, type BackendName, type EntityTarget } from './helpers.js';
+import { entityFixture, expectEntityError, type BackendName, type BuiltinTarget } from './helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const CHILD = join(here, 'fixtures', 'migrate-child.mjs');
@@ -69,7 +69,7 @@ async function indexesOf(conn: Connection, backend: BackendName, table: string):
 }
 
 /** Run the migration child process; resolves once it said "ready", with a promise of its output. */
-function startChild(target: EntityTarget, entity: string, declaration: EntityDeclaration): Promise<{ done: Promise<{ code: number | null; out: string }> }> {
+function startChild(target: BuiltinTarget, entity: string, declaration: EntityDeclaration): Promise<{ done: Promise<{ code: number | null; out: string }> }> {
   const child = spawn(process.execPath, [CHILD, JSON.stringify({ backend: target.name, ...target.location, entity, declaration })], {
     cwd: here,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -87,8 +87,8 @@ function startChild(target: EntityTarget, entity: string, declaration: EntityDec
   });
 }
 
-/** Declared schemas, runtimeDdl and migrations, on one backend. */
-export function describeDeclaredScenarios(target: EntityTarget): void {
+/** Declared schemas, runtimeDdl and migrations, on one backend (a server or SQLite file a child process can open too). */
+export function describeDeclaredScenarios(target: BuiltinTarget): void {
   describe(`declared entities and migrations on ${target.name}`, () => {
     const backend = target.name;
     const fixture = entityFixture(target, `declared_${backend}`, async (open, entities) => {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { DatabaseConfig, EntityError, PoolManager, type Connection, type Database } from '@dal/core';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { MysqlDatabase } from '@dal/driver-mysql';
+import { PgliteDatabase } from '@dal/driver-pglite';
 import { PostgresDatabase } from '@dal/driver-postgres';
 import { SqliteDatabase } from '@dal/driver-sqlite';
 
@@ -12,16 +13,21 @@ export type BackendName = 'postgres' | 'mysql' | 'sqlite';
 
 /** What a backend's test file hands to the shared scenarios. */
 export interface EntityTarget {
-  readonly name: BackendName;
+  readonly name: BackendName | 'pglite';
   /** A Database on the shared test database; a new alias gives a separate pool and schema cache (a "second process"). */
   createDatabase(alias: string): Database;
   /** Remove what the target created (temp files). */
   dispose(): void;
+  /** The backend has one connection per database (PGlite): more connections come from more Databases on the same data. */
+  readonly poolOfOne?: boolean;
   /** Where the database is, for a child process: a URL, or SQLite's file. */
   readonly location: { url?: string; file?: string };
 }
 
-export function postgresTarget(): EntityTarget {
+/** A target of a built-in backend, whose database a child process can open too. */
+export type BuiltinTarget = EntityTarget & { readonly name: BackendName };
+
+export function postgresTarget(): BuiltinTarget {
   const url = process.env['DAL_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
   return {
     name: 'postgres',
@@ -31,7 +37,7 @@ export function postgresTarget(): EntityTarget {
   };
 }
 
-export function mysqlTarget(): EntityTarget {
+export function mysqlTarget(): BuiltinTarget {
   const url = process.env['DAL_MYSQL_URL'] ?? 'mysql://root@127.0.0.1:3306/test';
   return {
     name: 'mysql',
@@ -41,7 +47,7 @@ export function mysqlTarget(): EntityTarget {
   };
 }
 
-export function sqliteTarget(): EntityTarget {
+export function sqliteTarget(): BuiltinTarget {
   const dir = mkdtempSync(join(tmpdir(), 'dal-entities-'));
   const file = join(dir, 'entities.db');
   return {
@@ -49,6 +55,19 @@ export function sqliteTarget(): EntityTarget {
     createDatabase: (alias) => new SqliteDatabase(new DatabaseConfig({ database: file, alias, poolMax: 4 })),
     dispose: () => rmSync(dir, { recursive: true, force: true }),
     location: { file },
+  };
+}
+
+export function pgliteTarget(): EntityTarget {
+  const dir = mkdtempSync(join(tmpdir(), 'dal-entities-pglite-'));
+  return {
+    name: 'pglite',
+    poolOfOne: true,
+    // One data directory: every alias (a "second process") shares its one PGlite instance.
+    createDatabase: (alias) => new PgliteDatabase(new DatabaseConfig({ database: join(dir, 'db'), alias })),
+    dispose: () => rmSync(dir, { recursive: true, force: true }),
+    // No second process may open a PGlite directory while this one has it.
+    location: {},
   };
 }
 
@@ -119,12 +138,12 @@ interface Executes {
  * in a trigger (a sleep the server can cancel); SQLite, which has no sleep, counts a cross join in
  * one (a statement that cannot be interrupted). Returns the statements that undo it.
  */
-export async function slowInserts(backend: BackendName, conn: Executes, table: string): Promise<string[]> {
+export async function slowInserts(backend: EntityTarget['name'], conn: Executes, table: string): Promise<string[]> {
   const run = async (sql: string): Promise<void> => {
     await conn.execute(sql);
   };
   const trigger = `${table}_slow`;
-  if (backend === 'postgres') {
+  if (backend === 'postgres' || backend === 'pglite') {
     await run(`CREATE FUNCTION "${trigger}"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.25); RETURN NEW; END $$`);
     await run(`CREATE TRIGGER "${trigger}" BEFORE INSERT ON "${table}" FOR EACH ROW EXECUTE FUNCTION "${trigger}"()`);
     return [`DROP TRIGGER IF EXISTS "${trigger}" ON "${table}"`, `DROP FUNCTION IF EXISTS "${trigger}"()`];

@@ -54,7 +54,8 @@ class DalPostgresQueryCompiler extends PostgresQueryCompiler {
   }
 }
 
-const BACKENDS: Readonly<Record<BackendName, BackendParts>> = {
+/** The backends kysely has a compiler for (a registered plugin's name is any other string). */
+const BACKENDS: Readonly<Record<'postgres' | 'mysql' | 'sqlite', BackendParts>> = {
   postgres: {
     adapter: () => new PostgresAdapter(),
     compiler: () => new DalPostgresQueryCompiler(),
@@ -99,12 +100,13 @@ export class DalDialect implements Dialect {
         `DalDialect: ${database.alias}: the config does not say which backend it is; pass { backend: 'postgres' | 'mysql' | 'sqlite' }`,
       );
     }
-    if (!Object.hasOwn(BACKENDS, backend)) {
+    const parts = Object.hasOwn(BACKENDS, backend) ? BACKENDS[backend as keyof typeof BACKENDS] : undefined;
+    if (parts === undefined) {
       throw new ConfigError(`DalDialect: unknown backend "${String(backend)}": expected postgres, mysql or sqlite`);
     }
     this.#config = config;
     this.#backend = backend;
-    this.#parts = BACKENDS[backend];
+    this.#parts = parts;
   }
 
   createDriver(): Driver {

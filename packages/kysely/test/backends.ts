@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DatabaseConfig, type BackendName, type Database, type DatabaseConfigOptions } from '@dal/core';
+import { DatabaseConfig, type Database, type DatabaseConfigOptions } from '@dal/core';
 import { MysqlDatabase } from '@dal/driver-mysql';
 import { PostgresDatabase } from '@dal/driver-postgres';
 import { SqliteDatabase } from '@dal/driver-sqlite';
@@ -12,7 +12,7 @@ import { mysqlUrl, postgresUrl } from '@dal/test-utils';
 export type Overrides = Partial<DatabaseConfigOptions>;
 
 export interface TestBackend {
-  readonly name: BackendName;
+  readonly name: 'postgres' | 'mysql' | 'sqlite';
   /** A Database with the defaults a user gets, plus `overrides`; `alias` keeps pools apart. */
   open(alias: string, overrides?: Overrides): Database;
   /** A statement that sleeps `seconds` on the server, carrying `marker` so `isRunning` finds exactly it. */

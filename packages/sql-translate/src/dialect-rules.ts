@@ -1,5 +1,5 @@
 import { TranslationError } from './translation-error.js';
-import type { BuiltinDialect, CustomDialect, TranslateTarget } from './types.js';
+import type { BuiltinDialect, CustomDialect, CustomSyntax, TranslateTarget } from './types.js';
 
 /** Everything the lexer needs to know about a target, resolved once per compile. */
 export interface DialectRules {
@@ -100,8 +100,8 @@ export function resolveRules(target: TranslateTarget): DialectRules {
     throw invalidTarget(target, 'identifierQuote must be " or `');
   }
   const syntax = target.syntax ?? 'sqlite';
-  const lexical = (LEXICAL as Record<string, LexicalRules | undefined>)[syntax];
-  if (lexical === undefined) throw invalidTarget(target, 'syntax must be postgres, mysql or sqlite');
+  const lexical = typeof syntax === 'object' && syntax !== null ? customLexical(target, syntax) : (LEXICAL as Record<string, LexicalRules | undefined>)[syntax];
+  if (lexical === undefined) throw invalidTarget(target, 'syntax must be postgres, mysql, sqlite or a CustomSyntax object');
   let placeholder: DialectRules['placeholder'];
   if (target.placeholder === 'question') placeholder = null;
   else if (target.placeholder === 'dollar') placeholder = dollar;
@@ -114,6 +114,27 @@ export function resolveRules(target: TranslateTarget): DialectRules {
     backslashEscapes: target.backslashEscapes === true,
     dollarQuotes: target.dollarQuotes === true,
     ...lexical,
+  };
+}
+
+const NATIVE_PLACEHOLDERS = ['dollar', 'named', 'none'] as const;
+
+/** The lexer rules of a `CustomSyntax`: each one off unless set. */
+function customLexical(target: CustomDialect, syntax: CustomSyntax): LexicalRules {
+  const flag = (key: 'escapeStrings' | 'nestedComments' | 'hashComments' | 'dashCommentNeedsSpace'): boolean => {
+    const value = syntax[key];
+    if (value !== undefined && typeof value !== 'boolean') throw invalidTarget(target, `syntax.${key} must be a boolean`);
+    return value === true;
+  };
+  const native = syntax.nativePlaceholders ?? 'none';
+  if (!(NATIVE_PLACEHOLDERS as readonly string[]).includes(native)) throw invalidTarget(target, "syntax.nativePlaceholders must be 'dollar', 'named' or 'none'");
+  return {
+    escapeStrings: flag('escapeStrings'),
+    nestedComments: flag('nestedComments'),
+    hashComments: flag('hashComments'),
+    dashCommentNeedsSpace: flag('dashCommentNeedsSpace'),
+    dollarPlaceholders: native === 'dollar',
+    sqlitePlaceholders: native === 'named',
   };
 }
 

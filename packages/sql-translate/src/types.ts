@@ -13,12 +13,30 @@ export interface CustomDialect {
   /** PostgreSQL dollar-quoted bodies `$tag$...$tag$`. */
   readonly dollarQuotes?: boolean;
   /**
-   * Which built-in lexer to follow for comments, string prefixes and native placeholders
+   * The lexer's rules for comments, string prefixes and native placeholders: a built-in lexer
    * (`'postgres'`: nested block comments, `E'...'`, `$n`; `'mysql'`: `#` comments, `-- ` needs a
-   * space; `'sqlite'`: `?NNN`, `:name`, `@name`, `$name`). Defaults to `'sqlite'`, the plainest.
-   * `backslashEscapes` and `dollarQuotes` are read from this dialect object only.
+   * space; `'sqlite'`: `?NNN`, `:name`, `@name`, `$name`), or your own `CustomSyntax`.
+   * Defaults to `'sqlite'`, the plainest. `backslashEscapes` and `dollarQuotes` are read from this
+   * dialect object only.
    */
-  readonly syntax?: BuiltinDialect;
+  readonly syntax?: BuiltinDialect | CustomSyntax;
+}
+
+/** A lexer of your own for a `CustomDialect`; every rule is off unless set. */
+export interface CustomSyntax {
+  /** `E'...'` strings, inside which backslash escapes apply (PostgreSQL). */
+  readonly escapeStrings?: boolean;
+  /** Block comments nest (PostgreSQL). */
+  readonly nestedComments?: boolean;
+  /** `#` starts a line comment (MySQL). */
+  readonly hashComments?: boolean;
+  /** `--` starts a comment only when whitespace or the end follows (MySQL). */
+  readonly dashCommentNeedsSpace?: boolean;
+  /**
+   * Native placeholders passed through untouched: `'dollar'` for `$n` (counted, and never mixed
+   * with `?`), `'named'` for `?NNN`, `:name`, `@name`, `$name`, or `'none'` (the default).
+   */
+  readonly nativePlaceholders?: 'dollar' | 'named' | 'none';
 }
 
 /** A built-in dialect name or a custom dialect's rules. */

@@ -137,6 +137,25 @@ describe('custom dialects', () => {
     expect(compiled.parameterCount).toBe(3);
   });
 
+  it('takes a lexer of its own (CustomSyntax) instead of borrowing a built-in one', () => {
+    // Oracle-like: `--` and plain block comments, native :name placeholders kept, ? becomes :n.
+    const oracle: CustomDialect = { name: 'oracle', identifierQuote: '"', placeholder: (n) => `:${n}`, syntax: { nativePlaceholders: 'named' } };
+    expect(compile("SELECT [a], ':x?' FROM [t] WHERE [b] = ? -- ?\n AND [c] = ?", oracle)).toMatchObject({
+      sql: "SELECT \"a\", ':x?' FROM \"t\" WHERE \"b\" = :1 -- ?\n AND \"c\" = :2",
+      parameterCount: 2,
+    });
+    expect(compile('SELECT [a] FROM [t] WHERE [b] = :b', oracle)).toMatchObject({ sql: 'SELECT "a" FROM "t" WHERE "b" = :b', parameterCount: -1 });
+    // Each rule on its own: # comments and nesting without the rest of MySQL or PostgreSQL.
+    const mixed: CustomDialect = { name: 'mixed', identifierQuote: '`', placeholder: 'question', syntax: { hashComments: true, nestedComments: true } };
+    expect(compile('SELECT ? /* /* ? */ ? */, ? # ?', mixed)).toMatchObject({ parameterCount: 2 });
+    const dollar: CustomDialect = { name: 'dollarish', identifierQuote: '"', placeholder: 'dollar', syntax: { nativePlaceholders: 'dollar' } };
+    expect(compile('SELECT $1, $2', dollar).parameterCount).toBe(2);
+    const bad = [{ hashComments: 'yes' }, { nativePlaceholders: 'colon' }];
+    for (const syntax of bad) {
+      expect(catchError(() => compile('SELECT ?', { name: 'x', identifierQuote: '"', placeholder: 'question', syntax } as unknown as CustomDialect)).construct).toBe('target');
+    }
+  });
+
   it('rejects malformed dialects with construct "target"', () => {
     const bad = [
       { name: '', identifierQuote: '"', placeholder: 'question' },

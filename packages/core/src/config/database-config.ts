@@ -1,10 +1,14 @@
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { ConfigError } from '../errors/errors.js';
+import { backendOfScheme, registeredBackend, urlSchemes } from './backends.js';
 import { TLS_URL_PARAMETERS, TlsSettings, tlsFromUrlParameters, type TlsOptions } from './tls.js';
 
-/** Backends known to `DatabaseFactory` and `DatabaseConfig.fromUrl`. */
-export type BackendName = 'postgres' | 'mysql' | 'sqlite';
+/**
+ * A backend's registered name: the built-ins, or any name a plugin registered with
+ * `DatabaseFactory.registerBackend` (the literals are there for autocompletion).
+ */
+export type BackendName = 'postgres' | 'mysql' | 'sqlite' | (string & {});
 
 export interface DatabaseConfigOptions {
   /** Database name; for SQLite a file path or ':memory:'. */
@@ -149,14 +153,6 @@ const DURATION_KEYS = [
   'metricsWindowMs',
 ] as const;
 
-const URL_SCHEMES: Record<string, BackendName> = {
-  postgres: 'postgres',
-  postgresql: 'postgres',
-  mysql: 'mysql',
-  mariadb: 'mysql',
-  sqlite: 'sqlite',
-};
-
 function defaultPoolMax(): number {
   return Math.min(20, Math.max(4, availableParallelism() * 4));
 }
@@ -228,8 +224,9 @@ export class DatabaseConfig {
     this.user = options.user;
     this.#password = options.password;
     this.env = options.env ?? DEFAULTS.env;
-    if (options.backend !== undefined && !Object.values(URL_SCHEMES).includes(options.backend)) {
-      throw new ConfigError(`${where}: unknown backend "${String(options.backend)}"`);
+    // Any non-empty name: a plugin may register its backend after configs for it are built.
+    if (options.backend !== undefined && (typeof options.backend !== 'string' || options.backend === '')) {
+      throw new ConfigError(`${where}: "backend" must be a backend name, got ${String(options.backend)}`);
     }
     this.backend = options.backend;
 
@@ -263,8 +260,8 @@ export class DatabaseConfig {
     if (this.tls !== undefined && 'ssl' in this.driverOptions) {
       throw new ConfigError(`${where}: set TLS either with "tls" or with driverOptions.ssl, not both`);
     }
-    if (this.tls !== undefined && this.backend === 'sqlite') {
-      throw new ConfigError(`${where}: SQLite is embedded and takes no "tls" setting`);
+    if (this.tls !== undefined && this.backend !== undefined && registeredBackend(this.backend)?.embedded === true) {
+      throw new ConfigError(`${where}: the "${this.backend}" backend is embedded (no server) and takes no "tls" setting`);
     }
     this.failbackAfterMs = durations.failbackAfterMs;
     this.leakDetectionThresholdMs = durations.leakDetectionThresholdMs;
@@ -314,13 +311,14 @@ export class DatabaseConfig {
   static fromUrl(url: string, overrides: Partial<DatabaseConfigOptions> = {}): DatabaseConfig {
     if (typeof url !== 'string') throw new ConfigError('DatabaseConfig.fromUrl needs a string');
     const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
-    const backend = scheme === undefined ? undefined : URL_SCHEMES[scheme];
+    const backend = scheme === undefined ? undefined : backendOfScheme(scheme);
     if (backend === undefined) {
       throw new ConfigError(
-        `DatabaseConfig.fromUrl: unknown URL scheme "${scheme ?? ''}" (expected postgres://, postgresql://, mysql://, mariadb:// or sqlite:)`,
+        `DatabaseConfig.fromUrl: unknown URL scheme "${scheme ?? ''}" (expected ${urlSchemes().map((s) => `${s}:`).join(', ')}; a plugin's scheme is known once its driver package is imported)`,
       );
     }
-    if (backend === 'sqlite' && /^sqlite::memory:/i.test(url)) {
+    const embedded = registeredBackend(backend)?.embedded === true;
+    if (embedded && /^[a-z][a-z0-9+.-]*::memory:/i.test(url)) {
       return new DatabaseConfig({ database: ':memory:', backend, ...queryOptions(url.slice(url.indexOf('?') >>> 0)), ...overrides });
     }
     let parsed: URL;
@@ -330,7 +328,7 @@ export class DatabaseConfig {
       throw new ConfigError('DatabaseConfig.fromUrl: malformed URL', { cause: redactedCause(cause) });
     }
     const query = queryOptions(parsed.search);
-    if (backend === 'sqlite') {
+    if (embedded) {
       // sqlite:///abs/path.db, sqlite://./relative.db
       const path = decodeURIComponent(parsed.host ? parsed.host + parsed.pathname : parsed.pathname);
       return new DatabaseConfig({ database: path, backend, ...query, ...overrides });

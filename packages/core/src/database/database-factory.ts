@@ -2,26 +2,13 @@ import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { DatabaseConfig } from '../config/database-config.js';
+import { backendNames, registerBackend, registeredBackend, type BackendPackage } from '../config/backends.js';
+import { DatabaseConfig, type BackendName } from '../config/database-config.js';
 import type { Driver } from '../driver/driver.js';
 import { ConfigError, DriverNotInstalledError } from '../errors/errors.js';
 import { Database, type DatabaseOptions, type DriverLoader } from './database.js';
 
-/** Where a backend's driver lives: the package, its factory export, and the native client it needs. */
-export interface BackendPackage {
-  /** npm package of the driver, e.g. '@dal/driver-postgres'. */
-  readonly packageName: string;
-  /** Named export that creates the driver from `config.driverOptions`, e.g. 'createPostgresDriver'. */
-  readonly factoryExport: string;
-  /** Native client packages the driver needs installed beside it (named in the error when missing). */
-  readonly nativePackages: readonly string[];
-}
-
-const backends = new Map<string, BackendPackage>([
-  ['postgres', { packageName: '@dal/driver-postgres', factoryExport: 'createPostgresDriver', nativePackages: ['pg'] }],
-  ['mysql', { packageName: '@dal/driver-mysql', factoryExport: 'createMysqlDriver', nativePackages: ['mysql2'] }],
-  ['sqlite', { packageName: '@dal/driver-sqlite', factoryExport: 'createSqliteDriver', nativePackages: ['better-sqlite3'] }],
-]);
+export type { BackendPackage } from '../config/backends.js';
 
 type DriverModule = Record<string, unknown>;
 
@@ -42,10 +29,10 @@ export class DatabaseFactory {
    * `DriverNotInstalledError` naming the package to install.
    * @throws {ConfigError} for an unknown backend name.
    */
-  static createDatabase(backend: string, config: DatabaseConfig, options?: DatabaseOptions): Database {
-    const pkg = backends.get(backend);
+  static createDatabase(backend: BackendName, config: DatabaseConfig, options?: DatabaseOptions): Database {
+    const pkg = typeof backend === 'string' ? registeredBackend(backend) : undefined;
     if (pkg === undefined) {
-      throw new ConfigError(`Unknown backend "${String(backend)}": expected one of ${[...backends.keys()].join(', ')} (or register one with DatabaseFactory.registerBackend)`);
+      throw new ConfigError(`Unknown backend "${String(backend)}": expected one of ${backendNames().join(', ')} (or register one with DatabaseFactory.registerBackend)`);
     }
     if (config === null || typeof config !== 'object' || typeof config.hash !== 'function') {
       throw new ConfigError('DatabaseFactory.createDatabase needs a DatabaseConfig as its second argument');
@@ -53,20 +40,30 @@ export class DatabaseFactory {
     return new Database(config, lazyDriver(backend, pkg, config.driverOptions), options);
   }
 
-  /** A Database from a URL (`postgres://…`, `mysql://…`, `sqlite:…`). */
+  /** A Database from a URL (`postgres://…`, `mysql://…`, `sqlite:…`, or a registered plugin's scheme). */
   static fromUrl(url: string, options?: DatabaseOptions): Database {
     const config = DatabaseConfig.fromUrl(url);
     return DatabaseFactory.createDatabase(config.backend!, config, options);
   }
 
-  /** Teach the factory a backend from a plugin package (e.g. an Oracle driver). */
+  /**
+   * Teach the factory, `DatabaseConfig.fromUrl` and lazy loading a backend from a plugin package
+   * (e.g. an Oracle driver); a driver package may call it when imported. Registering the same
+   * package again updates its entry.
+   *
+   * ```ts
+   * DatabaseFactory.registerBackend('oracle', { packageName: '@acme/dal-driver-oracle',
+   *   factoryExport: 'createOracleDriver', nativePackages: ['oracledb'], urlSchemes: ['oracle'] });
+   * ```
+   * @throws {ConfigError} when the name or a URL scheme is taken by another package (both are named).
+   */
   static registerBackend(name: string, pkg: BackendPackage): void {
-    backends.set(name, pkg);
+    registerBackend(name, pkg);
   }
 
   /** Names of every known backend. */
   static backends(): string[] {
-    return [...backends.keys()];
+    return backendNames();
   }
 }
 

@@ -8,7 +8,7 @@
  *  - how to open one raw connection (async, and optionally sync),
  *  - how to run one statement on it, how to cancel the running one, how to check and close it.
  *
- * See docs/adding-a-backend.md for a walk-through with a hypothetical Oracle driver.
+ * See docs/adding-a-backend.md for a walk-through with the PGlite driver (packages/driver-pglite).
  */
 import type { DalError } from '@dal/resilience';
 import type { TranslateTarget } from '@dal/sql-translate';
@@ -112,6 +112,128 @@ export interface Dialect {
    * `current_connections` (open now, all clients), for capacity advice. Omit without a server.
    */
   readonly connectionLimitsSql?: string;
+  /**
+   * Optional: the SQL features that create and change tables (@dal/entities) generate for this
+   * backend. Each member left out takes the feature's SQL-standard default.
+   */
+  readonly schemaSql?: Partial<SchemaSql>;
+  /**
+   * Optional: what a mapped error means to features that create and read tables, or undefined
+   * when it is none of these. Without it, only SQL-standard SQLSTATEs are recognised.
+   */
+  classifySchemaError?(error: DalError): SchemaErrorKind | undefined;
+}
+
+/** How features store a value in a column: one SQL type per kind (see `SchemaSql.columnTypes`). */
+export type StoredKind = 'text' | 'double' | 'bigint' | 'boolean' | 'timestamp';
+
+/**
+ * What an error means to a feature that creates and reads tables: a table or column it expected
+ * is not there (its cached schema is stale), one it meant to create already exists (a concurrent
+ * creator), or DDL gave up waiting for a lock. (A statement prepared before DDL elsewhere is
+ * core's `StaleStatementError`, not a kind here.)
+ */
+export type SchemaErrorKind = 'missing-object' | 'duplicate-object' | 'lock-timeout';
+
+/** An index to create: its name, its columns in order, and whether it is unique. */
+export interface IndexSpec {
+  readonly name: string;
+  readonly columns: readonly string[];
+  readonly unique: boolean;
+}
+
+/** A statement with its positional (`?`) parameters. */
+export interface SqlWithParams {
+  readonly sql: string;
+  readonly params: unknown[];
+}
+
+/**
+ * The table SQL of one backend, for features such as @dal/entities. Names come unquoted: quote
+ * them with the dialect's `quoteIdentifier`. SQL may use portable `?` placeholders.
+ */
+export interface SchemaSql {
+  /** A failed statement aborts the whole transaction (PostgreSQL), so errors cannot be tolerated inside one. */
+  readonly errorAbortsTransaction: boolean;
+  /** `WITH m AS (INSERT ... RETURNING ...) INSERT ... SELECT FROM m` works (one statement for rows and history). */
+  readonly dataModifyingCte: boolean;
+  /** An upsert can end in `RETURNING` (the row as stored, after an update too); otherwise it is read back. */
+  readonly upsertReturning: boolean;
+  /** The upsert's update fires on a conflict of any unique key, not only the id (MySQL's ON DUPLICATE KEY). */
+  readonly upsertMatchesAnyUniqueKey: boolean;
+  /** Most placeholders one statement may carry. */
+  readonly maxParams: number;
+  /** Column type of each stored kind ('' for no declared type: SQLite then keeps values as bound). */
+  readonly columnTypes: Readonly<Record<StoredKind, string>>;
+  /** Type of a primary-key string column. */
+  readonly idColumn: string;
+  /** Type of the feature's own text columns (user ids, comments, field type maps). */
+  readonly textColumn: string;
+  /** Type of the feature's own timestamp columns (created_at, history_timestamp). */
+  readonly timestampColumn: string;
+  /** Type of a small integer column (versions, counters). */
+  readonly integerColumn: string;
+  /** Appended to CREATE TABLE (engine, charset), or ''. */
+  readonly tableOptions: string;
+  /** The driver returns 64-bit integers as doubles: features also read bigint columns as text. */
+  readonly inexactBigints: boolean;
+  /**
+   * Column type of a declared field of `kind` (real types where `columnTypes` has none, as on
+   * SQLite); `keyed` when the column is part of an index or unique (MySQL then needs a VARCHAR).
+   */
+  declaredColumn(kind: StoredKind, options: { readonly keyed: boolean; readonly maxLength: number | undefined }): string;
+  /** ALTER TABLE ... ADD COLUMN with a column type, tolerant of an existing column where the backend allows. */
+  addColumn(table: string, column: string, columnType: string): string;
+  /** Statements that change a column's storage from one kind to another, or none when no DDL is needed. */
+  changeColumn(table: string, column: string, from: StoredKind, to: StoredKind): string[];
+  /** CREATE [UNIQUE] INDEX, tolerant of an existing index where the backend allows. */
+  createIndex(table: string, index: IndexSpec): string;
+  dropIndex(table: string, name: string): string;
+  renameColumn(table: string, from: string, to: string): string;
+  dropColumn(table: string, column: string): string;
+  /** Make an existing column NOT NULL; undefined where the backend cannot without rebuilding the table (SQLite). */
+  setNotNull(table: string, column: string, columnType: string): string | undefined;
+  /** The statement changing a column to `columnType` when its catalog type `actual` differs in a way that matters, else undefined. */
+  retype(table: string, column: string, actual: string, columnType: string): string | undefined;
+  /** Columns of `table`: rows of `name`, `nullable` (non-zero or 'YES' when nullable) and `type`. */
+  columnsOf(table: string): SqlWithParams;
+  /** Index names of `table`: rows of `name`. */
+  indexesOf(table: string): SqlWithParams;
+  /**
+   * The process-wide lock migrations hold: `acquire` waits at most `waitMs`; `release` (when given)
+   * frees it, else the transaction's end does. Undefined when the transaction itself serializes.
+   */
+  migrationLock: ((waitMs: number) => { acquire: SqlWithParams; release?: SqlWithParams }) | undefined;
+  /**
+   * The tail of `INSERT INTO table (...) VALUES (...)` that turns it into an upsert on the `id`
+   * column, setting `updates` from the new row; `mergeJson`, when given, names a JSON-object text
+   * column whose old and new objects are merged (new keys win) instead of replaced.
+   */
+  upsertTail(table: string, updates: readonly string[], mergeJson: string | undefined): string;
+  /** INSERT of one row that does nothing when its primary key exists; `values` are SQL literals, else placeholders. */
+  insertIgnore(table: string, columns: readonly string[], values?: readonly string[]): string;
+  /** One-row query whose `e` is non-zero when `table` exists. */
+  tableExists(table: string): SqlWithParams;
+  /** LIMIT/OFFSET clause for validated integers ('' when both are undefined). */
+  limitOffset(limit: number | undefined, offset: number | undefined): string;
+  /** A timestamp as bound for a timestamp column. */
+  timestamp(at: Date): unknown;
+  /** A placeholder for a value of `kind` where the server cannot infer its type (INSERT ... SELECT). */
+  typedParam(kind: 'text' | 'timestamp'): string;
+  /**
+   * Serialises schema changes of one entity across sessions: `acquire` waits (bounded by the lock
+   * timeout), `release` (when given) frees it; undefined when the transaction already serialises them.
+   */
+  ddlLock: ((key: string) => { acquire: SqlWithParams; release?: SqlWithParams }) | undefined;
+  /** Statements around DDL bounding how long it waits for locks; undefined when not needed. */
+  readonly lockTimeout:
+    | {
+        /** One-row query whose `v` is the current setting. */
+        readonly read: string;
+        set(ms: number): SqlWithParams;
+        restore(previous: unknown): SqlWithParams;
+      }
+    | undefined;
 }
 
 /** One open physical connection, driven by core. Core never runs two statements on it at once. */

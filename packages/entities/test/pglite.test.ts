@@ -1,0 +1,4 @@
+import { pgliteTarget } from './helpers.js';
+import { describeEntityScenarios } from './scenarios.js';
+
+describeEntityScenarios(pgliteTarget());
