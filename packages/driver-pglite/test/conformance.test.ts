@@ -60,5 +60,9 @@ describeConformance({
     'an exhausted pool rejects with PoolTimeoutError after the acquisition timeout, losing no slot': `${oneConnection}; pglite.test.ts checks exhaustion, FIFO and PoolTimeoutError on its pool of one`,
     'idle connections above poolMin are closed after idleTimeoutMs': `${oneConnection}: none is ever above poolMin`,
     'poolMin connections are opened up front and kept warm through idle eviction': `${oneConnection}: poolMin cannot be 2`,
+    // No DriverConnection.stream yet: core falls back to execute (correct rows, whole result in memory).
+    'a million-row stream keeps the heap flat and holds one connection until it ends': 'no cursor streaming in this driver yet: results are read whole',
+    'break stops the statement on the server and frees the connection': `${noCancel}, and results are read whole (no streaming yet)`,
+    'a batch past timeoutMs fails with QueryTimeoutError and is cancelled; time spent between batches does not count': noCancel,
   },
 });
