@@ -7,6 +7,7 @@ import { emitDalEvent, eventListeners } from '../events.js';
 import { DefaultDriverOptions } from '../connection/driver-options.js';
 import { instrumentation, type InstrumentedPool } from '../instrumentation.js';
 import type { Logger } from '../logger.js';
+import { registeredBackend } from '../config/backends.js';
 import type { ConnectionGate } from './connection-gate.js';
 import type { Lease, Pool } from './pool.js';
 import type { ErrorsByCategory, PoolMetrics } from './pool-metrics.js';
@@ -91,7 +92,8 @@ export class PoolRuntime {
   get instrumented(): InstrumentedPool {
     if (this.#instrumented !== undefined) return this.#instrumented;
     const { config, dialect, gate } = this;
-    const networked = dialect.name !== 'sqlite';
+    // An embedded backend (registered as such) has no server address to report.
+    const networked = registeredBackend(dialect.name)?.embedded !== true;
     this.#instrumented = {
       alias: config.alias,
       hash: config.hash(),
