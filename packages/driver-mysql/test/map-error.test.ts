@@ -293,7 +293,7 @@ describe('mysqlDialect', () => {
     expect(mysqlDialect.beginTransactionSql('read committed')).toEqual(['SET TRANSACTION ISOLATION LEVEL READ COMMITTED', 'START TRANSACTION']);
     expect(() => mysqlDialect.beginTransactionSql('chaos' as never)).toThrow(/isolation level/);
     expect(mysqlDialect.savepointSql('s1')).toBe('SAVEPOINT `s1`');
-    expect(mysqlDialect.releaseSavepointSql('s1')).toBe('RELEASE SAVEPOINT `s1`');
+    expect(mysqlDialect.releaseSavepointSql!('s1')).toBe('RELEASE SAVEPOINT `s1`');
     expect(mysqlDialect.rollbackToSavepointSql('s1')).toBe('ROLLBACK TO SAVEPOINT `s1`');
   });
 });

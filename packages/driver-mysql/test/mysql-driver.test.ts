@@ -343,7 +343,7 @@ describe('MysqlDriver', () => {
     await conn.execute(mysqlDialect.savepointSql('sp 1'), [], OBJECT_ROWS);
     await conn.execute(`INSERT INTO ${T}_tx VALUES (?)`, [2], OBJECT_ROWS);
     await conn.execute(mysqlDialect.rollbackToSavepointSql('sp 1'), [], OBJECT_ROWS);
-    await conn.execute(mysqlDialect.releaseSavepointSql('sp 1'), [], OBJECT_ROWS);
+    await conn.execute(mysqlDialect.releaseSavepointSql!('sp 1'), [], OBJECT_ROWS);
     await conn.execute('COMMIT', [], OBJECT_ROWS);
     const { rows } = await conn.execute(`SELECT id FROM ${T}_tx`, [], ARRAY_ROWS);
     expect(rows).toEqual([[1]]);

@@ -34,7 +34,7 @@ describe('postgresDialect', () => {
 
   it('writes savepoint statements with quoted names', () => {
     expect(postgresDialect.savepointSql('sp_1')).toBe('SAVEPOINT "sp_1"');
-    expect(postgresDialect.releaseSavepointSql('sp_1')).toBe('RELEASE SAVEPOINT "sp_1"');
+    expect(postgresDialect.releaseSavepointSql!('sp_1')).toBe('RELEASE SAVEPOINT "sp_1"');
     expect(postgresDialect.rollbackToSavepointSql('a"b')).toBe('ROLLBACK TO SAVEPOINT "a""b"');
   });
 });

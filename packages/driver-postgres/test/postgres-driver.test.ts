@@ -155,7 +155,7 @@ describe('PostgresConnection: statements', () => {
     await conn.execute(postgresDialect.savepointSql('sp 1'), [], OBJECT);
     await conn.execute(`INSERT INTO ${TABLE} (name) VALUES ($1)`, ['undone'], OBJECT);
     await conn.execute(postgresDialect.rollbackToSavepointSql('sp 1'), [], OBJECT);
-    await conn.execute(postgresDialect.releaseSavepointSql('sp 1'), [], OBJECT);
+    await conn.execute(postgresDialect.releaseSavepointSql!('sp 1'), [], OBJECT);
     await conn.execute('COMMIT', [], OBJECT);
     const names = await admin.query(`SELECT name FROM ${TABLE} WHERE name IN ('kept', 'undone') ORDER BY name`);
     expect(names.rows).toEqual([{ name: 'kept' }]);

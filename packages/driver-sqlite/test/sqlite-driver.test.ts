@@ -154,7 +154,7 @@ describe.each(['inline', 'worker', 'process'] as const)('mode %s', (mode) => {
     await conn.execute(sqliteDialect.savepointSql('sp 1'), [], OBJECTS);
     await conn.execute('INSERT INTO driver_sqlite_sp VALUES (2)', [], OBJECTS);
     await conn.execute(sqliteDialect.rollbackToSavepointSql('sp 1'), [], OBJECTS);
-    await conn.execute(sqliteDialect.releaseSavepointSql('sp 1'), [], OBJECTS);
+    await conn.execute(sqliteDialect.releaseSavepointSql!('sp 1'), [], OBJECTS);
     await conn.execute('COMMIT', [], OBJECTS);
     expect((await conn.execute('SELECT x FROM driver_sqlite_sp', [], ARRAYS)).rows).toEqual([[1]]);
     const version = await conn.serverVersion();

@@ -131,7 +131,8 @@ export class DalDriver implements Driver {
 
   async releaseSavepoint(connection: DalKyselyConnection, savepointName: string): Promise<void> {
     const conn = connection.connection;
-    await conn.query(conn.dialect.releaseSavepointSql(savepointName));
+    const release = conn.dialect.releaseSavepointSql?.(savepointName);
+    if (release !== undefined) await conn.query(release);
   }
 
   async releaseConnection(connection: DalKyselyConnection): Promise<void> {

@@ -456,7 +456,9 @@ export class Connection {
     session.transactionDepth++;
     try {
       const result = await fn(this);
-      await this.#native(dialect.releaseSavepointSql(name), NO_PARAMS, undefined);
+      // Optional: a backend that keeps released savepoints cheaply can skip the round trip.
+      const release = dialect.releaseSavepointSql?.(name);
+      if (release !== undefined) await this.#native(release, NO_PARAMS, undefined);
       return result;
     } catch (error) {
       if (session.lease !== undefined && !session.lease.conn.broken) {

@@ -237,7 +237,8 @@ export class SyncConnection {
     session.transactionDepth++;
     try {
       const result = fn(this);
-      this.#native(dialect.releaseSavepointSql(name), NO_PARAMS);
+      const release = dialect.releaseSavepointSql?.(name);
+      if (release !== undefined) this.#native(release, NO_PARAMS);
       return result;
     } catch (error) {
       // Guarded as on the async side: the callback's error is the one the caller sees.

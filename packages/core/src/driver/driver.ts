@@ -99,7 +99,11 @@ export interface Dialect {
   beginTransactionSql(isolationLevel?: IsolationLevel): readonly string[];
   /** Native SQL for savepoints (only called when `capabilities.savepoints`). */
   savepointSql(name: string): string;
-  releaseSavepointSql(name: string): string;
+  /**
+   * Optional: releasing a savepoint costs a round trip, and a savepoint left unreleased ends with
+   * its transaction anyway; leave it out where that is cheap for the backend.
+   */
+  releaseSavepointSql?(name: string): string;
   rollbackToSavepointSql(name: string): string;
   /**
    * Turn a native driver error into a DalError (QueryError subclasses, ConnectionError, ...).
