@@ -106,8 +106,13 @@ describe('serveDashboard', () => {
       const ping = tab.locator('#operations tr[data-operation="ping"]').filter({ has: tab.locator('[data-field="pool"]', { hasText: mine }) });
       const pingCount = PoolManager.getPoolStatus(db.config.hash())!.metrics.operations['ping']!.count;
       expect(await ping.locator('[data-field="count"]').textContent({ timeout: 5_000 })).toBe(String(pingCount));
-      // SQLite's SELECT 1 takes well under 1 ms: every percentile is in the first bucket (0..1 ms).
-      for (const p of ['p50', 'p95', 'p99']) expect(Number(await ping.locator(`[data-field="${p}"]`).textContent())).toBeLessThanOrEqual(1);
+      // SQLite's SELECT 1 takes well under 1 ms: the median is in the first bucket (0..1 ms). The tail
+      // of five samples is whatever a busy machine made of one of them, but never below the median.
+      const percentile = async (p: string): Promise<number> => Number(await ping.locator(`[data-field="${p}"]`).textContent());
+      const [p50, p95, p99] = [await percentile('p50'), await percentile('p95'), await percentile('p99')];
+      expect(p50).toBeLessThanOrEqual(1);
+      expect(p95).toBeGreaterThanOrEqual(p50);
+      expect(p99).toBeGreaterThanOrEqual(p95);
 
       // Sorting: count, descending then ascending (ping ran 6 times, lookup 3 times; CREATE TABLE is 'unknown').
       const counts = async (): Promise<number[]> => (await tab.locator('#operations tbody [data-field="count"]').allTextContents()).map(Number);
