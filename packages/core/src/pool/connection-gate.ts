@@ -2,7 +2,7 @@ import { CircuitBreaker, CircuitOpenError, DalError } from '@dal/resilience';
 import type { DatabaseConfig } from '../config/database-config.js';
 import type { DriverConnection } from '../driver/driver.js';
 import { PoolClosedError } from '../errors/errors.js';
-import { timeoutSignal } from '../timeout-signal.js';
+import { probeServer } from './probe.js';
 import type { HostSelector } from './host-selector.js';
 
 /**
@@ -135,18 +135,10 @@ export class ConnectionGate {
 
   /** Can a new connection be opened and answer? Opens one, pings it, closes it. */
   async #probe(stop: AbortSignal): Promise<void> {
-    const deadline = timeoutSignal(this.#pingTimeoutMs, () => new DOMException('probe timed out', 'TimeoutError'), stop);
     try {
-      const conn = await this.hosts.connect(deadline.signal);
-      try {
-        await conn.ping({ signal: deadline.signal });
-      } finally {
-        await conn.close().catch(() => conn.destroy());
-      }
+      await probeServer((signal) => this.hosts.connect(signal), this.#pingTimeoutMs, stop);
     } catch (error) {
       throw DalError.isInstance(error) ? error : new Error(`${this.#alias}: probe failed`, { cause: error });
-    } finally {
-      deadline.clear();
     }
   }
 }

@@ -3,6 +3,7 @@ import type { Driver, DriverConnection } from '../driver/driver.js';
 import { ConnectionError } from '../errors/errors.js';
 import type { Logger } from '../logger.js';
 import { timeoutSignal } from '../timeout-signal.js';
+import { probeServer } from './probe.js';
 
 /**
  * Opens connections to the first reachable server of `config.hosts`. When opening a connection
@@ -84,21 +85,11 @@ export class HostSelector {
   }
 
   async #probeFirstHost(): Promise<void> {
-    const attempt = timeoutSignal(this.#attemptMs, () => new DOMException('host did not answer in time', 'TimeoutError'));
-    let answered = false;
-    try {
-      const conn = await this.#driver.connect(this.#configs[0]!, { signal: attempt.signal });
-      try {
-        await conn.ping({ signal: attempt.signal });
-        answered = true;
-      } finally {
-        await conn.close().catch(() => conn.destroy());
-      }
-    } catch {
-      // Still down: stay on the fallback and look again later.
-    } finally {
-      attempt.clear();
-    }
+    // Still down: stay on the fallback and look again later.
+    const answered = await probeServer((signal) => this.#driver.connect(this.#configs[0]!, { signal }), this.#attemptMs).then(
+      () => true,
+      () => false,
+    );
     if (this.#closed || this.#current === 0) return;
     if (answered) this.#switchTo(0, 'failback');
     else this.#scheduleFailbackProbe();
