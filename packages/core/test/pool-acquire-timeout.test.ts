@@ -57,4 +57,40 @@ describe('pool: acquire timeout', () => {
     await expect(conn.execute('SELECT 1')).resolves.toEqual([{ value: 1 }]);
     await conn.release();
   });
+
+  it('each waiter times out at its own deadline, counted from when it started waiting', async () => {
+    const { db } = testDatabase({ poolMax: 1, connectionAcquisitionTimeoutMs: 200 });
+    const held = await db.connection();
+    const started = performance.now();
+    const waitedFor = (delayMs: number) =>
+      new Promise<void>((resolve) => setTimeout(resolve, delayMs)).then(async () => {
+        const { error } = await settle(db.connection());
+        expect(error).toBeInstanceOf(PoolTimeoutError);
+        return performance.now() - started;
+      });
+    // Enqueued at about 0, 80 and 160 ms: they give up at about 200, 280 and 360 ms.
+    const [first, second, third] = await Promise.all([waitedFor(0), waitedFor(80), waitedFor(160)]);
+    expect(first).toBeGreaterThanOrEqual(195);
+    expect(second).toBeGreaterThanOrEqual(first! + 40);
+    expect(second).toBeGreaterThanOrEqual(275);
+    expect(third).toBeGreaterThanOrEqual(second! + 40);
+    expect(third).toBeGreaterThanOrEqual(355);
+    await held.release();
+  });
+
+  it('a waiter that leaves early (aborted) neither shortens nor extends the others\' wait', async () => {
+    const { db } = testDatabase({ poolMax: 1, connectionAcquisitionTimeoutMs: 200 });
+    const held = await db.connection();
+    const controller = new AbortController();
+    const started = performance.now();
+    const aborted = settle(db.connection({ signal: controller.signal }));
+    const waiting = settle(db.connection());
+    setTimeout(() => controller.abort(), 20);
+    expect((await aborted).error).toMatchObject({ code: 'DAL_ABORTED' });
+    expect((await waiting).error).toBeInstanceOf(PoolTimeoutError);
+    const waited = performance.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(195);
+    expect(waited).toBeLessThan(5_000);
+    await held.release();
+  });
 });

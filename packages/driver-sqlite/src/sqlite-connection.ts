@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import type { DriverConnection, DriverExecuteOptions, DriverResult, DriverRowStream, DriverStreamOptions, SyncDriverConnection, SyncDriverReader } from '@dal/core';
 import { sqliteRowStream } from './sqlite-stream.js';
-import { firstRow, openSqliteDatabase, StatementRunner, type SqliteDatabase } from './sqlite-engine.js';
+import { everyRow, firstRow, openSqliteDatabase, StatementRunner, type ReadOnlyStatement, type SqliteDatabase } from './sqlite-engine.js';
 import { mapSqliteConnectError, mapSqliteError } from './map-error.js';
 import { resolve as resolvePath } from 'node:path';
 import type { SqliteOpenOptions } from './sqlite-options.js';
@@ -156,14 +156,15 @@ export class SqliteConnection implements DriverConnection {
   }
 
   /**
-   * `sql` prepared as a read-only query for the `executeFirst` calls core runs in place, or
+   * `sql` prepared as a read-only query for the `executeFirst` and `execute` calls core runs in place, or
    * undefined when it writes. When the reader throws (a lock, say), core runs the statement again
    * through `executeNow`.
    * @throws the native error when `sql` does not prepare.
    */
   prepareReader(sql: string): SyncDriverReader | undefined {
     const reader = this.#handle.runner.readOnly(sql);
-    return reader === undefined ? undefined : { first: (params) => firstRow(reader, toSqliteParams(params)) };
+    if (reader === undefined) return undefined;
+    return { first: (params) => firstRow(reader, toSqliteParams(params)), all: (params) => everyRow(reader, toSqliteParams(params)) };
   }
 
   /** Ends a wait for a lock (a running statement has always finished before any timer fires). */
@@ -244,23 +245,22 @@ export class SqliteSyncConnection implements SyncDriverConnection {
   }
 
   /**
-   * `sql` prepared as a read-only query for `SyncConnection.executeFirst`, or undefined when it
-   * writes. It meets a lock as `execute` does.
+   * `sql` prepared as a read-only query for `SyncConnection.executeFirst` and `execute`, or
+   * undefined when it writes. It meets a lock as `execute` does.
    * @throws the native error when `sql` does not prepare (core then lets `execute` report it).
    */
   prepareReader(sql: string): SyncDriverReader | undefined {
     const reader = this.#handle.runner.readOnly(sql);
     if (reader === undefined) return undefined;
-    return {
-      first: (params) => {
-        const values = toSqliteParams(params);
-        try {
-          return firstRow(reader, values);
-        } catch (error) {
-          return this.#afterBusy(error, sql, () => firstRow(reader, values));
-        }
-      },
+    const read = <T>(how: (r: ReadOnlyStatement, values: readonly unknown[]) => T, params: readonly unknown[]): T => {
+      const values = toSqliteParams(params);
+      try {
+        return how(reader, values);
+      } catch (error) {
+        return this.#afterBusy(error, sql, () => how(reader, values));
+      }
     };
+    return { first: (params) => read(firstRow, params), all: (params) => read(everyRow, params) };
   }
 
   /**

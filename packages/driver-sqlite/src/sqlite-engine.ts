@@ -103,6 +103,57 @@ export function exactRows(rows: unknown[]): unknown[] {
   return rows;
 }
 
+/**
+ * Whether a row read in plain mode (integers as doubles) may have lost an integer: a number beyond
+ * 2^53 in magnitude can be an integer rounded to fit (a REAL that large also matches, which only
+ * costs a second read).
+ */
+function mayBeRounded(row: unknown): boolean {
+  if (Array.isArray(row)) {
+    for (let i = 0; i < row.length; i++) {
+      const value: unknown = row[i];
+      if (typeof value === 'number' && (value > Number.MAX_SAFE_INTEGER || value < -Number.MAX_SAFE_INTEGER)) return true;
+    }
+  } else if (row !== undefined) {
+    const values = row as Record<string, unknown>;
+    for (const key in values) {
+      const value = values[key];
+      if (typeof value === 'number' && (value > Number.MAX_SAFE_INTEGER || value < -Number.MAX_SAFE_INTEGER)) return true;
+    }
+  }
+  return false;
+}
+
+/*
+ * A query that changes nothing is read in plain mode, which makes no bigint per integer, and read
+ * again in safe-integer mode (then made exact) in the rare case a value may have been rounded. The
+ * query is read-only, so the second reading simply replaces the first.
+ */
+
+/** The first row of a read-only statement left in plain mode, exactly; see above. */
+function firstRowExactly(stmt: Database.Statement, params: readonly unknown[]): unknown {
+  const row = getRow(stmt, params);
+  if (!mayBeRounded(row)) return row;
+  stmt.safeIntegers(true);
+  try {
+    return exactRow(getRow(stmt, params));
+  } finally {
+    stmt.safeIntegers(false);
+  }
+}
+
+/** Every row of a read-only statement left in plain mode, exactly; see above. */
+function allRowsExactly(stmt: Database.Statement, params: readonly unknown[]): unknown[] {
+  const rows = allRows(stmt, params);
+  if (!rows.some(mayBeRounded)) return rows;
+  stmt.safeIntegers(true);
+  try {
+    return exactRows(allRows(stmt, params));
+  } finally {
+    stmt.safeIntegers(false);
+  }
+}
+
 /** A read-only query prepared by `StatementRunner.readOnly`. */
 export interface ReadOnlyStatement {
   readonly stmt: Database.Statement;
@@ -112,8 +163,12 @@ export interface ReadOnlyStatement {
 
 /** The first row of a read-only query, or undefined. */
 export function firstRow(reader: ReadOnlyStatement, params: readonly unknown[]): unknown {
-  const row = getRow(reader.stmt, params);
-  return reader.exact ? exactRow(row) : row;
+  return reader.exact ? firstRowExactly(reader.stmt, params) : getRow(reader.stmt, params);
+}
+
+/** Every row of a read-only query. */
+export function everyRow(reader: ReadOnlyStatement, params: readonly unknown[]): unknown[] {
+  return reader.exact ? allRowsExactly(reader.stmt, params) : allRows(reader.stmt, params);
 }
 
 /**
@@ -135,7 +190,8 @@ export function openSqliteDatabase(options: SqliteOpenOptions): SqliteDatabase {
     }
     db.pragma('foreign_keys = ON');
     // Every integer is read as a bigint, so none is ever rounded; unless the caller asked for
-    // bigints throughout (`safeIntegers`), StatementRunner turns the exact ones back into numbers.
+    // bigints throughout (`safeIntegers`), StatementRunner turns the exact ones back into numbers,
+    // and reads queries that change nothing in plain mode unless a value may have been rounded.
     db.defaultSafeIntegers(true);
     for (const [name, value] of Object.entries(options.pragmas)) db.pragma(`${name} = ${value}`);
   } catch (error) {
@@ -171,13 +227,15 @@ export class StatementRunner {
   }
 
   /**
-   * `sql` prepared as a read-only query for the drivers' `prepareReader` (run it with `firstRow`),
+   * `sql` prepared as a read-only query for the drivers' `prepareReader` (run it with `firstRow` or `everyRow`),
    * or undefined when it writes. better-sqlite3 prepares it again by itself after a schema change.
    * @throws the native error when `sql` does not prepare.
    */
   readOnly(sql: string): ReadOnlyStatement | undefined {
     const stmt = this.#db.prepare(sql);
-    return stmt.reader && stmt.readonly ? { stmt, exact: this.#exact } : undefined;
+    if (!(stmt.reader && stmt.readonly)) return undefined;
+    if (this.#exact) stmt.safeIntegers(false);
+    return { stmt, exact: this.#exact };
   }
 
   /**
@@ -194,15 +252,17 @@ export class StatementRunner {
         entry.stmt.raw(raw);
         entry.raw = raw;
       }
-      // Only the first row wanted (executeFirst): step once, like better-sqlite3's own get(). A
-      // statement that writes (RETURNING) still runs to the end so that every row is counted.
       let rows: unknown[];
-      if (firstRow && !entry.writes) {
-        const row: unknown = getRow(entry.stmt, params);
-        rows = row === undefined ? [] : [this.#exact ? exactRow(row) : row];
-      } else {
+      if (entry.writes) {
+        // Runs to the end so that every row is counted, in safe-integer mode: it cannot be read twice.
         rows = allRows(entry.stmt, params);
         if (this.#exact) exactRows(rows);
+      } else if (firstRow) {
+        // Only the first row wanted (executeFirst): step once, like better-sqlite3's own get().
+        const row = this.#exact ? firstRowExactly(entry.stmt, params) : getRow(entry.stmt, params);
+        rows = row === undefined ? [] : [row];
+      } else {
+        rows = this.#exact ? allRowsExactly(entry.stmt, params) : allRows(entry.stmt, params);
       }
       const result: EngineResult = { rows, affectedRows: entry.writes ? rows.length : 0 };
       if (shape === 'columns') result.columns = columnNames(entry.stmt);
@@ -227,6 +287,7 @@ export class StatementRunner {
       throw error;
     }
     const entry: CachedStatement = { stmt, reader: stmt.reader, writes: stmt.reader && !stmt.readonly, insert: INSERT.test(sql), raw: false };
+    if (this.#exact && entry.reader && !entry.writes) stmt.safeIntegers(false);
     if (this.#max > 0) {
       // Evict the oldest entry: cheaper than LRU bookkeeping on every hit.
       if (this.#cache.size >= this.#max) this.#cache.delete(this.#cache.keys().next().value as string);

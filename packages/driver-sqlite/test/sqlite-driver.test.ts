@@ -106,6 +106,9 @@ describe.each(['inline', 'worker', 'process'] as const)('mode %s', (mode) => {
       const first = await conn.execute('SELECT big FROM driver_sqlite_ints WHERE id = ?', [n + 1], { ...OBJECTS, firstRow: true });
       expect(first.rows).toEqual([{ big: value }]);
     }
+    // A REAL beyond 2^53 looks like a rounded integer when read as a double: it stays a number.
+    const real = await conn.execute('SELECT 1e20 AS r, -1e20 AS n, 9007199254740993 AS i', [], OBJECTS);
+    expect(real.rows).toEqual([{ r: 1e20, n: -1e20, i: 9007199254740993n }]);
     // Expressions (no declared type), RETURNING and insertId alike.
     const expression = await conn.execute('SELECT max(big) AS top, count(*) AS n, 9007199254740993 AS literal FROM driver_sqlite_ints', [], OBJECTS);
     expect(expression.rows).toEqual([{ top: 2n ** 63n - 1n, n: values.length, literal: 9007199254740993n }]);

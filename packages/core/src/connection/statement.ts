@@ -184,9 +184,9 @@ export function runStatement(
   }
   const timeoutMs = checkBeforeRun(runtime, options);
   const values = params ?? NO_PARAMS;
-  if (shape === 'first' && runner.readers !== undefined && options?.rowMode !== 'array') {
-    const first = readFirst(runtime, runner, runner.readers, sql, values, options, timeoutMs);
-    if (first !== READ_FAILED) return first;
+  if (shape !== 'result' && runner.readers !== undefined && options?.rowMode !== 'array') {
+    const read = readWithReader(runtime, runner, runner.readers, sql, values, options, timeoutMs, shape === 'first');
+    if (read !== READ_FAILED) return read;
   }
   const nativeSql = compileFor(sql, values, runtime.translateTarget).sql;
   return runNative({ runtime, runner, nativeSql, values, options, shape, timeoutMs }, 0);
@@ -263,16 +263,17 @@ function runNative(statement: Statement, attempt: number): unknown {
   );
 }
 
-/** What `readFirst` returns when the reader could not answer: the statement then goes the general way. */
+/** What `readWithReader` returns when the reader could not answer: the statement then goes the general way. */
 const READ_FAILED: unique symbol = Symbol('read failed');
 
 /**
- * `executeFirst` through the connection's reader prepared once (one lookup and the native call):
- * the row, or READ_FAILED when there is no reader for it, the parameter count does not match (the
- * general path's translation reports that) or the reader threw (a lock, a value it cannot bind: a
- * read-only query that failed changed nothing, and the general path maps the error or waits).
+ * `executeFirst` (`first`) or `execute` through the connection's reader prepared once (one lookup
+ * and the native call, no result object): the row or rows, or READ_FAILED when there is no reader
+ * for it, the parameter count does not match (the general path's translation reports that) or the
+ * reader threw (a lock, a value it cannot bind: a read-only query that failed changed nothing, and
+ * the general path maps the error or waits).
  */
-function readFirst(
+function readWithReader(
   runtime: PoolRuntime,
   runner: StatementRunner,
   readers: ReaderCache,
@@ -280,18 +281,21 @@ function readFirst(
   values: readonly unknown[],
   options: ExecuteOptions | undefined,
   timeoutMs: number,
+  first: boolean,
 ): unknown {
   const cached = readers.get(sql);
   if (cached === null || cached.parameterCount !== values.length) return READ_FAILED;
+  const { reader } = cached;
+  if (!first && reader.all === undefined) return READ_FAILED;
   const startedAt = performance.now();
-  let row: unknown;
+  let read: unknown;
   try {
-    row = cached.reader.first(values);
+    read = first ? reader.first(values) : reader.all!(values);
   } catch {
     return READ_FAILED;
   }
   recordSuccess(runtime, runner, cached.nativeSql, values, options, timeoutMs, startedAt, performance.now(), true);
-  return row;
+  return read;
 }
 
 /**

@@ -256,7 +256,7 @@ export interface DriverConnection {
   executeNow?<R = unknown>(sql: string, params: readonly unknown[], options: DriverExecuteOptions): DriverResult<R> | undefined;
   /**
    * Optional, only with `executeNow`: like `SyncDriverConnection.prepareReader`, for the
-   * `executeFirst` calls core runs on this connection in place. The reader runs on the caller's
+   * `executeFirst` (and, with the reader's `all`, `execute`) calls core runs on this connection in place. The reader runs on the caller's
    * thread; when it throws, core runs the statement again through `executeNow`, which maps the
    * error or returns undefined to wait for a lock (a read-only query that failed changed nothing;
    * its parameters are converted again, so a parameter's `toJSON` then runs twice).
@@ -295,8 +295,8 @@ export interface DriverConnection {
 export interface SyncDriverConnection {
   execute<R = unknown>(sql: string, params: readonly unknown[], options: DriverExecuteOptions): DriverResult<R>;
   /**
-   * Optional: `sql` prepared once as a read-only query that `SyncConnection.executeFirst` may run
-   * again and again, or undefined when it is not one (it writes).
+   * Optional: `sql` prepared once as a read-only query that `executeFirst` (and, with the reader's
+   * `all`, `execute`) may run again and again, or undefined when it is not one (it writes).
    * Throw when it does not prepare: core then runs it through `execute`, which reports the error,
    * and asks again next time. Core keeps the handle per connection, keyed by the portable SQL, so
    * a repeated point select costs one lookup.
@@ -310,6 +310,8 @@ export interface SyncDriverConnection {
 export interface SyncDriverReader {
   /** The first row as an object, or undefined; throws the native error. */
   first(params: readonly unknown[]): unknown;
+  /** Optional: every row as objects (`execute` then runs through the reader too); throws the native error. */
+  all?(params: readonly unknown[]): unknown[];
 }
 
 export interface DriverConnectOptions {

@@ -131,7 +131,6 @@ interface Waiter {
   resolve(lease: Lease): void;
   reject(error: unknown): void;
   readonly enqueuedAt: number;
-  timer: NodeJS.Timeout | undefined;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
   done: boolean;
@@ -158,6 +157,12 @@ export class Pool {
   readonly #idle: PoolEntry[] = [];
   readonly #inUse = new InUseList();
   readonly #waiters: Waiter[] = [];
+  /**
+   * One timer for every waiter's acquisition timeout, set for the head of the queue: waiters are
+   * served in order and all wait the same time, so the head's deadline is always the earliest.
+   * (A timer per waiter cost about as much as a SQLite point select.)
+   */
+  #deadlineTimer: NodeJS.Timeout | undefined;
   #waiterHead = 0;
   #creating = 0;
   /** Synchronous connections of this config open now (see `reserveSyncConnection`). */
@@ -249,17 +254,16 @@ export class Pool {
         resolve,
         reject,
         enqueuedAt: performance.now(),
-        timer: undefined,
         signal,
         onAbort: undefined,
         done: false,
       };
-      waiter.timer = setTimeout(() => this.#timeOut(waiter), this.#options.acquireTimeoutMs);
       if (signal !== undefined) {
         waiter.onAbort = () => this.#failWaiter(waiter, new AbortedError(`${this.#options.name}: acquisition aborted`, signal.reason));
         signal.addEventListener('abort', waiter.onAbort, { once: true });
       }
       this.#waiters.push(waiter);
+      this.#deadlineTimer ??= setTimeout(this.#expireWaiters, this.#options.acquireTimeoutMs);
       this.#dispense();
     });
   }
@@ -533,14 +537,34 @@ export class Pool {
     } else if (this.#waiterHead === this.#waiters.length) {
       this.#waiters.length = 0;
       this.#waiterHead = 0;
+      this.#clearDeadlineTimer();
     }
     return waiter;
   }
 
+  /** Fail the waiters whose acquisition timeout has passed, then set the timer for the new head. */
+  readonly #expireWaiters = (): void => {
+    this.#deadlineTimer = undefined;
+    const now = performance.now();
+    const timeoutMs = this.#options.acquireTimeoutMs;
+    let head = this.#waiters[this.#waiterHead];
+    while (head !== undefined && now - head.enqueuedAt >= timeoutMs) {
+      this.#timeOut(head);
+      head = this.#waiters[this.#waiterHead];
+    }
+    // (A timer may also fire a fraction of a millisecond before its deadline: it is then set again.)
+    if (head !== undefined) this.#deadlineTimer = setTimeout(this.#expireWaiters, Math.max(1, head.enqueuedAt + timeoutMs - now));
+  };
+
   #settleWaiter(waiter: Waiter): void {
     waiter.done = true;
-    clearTimeout(waiter.timer);
     if (waiter.onAbort !== undefined) waiter.signal?.removeEventListener('abort', waiter.onAbort);
+  }
+
+  /** Nobody waits any more: a pending timer would keep a finished program alive. */
+  #clearDeadlineTimer(): void {
+    clearTimeout(this.#deadlineTimer);
+    this.#deadlineTimer = undefined;
   }
 
   #timeOut(waiter: Waiter): void {
