@@ -201,10 +201,14 @@ async function install(manager, app, what, options) {
   return check(manager, `install ${what} (${seconds(since)})`, ok);
 }
 
-/** tsc over `files` as a user's project would compile them, for one module resolution. */
+/**
+ * tsc over `files` as a user's project would compile them, for one module resolution. The
+ * installed .d.ts files are checked too (skipLibCheck off: a type they import from a package the
+ * app does not have is an error), TypeScript's own lib files are not (a quarter of the time).
+ */
 function typecheck(dir, files, resolution) {
   const modes = { node16: ['--module', 'node16', '--moduleResolution', 'node16'], bundler: ['--module', 'esnext', '--moduleResolution', 'bundler'] };
-  return sh(process.execPath, [TSC, '--noEmit', '--strict', '--target', 'es2022', '--types', 'node', '--skipLibCheck', 'false', ...modes[resolution], ...files], { cwd: dir });
+  return sh(process.execPath, [TSC, '--noEmit', '--strict', '--target', 'es2022', '--types', 'node', '--skipLibCheck', 'false', '--skipDefaultLibCheck', ...modes[resolution], ...files], { cwd: dir });
 }
 
 async function sqliteApp(manager) {
