@@ -44,7 +44,11 @@ function sh(command, args, { cwd = root, env = {}, show = false, timeout = INSTA
     let output = '';
     child.stdout.on('data', (chunk) => (output += chunk));
     child.stderr.on('data', (chunk) => (output += chunk));
+    let finished = false;
+    // A child that fails to start reports 'error' and may report 'close' too: only the first counts.
     const finish = (ok, reason) => {
+      if (finished) return;
+      finished = true;
       if (!ok || show) {
         const lines = [output.trim().replace(/^/gm, '    ')];
         if (!ok) lines.push(`    (${[command, ...args].join(' ')} in ${cwd}: ${reason})`);
