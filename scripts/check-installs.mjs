@@ -7,13 +7,14 @@
 //   postgres-without-pg @dal/core @dal/driver-postgres, pg not installed: DriverNotInstalledError naming pg
 //   consumer            every public package: examples/consumer-check's type checks and export check
 // then runs `changeset version` on a throwaway copy of the release files to show the version plan.
-// Exits non-zero on any failure. Run after the build: `node scripts/check-installs.mjs [--keep]`.
-import { spawnSync } from 'node:child_process';
+// After the packing, the linting, the npm apps, the pnpm apps and the release dry run run side by
+// side (most of an install is waiting for the registry). Exits non-zero on any failure.
+// Run after the build: `node scripts/check-installs.mjs [--keep]` (npm test runs it after the tests).
+import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { ESM_ONLY } from '../examples/consumer-check/esm-only.mjs';
 
 const root = join(import.meta.dirname, '..');
 const consumerCheck = join(root, 'examples/consumer-check');
@@ -25,27 +26,46 @@ const keep = process.argv.includes('--keep');
 const started = Date.now();
 const work = mkdtempSync(join(tmpdir(), 'dal-check-installs-'));
 // Kept between runs so a second run installs from cache (--prefer-offline) instead of the registry.
+// pnpm needs no such folder: its store (the one the workspace installs from) is already shared.
 const npmCache = join(tmpdir(), 'dal-check-installs-npm-cache');
+// Where pnpm falls back to compiling better-sqlite3, point node-gyp at Debian's Node headers.
+const nodeGypEnv = existsSync('/usr/include/node/node.h') ? { npm_config_nodedir: '/usr' } : {};
 
 let passed = 0;
 let failed = 0;
 
-/** Run a program; returns whether it exited 0. Output is shown only when it fails (or `show`). */
+/**
+ * Run a program; resolves to whether it exited 0 (never rejects). Its output is printed, indented
+ * and in one piece, only when it fails (or with `show`).
+ */
 function sh(command, args, { cwd = root, env = {}, show = false, timeout = INSTALL_TIMEOUT_MS } = {}) {
-  const result = spawnSync(command, args, { cwd, env: { ...process.env, ...env }, encoding: 'utf8', timeout, maxBuffer: 64 * 1024 * 1024 });
-  const ok = result.status === 0;
-  if (!ok || show) {
-    const output = `${result.stdout ?? ''}${result.stderr ?? ''}`.trim();
-    if (output !== '') console.log(output.replace(/^/gm, '    '));
-    if (!ok) console.log(`    (${[command, ...args].join(' ')} in ${cwd}: ${result.error?.message ?? `exit ${result.status ?? result.signal}`})`);
-  }
-  return ok;
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, timeout, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    let finished = false;
+    // A child that fails to start reports 'error' and may report 'close' too: only the first counts.
+    const finish = (ok, reason) => {
+      if (finished) return;
+      finished = true;
+      if (!ok || show) {
+        const lines = [output.trim().replace(/^/gm, '    ')];
+        if (!ok) lines.push(`    (${[command, ...args].join(' ')} in ${cwd}: ${reason})`);
+        console.log(lines.filter((line) => line.trim() !== '').join('\n'));
+      }
+      resolve(ok);
+    };
+    child.on('error', (error) => finish(false, error.message));
+    child.on('close', (code, signal) => finish(code === 0, signal === null ? `exit ${code}` : `killed by ${signal}${signal === 'SIGTERM' ? ` after ${timeout / 1000} s` : ''}`));
+  });
 }
 
-function check(title, ok) {
+/** Record one check's outcome; `scope` prefixes the line, as the parts run side by side. */
+function check(scope, title, ok) {
   if (ok) passed++;
   else failed++;
-  console.log(`${ok ? '✓' : '✗'} ${title}`);
+  console.log(`${ok ? '✓' : '✗'} ${scope}: ${title}`);
   return ok;
 }
 
@@ -54,33 +74,37 @@ const writeJson = (path, value) => writeFileSync(path, `${JSON.stringify(value, 
 const seconds = (since) => `${((Date.now() - since) / 1000).toFixed(0)} s`;
 
 // ---------------------------------------------------------------------------------------------
-// 1. Pack every public package (pnpm pack turns workspace:^ into the real version range).
+// 1. Pack every public package with one recursive `pnpm pack` (it turns workspace:^ into the
+//    real version range).
 
 const publicPackages = readdirSync(join(root, 'packages'))
-  .map((name) => join(root, 'packages', name))
-  .filter((dir) => existsSync(join(dir, 'package.json')) && readJson(join(dir, 'package.json')).private !== true)
-  .map((dir) => ({ dir, name: readJson(join(dir, 'package.json')).name }));
+  .map((name) => join(root, 'packages', name, 'package.json'))
+  .filter((file) => existsSync(file) && readJson(file).private !== true)
+  .map((file) => readJson(file));
 
 const tarballDir = join(work, 'tarballs');
 mkdirSync(tarballDir);
-/** Package name -> absolute path of its tarball. */
+/** Package name -> absolute path of its tarball (named as npm and pnpm name it). */
 const tarballs = new Map();
-console.log(`Packing ${publicPackages.length} public packages into ${tarballDir}`);
-for (const pkg of publicPackages) {
-  const before = new Set(readdirSync(tarballDir));
-  const ok = sh(PNPM[0], [...PNPM.slice(1), 'pack', '--pack-destination', tarballDir], { cwd: pkg.dir });
-  const file = readdirSync(tarballDir).find((f) => !before.has(f));
-  if (check(`pnpm pack ${pkg.name}`, ok && file !== undefined)) tarballs.set(pkg.name, join(tarballDir, file));
+{
+  const since = Date.now();
+  const filters = publicPackages.flatMap((pkg) => ['--filter', pkg.name]);
+  const packed = await sh(PNPM[0], [...PNPM.slice(1), ...filters, '--recursive', 'pack', '--pack-destination', tarballDir]);
+  for (const pkg of publicPackages) {
+    const file = join(tarballDir, `${pkg.name.replace('@', '').replace('/', '-')}-${pkg.version}.tgz`);
+    if (check('pack', pkg.name, packed && existsSync(file))) tarballs.set(pkg.name, file);
+  }
+  console.log(`  (packed ${publicPackages.length} public packages in ${seconds(since)})`);
 }
 
 // ---------------------------------------------------------------------------------------------
-// 2. Lint each tarball as published. ESM_ONLY packages are linted with attw's esm-only profile,
-//    which does not ask for a CommonJS entry; everything else must resolve under every profile.
+// 2. Lint each tarball as published (publint --strict, attw): scripts/lint-tarballs.mjs, in its
+//    own process so that its TypeScript work does not hold up this one's event loop.
 
-for (const [name, tarball] of tarballs) {
-  check(`publint ${name}`, sh(join(root, 'node_modules/.bin/publint'), ['run', tarball, '--strict']));
-  const profile = ESM_ONLY[name] === undefined ? 'strict' : 'esm-only';
-  check(`attw --profile ${profile} ${name}`, sh(join(root, 'node_modules/.bin/attw'), [tarball, '--profile', profile, '--format', 'table-flipped', '--no-color']));
+async function lintTarballs() {
+  const since = Date.now();
+  const ok = await sh(process.execPath, [join(root, 'scripts/lint-tarballs.mjs'), ...tarballs.values()], { show: true });
+  check('lint', `publint and attw on ${tarballs.size} tarballs (${seconds(since)})`, ok);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -115,13 +139,14 @@ function tarballOverrides(except = {}) {
 }
 
 /**
- * better-sqlite3 downloads a prebuilt binary on install, or compiles (about 2 minutes) when it
- * cannot, as here where only the npm registry is reachable. The workspace has compiled the same
- * version for this Node already: place it where prebuild-install looks for a previous download
- * (its cache in the npm cache folder), so the install takes the path a user's install takes on a
- * machine that can download. Without a matching workspace copy, the install compiles.
+ * better-sqlite3 downloads a prebuilt binary on install, or compiles (about 2 minutes per app)
+ * when it cannot, as here where only the npm registry is reachable. The workspace has compiled the
+ * same version for this Node already: place it where prebuild-install looks for a previous
+ * download (its cache in the npm cache folder, which both managers' installs are pointed at), so
+ * each install takes the path a user's install takes on a machine that can download. Without a
+ * matching workspace copy, the installs compile.
  */
-function seedBetterSqlite3Prebuild() {
+async function seedBetterSqlite3Prebuild() {
   const requireFromSqlite = createRequire(join(root, 'packages/driver-sqlite/package.json'));
   const manifestPath = requireFromSqlite.resolve('better-sqlite3/package.json');
   const dir = dirname(manifestPath);
@@ -138,7 +163,7 @@ function seedBetterSqlite3Prebuild() {
   const url = prebuildUtil.getDownloadUrl({ ...requireFromBetterSqlite3('prebuild-install/rc')(manifest), pkg: manifest });
   const cached = prebuildUtil.cachedPrebuild(url).replace(prebuildUtil.npmCache(), npmCache);
   mkdirSync(dirname(cached), { recursive: true });
-  if (sh('tar', ['-czf', cached, '-C', dir, 'build/Release/better_sqlite3.node'])) {
+  if (await sh('tar', ['-czf', cached, '-C', dir, 'build/Release/better_sqlite3.node'])) {
     console.log(`  better-sqlite3 ${manifest.version}: the workspace's compiled binary stands in for the download (${basename(cached)})`);
   }
 }
@@ -160,8 +185,8 @@ const managers = {
     // let a direct file: dependency satisfy another package's ^0.1.0, so every @dal one is overridden.
     const overrides = Object.entries(tarballOverrides()).map(([name, spec]) => `  '${name}': '${spec}'`);
     const yaml = ['packages: []', 'allowBuilds:', '  better-sqlite3: true', '  esbuild: true', `autoInstallPeers: ${!withoutPeers}`, 'overrides:', ...overrides, ''];
-    writeFileSync(join(app.dir, 'pnpm-workspace.yaml'), overrides.length > 0 ? yaml.join('\n') : yaml.slice(0, -2).join('\n'));
-    return sh(PNPM[0], [...PNPM.slice(1), 'install', '--prefer-offline', '--reporter=append-only'], { cwd: app.dir, env: { npm_config_cache: npmCache, npm_config_nodedir: existsSync('/usr/include/node/node.h') ? '/usr' : '' } });
+    writeFileSync(join(app.dir, 'pnpm-workspace.yaml'), yaml.join('\n'));
+    return sh(PNPM[0], [...PNPM.slice(1), 'install', '--prefer-offline', '--reporter=append-only'], { cwd: app.dir, env: { npm_config_cache: npmCache, ...nodeGypEnv } });
   },
 };
 
@@ -173,38 +198,45 @@ function scratchApp(manager, name, sources, manifest) {
   return { dir, manifest: { name: `dal-install-check-${name}`, private: true, type: 'module', ...manifest } };
 }
 
-/** tsc over `files` as a user's project would compile them, for one module resolution. */
-function typecheck(dir, files, resolution) {
-  const modes = { node16: ['--module', 'node16', '--moduleResolution', 'node16'], bundler: ['--module', 'esnext', '--moduleResolution', 'bundler'] };
-  return sh(process.execPath, [TSC, '--noEmit', '--strict', '--target', 'es2022', '--types', 'node', '--skipLibCheck', 'false', ...modes[resolution], ...files], { cwd: dir });
+/** Install `app` with `manager`, reporting how long it took; whether it worked. */
+async function install(manager, app, what, options) {
+  const since = Date.now();
+  const ok = await managers[manager](app, options);
+  return check(manager, `install ${what} (${seconds(since)})`, ok);
 }
 
-function sqliteApp(manager) {
+/**
+ * tsc over `files` as a user's project would compile them, for one module resolution. The
+ * installed .d.ts files are checked too (skipLibCheck off: a type they import from a package the
+ * app does not have is an error), TypeScript's own lib files are not (a quarter of the time).
+ */
+function typecheck(dir, files, resolution) {
+  const modes = { node16: ['--module', 'node16', '--moduleResolution', 'node16'], bundler: ['--module', 'esnext', '--moduleResolution', 'bundler'] };
+  return sh(process.execPath, [TSC, '--noEmit', '--strict', '--target', 'es2022', '--types', 'node', '--skipLibCheck', 'false', '--skipDefaultLibCheck', ...modes[resolution], ...files], { cwd: dir });
+}
+
+async function sqliteApp(manager) {
   const app = scratchApp(manager, 'sqlite', ['apps/sqlite/query.mjs', 'apps/sqlite/query.cjs', 'apps/sqlite/app.ts'], {
     dependencies: dependencySpecs(['@dal/core', '@dal/driver-sqlite', 'better-sqlite3']),
     devDependencies: dependencySpecs(['@types/node']),
   });
-  const since = Date.now();
-  const installed = managers[manager](app, { withoutPeers: false });
-  if (!check(`${manager}: install @dal/core @dal/driver-sqlite better-sqlite3 (${seconds(since)})`, installed)) return;
-  check(`${manager}: sqlite app runs a query from ESM`, sh('node', ['query.mjs'], { cwd: app.dir, timeout: 30_000 }));
-  check(`${manager}: sqlite app runs a query from CommonJS`, sh('node', ['query.cjs'], { cwd: app.dir, timeout: 30_000 }));
-  for (const resolution of ['node16', 'bundler']) check(`${manager}: sqlite app type-checks with moduleResolution ${resolution}`, typecheck(app.dir, ['app.ts'], resolution));
+  if (!(await install(manager, app, '@dal/core @dal/driver-sqlite better-sqlite3', { withoutPeers: false }))) return;
+  check(manager, 'sqlite app runs a query from ESM', await sh('node', ['query.mjs'], { cwd: app.dir, timeout: 30_000 }));
+  check(manager, 'sqlite app runs a query from CommonJS', await sh('node', ['query.cjs'], { cwd: app.dir, timeout: 30_000 }));
+  for (const resolution of ['node16', 'bundler']) check(manager, `sqlite app type-checks with moduleResolution ${resolution}`, await typecheck(app.dir, ['app.ts'], resolution));
 }
 
-function postgresWithoutPgApp(manager) {
+async function postgresWithoutPgApp(manager) {
   const app = scratchApp(manager, 'postgres-without-pg', ['apps/postgres-without-pg/missing-pg.mjs', 'apps/postgres-without-pg/missing-pg.cjs'], {
     dependencies: dependencySpecs(['@dal/core', '@dal/driver-postgres']),
   });
-  const since = Date.now();
-  const installed = managers[manager](app, { withoutPeers: true });
-  if (!check(`${manager}: install @dal/core @dal/driver-postgres without peers (${seconds(since)})`, installed)) return;
-  check(`${manager}: no pg gives DriverNotInstalledError naming pg (ESM)`, sh('node', ['missing-pg.mjs'], { cwd: app.dir, timeout: 30_000, show: true }));
-  check(`${manager}: no pg gives DriverNotInstalledError naming pg (CommonJS)`, sh('node', ['missing-pg.cjs'], { cwd: app.dir, timeout: 30_000, show: true }));
+  if (!(await install(manager, app, '@dal/core @dal/driver-postgres without peers', { withoutPeers: true }))) return;
+  check(manager, 'no pg gives DriverNotInstalledError naming pg (ESM)', await sh('node', ['missing-pg.mjs'], { cwd: app.dir, timeout: 30_000, show: true }));
+  check(manager, 'no pg gives DriverNotInstalledError naming pg (CommonJS)', await sh('node', ['missing-pg.cjs'], { cwd: app.dir, timeout: 30_000, show: true }));
 }
 
 /** examples/consumer-check, with every public package from its tarball instead of the workspace. */
-function consumerApp(manager) {
+async function consumerApp(manager) {
   const app = scratchApp(manager, 'consumer', ['src', 'check-exports.mjs', 'esm-only.mjs', 'tsconfig.json', 'tsconfig.cjs.json'], {
     dependencies: { ...consumerManifest.dependencies, ...dependencySpecs([...tarballs.keys()]) },
     devDependencies: dependencySpecs(['@types/node']),
@@ -215,33 +247,28 @@ function consumerApp(manager) {
     const config = readJson(join(app.dir, file));
     writeJson(join(app.dir, file), { ...config, extends: './tsconfig.base.json' });
   }
-  const since = Date.now();
-  const installed = managers[manager](app, { withoutPeers: false });
-  if (!check(`${manager}: install every public package (${seconds(since)})`, installed)) return;
+  if (!(await install(manager, app, 'every public package', { withoutPeers: false }))) return;
   const tsc = (args) => sh(process.execPath, [TSC, '--noEmit', ...args], { cwd: app.dir });
-  check(`${manager}: consumer type-checks as ESM, moduleResolution node16`, tsc(['-p', 'tsconfig.json']));
-  check(`${manager}: consumer type-checks as CommonJS, moduleResolution node16`, tsc(['-p', 'tsconfig.cjs.json']));
-  check(`${manager}: consumer type-checks with moduleResolution bundler`, tsc(['-p', 'tsconfig.json', '--module', 'esnext', '--moduleResolution', 'bundler']));
-  check(`${manager}: every package loads from ESM and CommonJS with the same exports`, sh('node', ['check-exports.mjs'], { cwd: app.dir, timeout: 60_000 }));
+  check(manager, 'consumer type-checks as ESM, moduleResolution node16', await tsc(['-p', 'tsconfig.json']));
+  check(manager, 'consumer type-checks as CommonJS, moduleResolution node16', await tsc(['-p', 'tsconfig.cjs.json']));
+  check(manager, 'consumer type-checks with moduleResolution bundler', await tsc(['-p', 'tsconfig.json', '--module', 'esnext', '--moduleResolution', 'bundler']));
+  check(manager, 'every package loads from ESM and CommonJS with the same exports', await sh('node', ['check-exports.mjs'], { cwd: app.dir, timeout: 60_000 }));
 }
 
-if (tarballs.size === publicPackages.length) {
-  seedBetterSqlite3Prebuild();
-  for (const manager of ['npm', 'pnpm']) {
-    const since = Date.now();
-    console.log(`\nScratch apps installed with ${manager}`);
-    sqliteApp(manager);
-    postgresWithoutPgApp(manager);
-    consumerApp(manager);
-    console.log(`  (${manager}: ${seconds(since)})`);
-  }
+/** One manager's apps, one after the other (each install reuses what the previous one cached). */
+async function scratchApps(manager) {
+  const since = Date.now();
+  await sqliteApp(manager);
+  await postgresWithoutPgApp(manager);
+  await consumerApp(manager);
+  console.log(`  (${manager} apps: ${seconds(since)})`);
 }
 
 // ---------------------------------------------------------------------------------------------
 // 4. Release dry run: `changeset version` on a throwaway copy of exactly what it reads and
 //    writes (the manifests, changelogs and .changeset/), never on this tree; nothing is published.
 
-function releaseDryRun() {
+async function releaseDryRun() {
   const copy = join(work, 'release');
   const workspaceDirs = ['packages', 'examples'].flatMap((d) => readdirSync(join(root, d)).map((n) => join(d, n))).concat('bench');
   for (const file of ['package.json', 'pnpm-workspace.yaml', '.changeset', ...workspaceDirs.flatMap((d) => [join(d, 'package.json'), join(d, 'CHANGELOG.md')])]) {
@@ -249,22 +276,24 @@ function releaseDryRun() {
   }
   // The changelog generator named in .changeset/config.json resolves from the copy.
   symlinkSync(join(root, 'node_modules'), join(copy, 'node_modules'), 'dir');
-  const ok = sh(process.execPath, [join(root, 'node_modules/@changesets/cli/bin.js'), 'version'], { cwd: copy, timeout: 120_000 });
-  if (!ok) return false;
-  const plan = workspaceDirs
-    .filter((d) => existsSync(join(root, d, 'package.json')))
-    .map((d) => [readJson(join(root, d, 'package.json')), readJson(join(copy, d, 'package.json'))])
-    .filter(([before, after]) => before.version !== after.version)
-    .map(([before, after]) => `    ${after.name}: ${before.version} -> ${after.version}`);
-  console.log(plan.length > 0 ? `  version plan (not published):\n${plan.join('\n')}` : '  no pending changesets: nothing would be released');
-  return true;
+  const ok = await sh(process.execPath, [join(root, 'node_modules/@changesets/cli/bin.js'), 'version'], { cwd: copy, timeout: 120_000 });
+  if (ok) {
+    const plan = workspaceDirs
+      .filter((d) => existsSync(join(root, d, 'package.json')))
+      .map((d) => [readJson(join(root, d, 'package.json')), readJson(join(copy, d, 'package.json'))])
+      .filter(([before, after]) => before.version !== after.version)
+      .map(([before, after]) => `    ${after.name}: ${before.version} -> ${after.version}`);
+    console.log(plan.length > 0 ? `  version plan (not published):\n${plan.join('\n')}` : '  no pending changesets: nothing would be released');
+  }
+  check('release', 'changeset version on a throwaway copy shows the version plan', ok);
 }
 
-console.log('\nRelease dry run');
-check('changeset version on a throwaway copy shows the version plan', releaseDryRun());
+if (tarballs.size === publicPackages.length) {
+  await seedBetterSqlite3Prebuild();
+  await Promise.all([lintTarballs(), scratchApps('npm'), scratchApps('pnpm'), releaseDryRun()]);
+}
 
 if (keep) console.log(`\nscratch apps kept in ${work}`);
 else rmSync(work, { recursive: true, force: true });
-console.log(`\ninstall checks took ${seconds(started)}`);
-console.log(`${passed} passed, ${failed} failed`);
+console.log(`\ninstall checks took ${seconds(started)}: ${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The two commands of the README, with nothing but Node 20 installed:
 //   npm run quickstart  -> install, build, run examples/quickstart on embedded SQLite
-//   npm test            -> install, build, make sure PostgreSQL and MariaDB answer, run every test
+//   npm test            -> install, build, make sure PostgreSQL and MariaDB answer, run every test,
+//                          then the install checks (scripts/check-installs.mjs)
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -52,6 +53,13 @@ if (task === 'quickstart') {
   run('node', ['examples/quickstart/dist/index.js']);
   // The quickstart on a plugin backend too: the embedded PostgreSQL of @dal/driver-pglite.
   run('node', ['examples/quickstart/dist/index.js', '--backend', 'pglite']);
+  // The packages as users install them (packed tarballs into npm and pnpm apps, publint, attw,
+  // a changeset dry run): after the tests, whatever they gave, and failing npm test if it fails.
+  // DAL_SKIP_INSTALL_CHECKS=1 leaves them out (they need the npm registry).
+  let installsOk = true;
+  if (process.env.DAL_SKIP_INSTALL_CHECKS === '1') console.log('\n(install checks skipped: DAL_SKIP_INSTALL_CHECKS=1)');
+  else installsOk = spawnSync('node', ['scripts/check-installs.mjs'], { cwd: root, stdio: 'inherit' }).status === 0;
   run('node', ['scripts/summarize-tests.mjs']);
-  process.exit(tests.status ?? 1);
+  if (!installsOk) console.error('✗ install checks failed (scripts/check-installs.mjs, above)');
+  process.exit(tests.status !== 0 ? (tests.status ?? 1) : installsOk ? 0 : 1);
 }

@@ -4,14 +4,11 @@
 // interleaved in short rounds. Quicker and steadier than run.mjs for a change to the hot path.
 //
 //   node --expose-gc src/sqlite-hot-path.mjs [--concurrency 64] [--rounds 9] [--ms 1000]
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import Database from 'better-sqlite3';
 import { DatabaseConfig, setInstrumentation } from '@dal/core';
 import { SqliteDatabase } from '@dal/driver-sqlite';
 import { interleavedSamples } from './lib/harness.mjs';
+import { PORTABLE_POINT_SELECT as PORTABLE, POINT_ROWS as ROWS, sqlitePointTable } from './lib/sqlite-point-table.mjs';
 import { median } from './lib/stats.mjs';
 
 const { values: args } = parseArgs({
@@ -21,22 +18,10 @@ const { values: args } = parseArgs({
     ms: { type: 'string', default: '1000' },
   },
 });
-const ROWS = 10_000;
-const dir = mkdtempSync(join(os.tmpdir(), 'dal-hot-path-'));
-const file = join(dir, 'hot.db');
-
-const admin = new Database(file);
-admin.pragma('journal_mode = WAL');
-admin.exec('CREATE TABLE bench_point (id INTEGER PRIMARY KEY, name TEXT NOT NULL, score REAL NOT NULL)');
-admin
-  .prepare("INSERT INTO bench_point WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < ?) SELECT i, 'row ' || i, i / 7.0 FROM seq")
-  .run(ROWS);
-
-const raw = new Database(file);
-const select = raw.prepare('SELECT id, name, score FROM bench_point WHERE id = ?');
-const db = new SqliteDatabase(new DatabaseConfig({ database: file, alias: 'hot_path', poolMin: 1, poolMax: 1 }));
+const table = sqlitePointTable();
+const select = table.rawSelect;
+const db = new SqliteDatabase(new DatabaseConfig({ database: table.file, alias: 'hot_path', poolMin: 1, poolMax: 1 }));
 const sync = db.syncConnection();
-const PORTABLE = 'SELECT [id], [name], [score] FROM [bench_point] WHERE [id] = ?';
 let timedMs = 0;
 /** @type {import('@dal/core').DalInstrumentation} */
 const PASS_THROUGH = { statement: (_info, run) => run(), acquisition: (_pool, run) => run(), transaction: (_info, run) => run() };
@@ -88,6 +73,4 @@ for (const name of names) {
   console.log(`| ${name} | ${Math.round(value).toLocaleString('en-US')} | ${(value / base).toFixed(3)} | ${(1e6 / value).toFixed(2)} |`);
 }
 await db.close();
-raw.close();
-admin.close();
-rmSync(dir, { recursive: true, force: true });
+table.close();
