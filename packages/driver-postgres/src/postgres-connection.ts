@@ -1,7 +1,17 @@
-import { AbortedError, ConnectionError, type DriverConnection, type DriverExecuteOptions, type DriverResult, type DriverRowStream, type DriverStreamOptions } from '@dal/core';
+import {
+  AbortedError,
+  ConnectionError,
+  type DriverConnection,
+  type DriverExecuteOptions,
+  type DriverResult,
+  type DriverRowStream,
+  type DriverStreamOptions,
+  type PoolerMode,
+} from '@dal/core';
 import type pg from 'pg';
 import { sendCancelRequest } from './cancel-request.js';
 import { mapPostgresError } from './map-error.js';
+import { rejectSessionState } from './pooler-guard.js';
 import { preparePostgresParams } from './postgres-types.js';
 import { cursorStream } from './postgres-stream.js';
 
@@ -58,6 +68,12 @@ export interface PostgresConnectionSettings {
   readonly controlTimeoutMs: number;
   /** The server version reported at startup, when it was. */
   readonly serverVersion: string | undefined;
+  /**
+   * A transaction-mode pooler in front of the server: the session is shared between
+   * transactions, so statement_timeout is only ever set with SET LOCAL inside a transaction and
+   * statements that leave session state are refused.
+   */
+  readonly pooler: PoolerMode | undefined;
 }
 
 /** A statement with a name or array rows needs pg's config-object form. */
@@ -102,7 +118,9 @@ export class PostgresConnection implements DriverConnection {
   constructor(client: pg.Client, settings: PostgresConnectionSettings) {
     this.#client = client;
     this.#settings = settings;
-    this.#statementTimeoutMs = timeoutOrInfinity(settings.statementTimeoutMs);
+    // Behind a pooler the session's own statement_timeout is unknown (none was sent): 0 makes the
+    // first statement of each transaction set its bound with SET LOCAL.
+    this.#statementTimeoutMs = settings.pooler === undefined ? timeoutOrInfinity(settings.statementTimeoutMs) : 0;
     this.#committedStatementTimeoutMs = this.#statementTimeoutMs;
     client.on('error', this.#markBroken);
     client.on('end', this.#markBroken);
@@ -136,6 +154,7 @@ export class PostgresConnection implements DriverConnection {
 
   /** @inheritDoc */
   async execute<R = unknown>(sql: string, params: readonly unknown[], options: DriverExecuteOptions): Promise<DriverResult<R>> {
+    if (this.#settings.pooler !== undefined) rejectSessionState(sql, this.#settings.pooler, this.#settings.alias);
     const name = params.length > 0 && this.#settings.preparedStatements ? this.#statementName(sql) : undefined;
     const values = preparePostgresParams(params);
     // Marked running before a possible SET too, so a cancel arriving during it is not lost.
@@ -189,13 +208,19 @@ export class PostgresConnection implements DriverConnection {
     return name;
   }
 
-  /** Raise the session's statement_timeout to at least `wantedMs` (never lowered). */
+  /**
+   * Raise the session's statement_timeout to at least `wantedMs` (never lowered). Behind a pooler
+   * only inside a transaction, with SET LOCAL (a plain SET would stay on a session other clients
+   * get next); a statement outside one is bounded by core's cancel request alone.
+   */
   async #raiseStatementTimeout(wantedMs: number): Promise<void> {
     const txStatus = (this.#client as unknown as PgClientInternals).getTransactionStatus();
     // In a failed transaction the SET would fail too; the statement will report the real error.
     if (txStatus === 'E') return;
+    const pooled = this.#settings.pooler !== undefined;
+    if (pooled && txStatus !== 'T') return;
     const value = statementTimeoutSetting(wantedMs);
-    await this.#client.query(`SET statement_timeout = ${value}`);
+    await this.#client.query(`SET ${pooled ? 'LOCAL ' : ''}statement_timeout = ${value}`);
     this.#statementTimeoutMs = timeoutOrInfinity(value);
     if (txStatus === 'T') this.#raisedInTransaction = true;
     else this.#committedStatementTimeoutMs = this.#statementTimeoutMs;

@@ -90,6 +90,8 @@ export class PostgresDriver implements Driver {
   /**
    * Open one session: `application_name` is `dal:<alias>` and `statement_timeout` starts at
    * `queryExecutionTimeoutMs` + 1 s, so the server stops a statement core failed to cancel.
+   * With `config.pooler` set (PgBouncer in transaction mode) no statement_timeout is sent, no
+   * named prepared statements are used and statements that leave session state are refused.
    * Settings in `config.driverOptions` (ssl, keepAlive, ...) go to `pg.Client` as they are;
    * `config.tls` becomes pg's `ssl`. A password function is handed to pg, which calls it when
    * the server asks for a password.
@@ -110,10 +112,13 @@ export class PostgresDriver implements Driver {
       port,
       database: config.database,
       application_name: `dal:${config.alias}`,
-      statement_timeout: statementTimeoutSetting(config.queryExecutionTimeoutMs + STATEMENT_TIMEOUT_BACKSTOP_MS),
       keepAlive: true,
       types: postgresTypeParsers,
     };
+    // PgBouncer refuses statement_timeout as a startup parameter; behind it the bound is set per transaction.
+    if (config.pooler === undefined) {
+      clientConfig.statement_timeout = statementTimeoutSetting(config.queryExecutionTimeoutMs + STATEMENT_TIMEOUT_BACKSTOP_MS);
+    }
     if (config.user !== undefined) clientConfig.user = config.user;
     if (typeof config.password === 'string') clientConfig.password = config.password;
     else if (config.password !== undefined) clientConfig.password = async () => (await config.resolvePassword()) ?? '';
@@ -144,10 +149,12 @@ export class PostgresDriver implements Driver {
       port: typeof clientConfig.port === 'number' ? clientConfig.port : port,
       address,
       statementTimeoutMs: typeof timeout === 'number' ? timeout : 0,
-      preparedStatements: own.preparedStatements,
+      // A named statement lives on one server session, which a transaction-mode pooler does not keep.
+      preparedStatements: own.preparedStatements && config.pooler === undefined,
       preparedStatementCacheSize: own.preparedStatementCacheSize,
       controlTimeoutMs: config.connectionCreationTimeoutMs,
       serverVersion,
+      pooler: config.pooler,
     });
   }
 
