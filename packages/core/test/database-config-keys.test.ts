@@ -41,6 +41,7 @@ describe('DatabaseConfig option names', () => {
     expect(DatabaseConfig.fromUrl('postgres://u@h/app?pooler=pgbouncer-transaction').pooler).toBe('pgbouncer-transaction');
     expect(pooled.with({ alias: 'other' }).pooler).toBe('pgbouncer-transaction');
     expect(thrown(() => new DatabaseConfig({ database: 'app', pooler: 'pgbouncer' as 'pgbouncer-transaction' })).message).toContain("'pgbouncer-transaction'");
+    expect(thrown(() => DatabaseConfig.fromUrl('mysql://root@h/app?pooler=pgbouncer-transaction')).message).toContain('for PostgreSQL servers');
   });
 
   it('with() and toJSON() round trip through the checked names', () => {

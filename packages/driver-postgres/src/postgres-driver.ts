@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { checkServerIdentity, type ConnectionOptions } from 'node:tls';
 import {
+  ConfigError,
   ConnectionError,
   builtFileUrl,
   connectSyncThroughWorker,
@@ -38,6 +39,8 @@ const DEFAULT_PORT = 5432;
 const DEFAULT_PREPARED_STATEMENT_CACHE_SIZE = 100;
 /** Keys of `config.driverOptions` read by this driver; every other key goes to `pg.Client`. */
 const OWN_OPTION_KEYS = new Set(['preparedStatements', 'preparedStatementCacheSize']);
+/** pg.Client settings pg sends as startup parameters that PgBouncer refuses the connection for. */
+const STARTUP_PARAMETERS_POOLER_REFUSES = ['statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout', 'options'];
 
 const CAPABILITIES: DriverCapabilities = Object.freeze({
   cancel: true,
@@ -107,6 +110,10 @@ export class PostgresDriver implements Driver {
       throw new ConnectionError(`${where}: connect aborted`, { cause: signal.reason, host: address });
     }
     const own = readOptions(this.#options, config.driverOptions);
+    const refused = STARTUP_PARAMETERS_POOLER_REFUSES.filter((key) => config.pooler !== undefined && config.driverOptions[key] !== undefined);
+    if (refused.length > 0) {
+      throw new ConfigError(`${where}: driverOptions ${refused.join(', ')} would be sent as startup parameters, which ${config.pooler} refuses; use SET LOCAL inside transactions instead`);
+    }
     const clientConfig: pg.ClientConfig & Record<string, unknown> = {
       host: config.host,
       port,

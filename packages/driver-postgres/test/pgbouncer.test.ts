@@ -1,4 +1,4 @@
-import { ConnectionError, DatabaseConfig, QueryTimeoutError, UnsupportedFeatureError, type Database, type DatabaseConfigOptions } from '@dal/core';
+import { ConfigError, ConnectionError, DatabaseConfig, QueryTimeoutError, UnsupportedFeatureError, type Database, type DatabaseConfigOptions } from '@dal/core';
 import { startPgBouncer, type PgBouncerTestServer } from '@dal/test-utils';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -130,6 +130,24 @@ describe("with pooler: 'pgbouncer-transaction'", () => {
     expect(await waitFor(async () => (await runningOnServer(`${marker}_b`)) === 0, 3_000)).toBe(true);
     // The pool still works through PgBouncer afterwards.
     expect(await db.executeFirst('SELECT 1 AS one')).toEqual({ one: 1 });
+  });
+
+  it('refuses driverOptions that pg would send as startup parameters PgBouncer refuses', async () => {
+    const db = database(bouncer.url, { pooler: 'pgbouncer-transaction', driverOptions: { lock_timeout: 1_000 } });
+    const error = await caught(() => db.execute('SELECT 1'));
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).message).toContain('lock_timeout');
+  });
+
+  it('the synchronous connection connects through PgBouncer and refuses session state alike', () => {
+    const db = database(bouncer.url, { pooler: 'pgbouncer-transaction' });
+    const sync = db.syncConnection();
+    try {
+      expect(sync.executeFirst('SELECT ?::int AS n', [7])).toEqual({ n: 7 });
+      expect(() => sync.execute("SET work_mem = '7MB'")).toThrow(expect.objectContaining({ code: 'DAL_UNSUPPORTED', message: expect.stringContaining(ADVICE) }));
+    } finally {
+      sync.release();
+    }
   });
 });
 

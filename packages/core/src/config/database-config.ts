@@ -323,6 +323,10 @@ export class DatabaseConfig {
     if (options.pooler !== undefined && !(POOLER_MODES as readonly unknown[]).includes(options.pooler)) {
       throw new ConfigError(`${where}: "pooler" must be one of ${POOLER_MODES.map((m) => `'${m}'`).join(', ')}, got ${String(options.pooler)}`);
     }
+    // PgBouncer speaks PostgreSQL's protocol: a MySQL or embedded backend would ignore the setting.
+    if (options.pooler !== undefined && this.backend !== undefined && (this.backend === 'mysql' || registeredBackend(this.backend)?.embedded === true)) {
+      throw new ConfigError(`${where}: "pooler" '${options.pooler}' is for PostgreSQL servers, not the "${this.backend}" backend`);
+    }
     this.pooler = options.pooler;
     this.hosts = Object.freeze(parseHosts(where, options.hosts, this.host, this.port));
     if (options.hosts !== undefined && options.host === undefined) {
