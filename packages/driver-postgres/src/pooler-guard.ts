@@ -7,7 +7,7 @@ import { UnsupportedFeatureError, type PoolerMode } from '@dal/core';
  */
 
 /** String literals, quoted identifiers, comments and dollar-quoted bodies: their text is not SQL to inspect. */
-const NOT_CODE = /'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|\/\*[\s\S]*?\*\/|\$([A-Za-z_]\w*)?\$[\s\S]*?\$\1\$/g;
+const NOT_CODE = /\b[eE]'(?:[^'\\]|\\[^]|'')*'|'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|\/\*[\s\S]*?\*\/|\$([A-Za-z_]\w*)?\$[\s\S]*?\$\1\$/g;
 
 /** Session state one statement can leave behind, with the advice for each. */
 const SESSION_STATE: ReadonlyArray<{ readonly pattern: RegExp; readonly what: string; readonly instead: string }> = [

@@ -132,6 +132,13 @@ describe("with pooler: 'pgbouncer-transaction'", () => {
     expect(await db.executeFirst('SELECT 1 AS one')).toEqual({ one: 1 });
   });
 
+  it('streams rows through a cursor in its own transaction', async () => {
+    const db = database(bouncer.url, { pooler: 'pgbouncer-transaction' });
+    const seen: number[] = [];
+    for await (const row of db.stream<{ n: number }>('SELECT generate_series(1, ?::int) AS n', [25], { batchSize: 10 })) seen.push(row.n);
+    expect(seen).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+  });
+
   it('refuses driverOptions that pg would send as startup parameters PgBouncer refuses', async () => {
     const db = database(bouncer.url, { pooler: 'pgbouncer-transaction', driverOptions: { lock_timeout: 1_000 } });
     const error = await caught(() => db.execute('SELECT 1'));

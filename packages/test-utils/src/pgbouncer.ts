@@ -54,7 +54,10 @@ export async function startPgBouncer(options: PgBouncerOptions = {}): Promise<Pg
   const logFile = join(dir, 'pgbouncer.log');
   const log = () => readFile(logFile, 'utf8').catch(() => '');
   let child: ChildProcess | undefined;
+  // A test run that ends without calling stop() (a crash, a forgotten afterAll) must not leave PgBouncer behind.
+  const killOnExit = () => child?.kill('SIGKILL');
   const stop = async () => {
+    process.off('exit', killOnExit);
     if (child !== undefined) {
       const running = child;
       child = undefined;
@@ -99,8 +102,9 @@ export async function startPgBouncer(options: PgBouncerOptions = {}): Promise<Pg
       started.once('spawn', resolve);
       started.once('error', (error) => reject(new Error(`cannot run ${PGBOUNCER_PATH} (install Debian's pgbouncer, or set DAL_PGBOUNCER_PATH): ${error.message}`)));
     });
-    // The test process may end while PgBouncer still runs; stop() is what ends it.
+    // Not kept alive by PgBouncer: stop() or the exit hook ends it.
     child.unref();
+    process.once('exit', killOnExit);
     await waitForPort(TLS_SERVER_HOST, port, started, log);
     return { host: TLS_SERVER_HOST, port, database, user, url: `postgres://${encodeURIComponent(user)}@${TLS_SERVER_HOST}:${port}/${encodeURIComponent(database)}`, log, stop };
   } catch (error) {
