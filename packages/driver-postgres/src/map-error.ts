@@ -12,6 +12,7 @@ import {
   UniqueViolationError,
   type QueryErrorDetails,
 } from '@dal/core';
+import { POOLER_ADVICE } from './pooler-guard.js';
 
 /** Where an error happened, for the message and the mapping. */
 export interface PostgresErrorContext {
@@ -57,8 +58,6 @@ function isStaleStatement(sqlState: string, message: string): boolean {
 /** pg's error when the server answers an SSLRequest with 'N' (it has no TLS). */
 export const NO_TLS_MESSAGE = 'The server does not support SSL connections';
 
-/** The config change that makes @dal safe behind a transaction-mode PgBouncer, for messages. */
-const POOLER_ADVICE = "behind PgBouncer in transaction mode, set pooler: 'pgbouncer-transaction' in the DatabaseConfig";
 
 /**
  * Failures that mean a transaction-mode pooler sits in front of a config without `pooler`:

@@ -11,7 +11,7 @@ import {
 import type pg from 'pg';
 import { sendCancelRequest } from './cancel-request.js';
 import { mapPostgresError } from './map-error.js';
-import { rejectSessionState } from './pooler-guard.js';
+import { rejectSessionState, sessionStateLost, sessionStateOf, type SessionState } from './pooler-guard.js';
 import { preparePostgresParams } from './postgres-types.js';
 import { cursorStream } from './postgres-stream.js';
 
@@ -113,6 +113,13 @@ export class PostgresConnection implements DriverConnection {
   #committedStatementTimeoutMs: number;
   /** A raise issued inside a transaction, which a rollback would undo. */
   #raisedInTransaction = false;
+  /**
+   * Without `pooler`: session state this connection set (a SET, a LISTEN, ...) and the server
+   * session it went to, while the connection looks proxied (see #watchSessionState).
+   */
+  #sessionState: { readonly kind: SessionState; readonly backendPid: number } | undefined;
+  /** The server pid equals the cancel key's: no pooler in between, nothing to watch. */
+  #direct = false;
 
   /** Wrap a connected client; use `PostgresDriver.connect` rather than this. */
   constructor(client: pg.Client, settings: PostgresConnectionSettings) {
@@ -162,6 +169,7 @@ export class PostgresConnection implements DriverConnection {
     this.#holdEventLoop(true);
     let result: pg.QueryResult | pg.QueryResult[];
     try {
+      if (this.#sessionState !== undefined) await this.#checkSessionKept();
       if (options.timeoutMs + STATEMENT_TIMEOUT_BACKSTOP_MS > this.#statementTimeoutMs) {
         await this.#raiseStatementTimeout(options.timeoutMs + STATEMENT_TIMEOUT_BACKSTOP_MS);
       }
@@ -169,6 +177,7 @@ export class PostgresConnection implements DriverConnection {
         name === undefined && options.rowMode === 'object'
           ? await this.#client.query(sql, values)
           : await this.#client.query(queryConfig(sql, values, name, options.rowMode));
+      if (this.#settings.pooler === undefined && !this.#direct && this.#sessionState === undefined) await this.#watchSessionState(sql);
     } catch (error) {
       if (name !== undefined && STALE_STATEMENT_STATES.has((error as { code?: string }).code ?? '')) {
         this.#statementNames.delete(sql);
@@ -224,6 +233,43 @@ export class PostgresConnection implements DriverConnection {
     this.#statementTimeoutMs = timeoutOrInfinity(value);
     if (txStatus === 'T') this.#raisedInTransaction = true;
     else this.#committedStatementTimeoutMs = this.#statementTimeoutMs;
+  }
+
+  /**
+   * After a statement that left session state, with no `pooler` set: learn the server session it
+   * went to. A pid unlike the cancel key's means a pooler hands out keys of its own, so later
+   * statements check they still reach that session (#checkSessionKept). Costs one round trip,
+   * once per connection, and only for such statements.
+   */
+  async #watchSessionState(sql: string): Promise<void> {
+    const kind = sessionStateOf(sql);
+    if (kind === undefined) return;
+    const backendPid = await this.#backendPid();
+    if (backendPid === this.processId) this.#direct = true;
+    else this.#sessionState = { kind, backendPid };
+  }
+
+  /**
+   * Between transactions, make sure the session state set earlier is still there: on another
+   * server session it was lost here and leaked to another client, reported once.
+   * @throws {UnsupportedFeatureError} naming the lost state and advising `pooler`.
+   */
+  async #checkSessionKept(): Promise<void> {
+    const state = this.#sessionState;
+    if (state === undefined || (this.#client as unknown as PgClientInternals).getTransactionStatus() !== 'I') return;
+    const now = await this.#backendPid();
+    if (now === state.backendPid) return;
+    this.#sessionState = undefined;
+    throw sessionStateLost(this.#settings.alias, state.kind, state.backendPid, now);
+  }
+
+  async #backendPid(): Promise<number> {
+    try {
+      const result = await this.#client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      return result.rows[0]!.pid;
+    } catch (error) {
+      throw mapPostgresError(error, { alias: this.#settings.alias, host: this.#settings.address });
+    }
   }
 
   /** Once the transaction ended, fall back to the value that survives a rollback. */

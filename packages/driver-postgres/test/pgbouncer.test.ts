@@ -1,6 +1,6 @@
 import { ConfigError, ConnectionError, DatabaseConfig, QueryTimeoutError, UnsupportedFeatureError, type Database, type DatabaseConfigOptions } from '@dal/core';
 import { startPgBouncer, type PgBouncerTestServer } from '@dal/test-utils';
-import type pg from 'pg';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresDatabase } from '../src/index.js';
 import { caught, rawClient, waitFor } from './helpers.js';
@@ -159,6 +159,9 @@ describe("with pooler: 'pgbouncer-transaction'", () => {
 });
 
 describe('without pooler', () => {
+  /** What users do to get past the refusal: PgBouncer told to ignore statement_timeout. */
+  const lenientBouncer = () => startPgBouncer({ settings: { ignore_startup_parameters: 'statement_timeout' } });
+
   it('a connection PgBouncer refuses for its startup parameter reports the pooler advice, not retryable', async () => {
     const db = database(bouncer.url, {});
     const error = await caught(() => db.execute('SELECT 1'));
@@ -169,8 +172,7 @@ describe('without pooler', () => {
   });
 
   it('named prepared statements meeting other clients\' on shared server sessions report the pooler advice', async () => {
-    // What users do to get past the refusal: PgBouncer told to ignore statement_timeout.
-    const lenient = await startPgBouncer({ settings: { ignore_startup_parameters: 'statement_timeout' } });
+    const lenient = await lenientBouncer();
     try {
       const db = database(lenient.url, { poolMax: 4 });
       const errors: unknown[] = [];
@@ -187,6 +189,32 @@ describe('without pooler', () => {
       expect(errors.length).toBeGreaterThan(0);
       for (const error of errors) expect((error as Error).message).toContain(ADVICE);
     } finally {
+      await lenient.stop();
+    }
+  });
+
+  it('a SET that leaked to another client is reported, with the pooler advice, once the connection lands on another server session', async () => {
+    const lenient = await lenientBouncer();
+    const other = new pg.Client({ connectionString: lenient.url });
+    other.on('error', () => {});
+    try {
+      const db = database(lenient.url, { poolMax: 1 });
+      await db.withConnection(async (conn) => {
+        await conn.execute("SET work_mem = '7MB'");
+        // Another client takes that server session (PgBouncer reuses the last one freed) and sees the SET.
+        await other.connect();
+        await other.query('BEGIN');
+        expect((await other.query<{ work_mem: string }>('SHOW work_mem')).rows[0]!.work_mem).toBe('7MB');
+        const error = await caught(() => conn.execute('SHOW work_mem'));
+        expect(error).toBeInstanceOf(UnsupportedFeatureError);
+        expect((error as Error).message).toContain('SET without LOCAL');
+        expect((error as Error).message).toContain(ADVICE);
+        // Reported once; the connection goes on working.
+        expect(await conn.executeFirst('SELECT 1 AS one')).toEqual({ one: 1 });
+      });
+      await other.query('ROLLBACK');
+    } finally {
+      await other.end().catch(() => undefined);
       await lenient.stop();
     }
   });
