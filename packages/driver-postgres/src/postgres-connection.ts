@@ -40,6 +40,9 @@ const WRITE_COMMANDS = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE', 'COPY']);
  */
 const STAR_LIST = /(?:\bselect\s+(?:distinct\s+)?|,\s*|\breturning\s+)(?:\/\*[^]*?\*\/\s*)*(?:(?:"[^"]*"|\w+)\.)?\*/i;
 
+/** A statement that opens a transaction block (core's BEGIN [ISOLATION LEVEL ...]). */
+const TRANSACTION_START = /^\s*(?:begin|start\s+transaction)\b[^;]*;?\s*$/i;
+
 /** SQLSTATEs after which a named prepared statement must not be reused (plan result changed, statement gone). */
 const STALE_STATEMENT_STATES = new Set(['0A000', '26000']);
 
@@ -173,10 +176,11 @@ export class PostgresConnection implements DriverConnection {
       if (options.timeoutMs + STATEMENT_TIMEOUT_BACKSTOP_MS > this.#statementTimeoutMs) {
         await this.#raiseStatementTimeout(options.timeoutMs + STATEMENT_TIMEOUT_BACKSTOP_MS);
       }
+      const text = this.#withTransactionBound(sql, values, options.timeoutMs);
       result =
         name === undefined && options.rowMode === 'object'
-          ? await this.#client.query(sql, values)
-          : await this.#client.query(queryConfig(sql, values, name, options.rowMode));
+          ? await this.#client.query(text, values)
+          : await this.#client.query(queryConfig(text, values, name, options.rowMode));
       if (this.#settings.pooler === undefined && !this.#direct && this.#sessionState === undefined) await this.#watchSessionState(sql);
     } catch (error) {
       if (name !== undefined && STALE_STATEMENT_STATES.has((error as { code?: string }).code ?? '')) {
@@ -233,6 +237,21 @@ export class PostgresConnection implements DriverConnection {
     this.#statementTimeoutMs = timeoutOrInfinity(value);
     if (txStatus === 'T') this.#raisedInTransaction = true;
     else this.#committedStatementTimeoutMs = this.#statementTimeoutMs;
+  }
+
+  /**
+   * Behind a pooler, a parameterless BEGIN carries the transaction's statement_timeout in the same
+   * round trip (`BEGIN; SET LOCAL ...`), so its statements need no SET of their own unless one
+   * asks for longer. Any other statement goes as it is.
+   */
+  #withTransactionBound(sql: string, values: unknown[], timeoutMs: number): string {
+    if (this.#settings.pooler === undefined || values.length > 0 || !TRANSACTION_START.test(sql)) return sql;
+    if ((this.#client as unknown as PgClientInternals).getTransactionStatus() !== 'I') return sql;
+    const value = statementTimeoutSetting(timeoutMs + STATEMENT_TIMEOUT_BACKSTOP_MS);
+    // Marked as raised in a transaction: should the BEGIN fail, the session is idle and execute's finally resets this.
+    this.#statementTimeoutMs = timeoutOrInfinity(value);
+    this.#raisedInTransaction = true;
+    return `${sql.replace(/[\s;]+$/, '')}; SET LOCAL statement_timeout = ${value}`;
   }
 
   /**

@@ -106,16 +106,18 @@ describe("with pooler: 'pgbouncer-transaction'", () => {
     for (const row of settings) expect(row).toEqual(rows[0]);
   });
 
-  it('bounds a statement inside a transaction with SET LOCAL statement_timeout', async () => {
+  it('bounds statements inside a transaction with SET LOCAL statement_timeout, sent with BEGIN', async () => {
     const db = database(bouncer.url, { pooler: 'pgbouncer-transaction' });
-    const inside = await db.withConnection((conn) =>
+    const seen = await db.withConnection((conn) =>
       conn.transaction(async (tx) => {
-        await tx.execute('SELECT 1', [], { timeoutMs: 4_000 });
-        return tx.executeFirst<{ statement_timeout: string }>('SHOW statement_timeout', [], { timeoutMs: 4_000 });
+        // BEGIN ran with the default timeout (queryExecutionTimeoutMs, 60 s) plus the 1 s backstop.
+        const atBegin = await tx.executeFirst<{ statement_timeout: string }>('SHOW statement_timeout', [], { timeoutMs: 4_000 });
+        // A statement asking for longer raises it first.
+        const raised = await tx.executeFirst<{ statement_timeout: string }>('SHOW statement_timeout', [], { timeoutMs: 90_000 });
+        return [atBegin, raised];
       }),
     );
-    // The caller's timeout plus the 1 s backstop, set for this transaction only.
-    expect(inside).toEqual({ statement_timeout: '5s' });
+    expect(seen).toEqual([{ statement_timeout: '61s' }, { statement_timeout: '91s' }]);
   });
 
   it('a timed-out statement, inside a transaction or not, leaves nothing running on the server', async () => {
