@@ -57,6 +57,9 @@ const SESSION_STATE: ReadonlyArray<SessionState & { readonly pattern: RegExp }> 
   },
 ];
 
+/** A word every pattern of SESSION_STATE needs. */
+const MAYBE_SESSION_STATE = /\b(?:set|listen|prepare|declare)\b|advisory_lock|set_config/i;
+
 /** The config change that makes @dal safe behind a transaction-mode PgBouncer, for messages. */
 export const POOLER_ADVICE = "behind PgBouncer in transaction mode, set pooler: 'pgbouncer-transaction' in the DatabaseConfig";
 
@@ -67,6 +70,8 @@ const POOLER_NAMES: Readonly<Record<PoolerMode, string>> = {
 
 /** What `sql` would leave on the server session (a description), or undefined when nothing. */
 export function sessionStateOf(sql: string): SessionState | undefined {
+  // Runs for every statement: most contain none of these words and skip the masking below.
+  if (!MAYBE_SESSION_STATE.test(sql)) return undefined;
   const code = sql.replace(NOT_CODE, ' ');
   for (const statement of code.split(';')) {
     const text = statement.trimStart();
