@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Make sure the PostgreSQL and MariaDB/MySQL servers the tests use answer a real query,
 // starting this machine's local servers when they are down, and that Chromium is there for
-// the dashboard test. Fails (exit 1) when something is missing: the suite never skips.
+// the dashboard test and PgBouncer for the pooler test. Fails (exit 1) when something is missing: the suite never skips.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -113,31 +113,33 @@ function redact(url) {
 }
 
 /**
- * The dashboard test drives Debian's Chromium (never a browser download). Install it where
- * apt can, as root; elsewhere say how.
+ * A program some tests run, from its Debian package: installed where apt can (as root),
+ * elsewhere the message says how. Never a download from anywhere else.
  */
-function ensureChromium() {
-  const path = process.env.DAL_CHROMIUM_PATH ?? '/usr/bin/chromium';
+function ensureDebianProgram({ name, packageName, path, envVariable }) {
   if (existsSync(path)) {
-    console.log(`✓ Chromium at ${path}`);
+    console.log(`✓ ${name} at ${path}`);
     return true;
   }
   if (process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
-    console.log('Chromium is missing; installing Debian\'s chromium package');
+    console.log(`${name} is missing; installing Debian's ${packageName} package`);
     // Generous limits: a package install cut short leaves dpkg half-configured for every later run,
     // and a busy machine can take minutes to unpack Chromium. Finish any such earlier install first.
     sh('dpkg', ['--configure', '-a'], 600_000);
     sh('apt-get', ['update', '-qq'], 300_000);
-    sh('apt-get', ['install', '-y', '-qq', 'chromium'], 900_000);
+    sh('apt-get', ['install', '-y', '-qq', packageName], 900_000);
     if (existsSync(path)) return true;
   }
-  console.error(`✗ Chromium not found at ${path}: install your distribution's chromium, or set DAL_CHROMIUM_PATH.`);
+  console.error(`✗ ${name} not found at ${path}: install your distribution's ${packageName}, or set ${envVariable}.`);
   return false;
 }
 
 const results = [
   await ensure('PostgreSQL', pgAnswers, startPostgres, PG_URL),
   await ensure('MariaDB/MySQL', mysqlAnswers, startMariadb, MYSQL_URL),
-  ensureChromium(),
+  // The dashboard test drives Chromium (never a browser download).
+  ensureDebianProgram({ name: 'Chromium', packageName: 'chromium', path: process.env.DAL_CHROMIUM_PATH ?? '/usr/bin/chromium', envVariable: 'DAL_CHROMIUM_PATH' }),
+  // The PgBouncer tests start their own pgbouncer (transaction mode) in front of PostgreSQL.
+  ensureDebianProgram({ name: 'PgBouncer', packageName: 'pgbouncer', path: process.env.DAL_PGBOUNCER_PATH ?? '/usr/sbin/pgbouncer', envVariable: 'DAL_PGBOUNCER_PATH' }),
 ];
 process.exit(results.every(Boolean) ? 0 : 1);

@@ -2,8 +2,8 @@ export { DalError, TimeoutError, AbortedError, CircuitOpenError, CircuitBreaker 
 export type { DalErrorCode, DalErrorOptions } from '@dal/resilience';
 export { TranslationError, translate } from '@dal/sql-translate';
 export * from './errors/errors.js';
-export { DatabaseConfig } from './config/database-config.js';
-export type { DatabaseConfigOptions, BackendName, HostAddress, CircuitBreakerSettings, RetrySettings, PasswordSource } from './config/database-config.js';
+export { DatabaseConfig, POOLER_MODES } from './config/database-config.js';
+export type { DatabaseConfigOptions, BackendName, HostAddress, CircuitBreakerSettings, RetrySettings, PasswordSource, PoolerMode } from './config/database-config.js';
 export { TLS_MODES, TlsSettings, describeTlsFailure } from './config/tls.js';
 export type { TlsMode, TlsOptions, Pem } from './config/tls.js';
 export type * from './driver/driver.js';

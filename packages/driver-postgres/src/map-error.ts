@@ -12,6 +12,7 @@ import {
   UniqueViolationError,
   type QueryErrorDetails,
 } from '@dal/core';
+import { POOLER_ADVICE } from './pooler-guard.js';
 
 /** Where an error happened, for the message and the mapping. */
 export interface PostgresErrorContext {
@@ -56,6 +57,19 @@ function isStaleStatement(sqlState: string, message: string): boolean {
 
 /** pg's error when the server answers an SSLRequest with 'N' (it has no TLS). */
 export const NO_TLS_MESSAGE = 'The server does not support SSL connections';
+
+
+/**
+ * Failures that mean a transaction-mode pooler sits in front of a config without `pooler`:
+ * PgBouncer refusing statement_timeout at startup (08P01), and our named prepared statements
+ * meeting another client's (42P05) or missing on the session this transaction got (26000).
+ */
+function poolerHint(sqlState: string, message: string): string {
+  const pooled =
+    (sqlState === '08P01' && message.includes('unsupported startup parameter')) ||
+    ((sqlState === '42P05' || sqlState === '26000') && /prepared statement "dal_\d+"/.test(message));
+  return pooled ? ` (${POOLER_ADVICE})` : '';
+}
 
 /** SQLSTATEs meaning the session is gone or could not start, though trying again may work. */
 const RETRYABLE_CONNECTION_STATES = new Set(['57P01', '57P02', '57P03', '57P05', '53300']);
@@ -133,8 +147,10 @@ export function mapPostgresError(error: unknown, context: PostgresErrorContext):
     const sqlState = error.code;
     if (context.connecting || sqlState.startsWith('08') || RETRYABLE_CONNECTION_STATES.has(sqlState) || isPermanentConnectFailure(sqlState)) {
       // pg_hba.conf refusing a plaintext session ends its message with "no encryption".
-      const hint = /no encryption$/.test(error.message) ? ' (the server requires TLS: set tls.mode, e.g. verify-full)' : '';
-      return connectionError(error, serverMessage(error) + hint, context, !isPermanentConnectFailure(sqlState));
+      const hint = /no encryption$/.test(error.message) ? ' (the server requires TLS: set tls.mode, e.g. verify-full)' : poolerHint(sqlState, error.message);
+      // A refused startup parameter is refused again on every attempt.
+      const permanent = isPermanentConnectFailure(sqlState) || (sqlState === '08P01' && hint !== '');
+      return connectionError(error, serverMessage(error) + hint, context, !permanent);
     }
     const details: QueryErrorDetails = { dialect: 'postgres', sqlState, vendorCode: sqlState, cause: error };
     if (context.sql !== undefined) details.sql = context.sql;
@@ -142,7 +158,7 @@ export function mapPostgresError(error: unknown, context: PostgresErrorContext):
     if (error.table !== undefined) details.table = error.table;
     if (error.column !== undefined) details.column = error.column;
     const ErrorClass = (isStaleStatement(sqlState, error.message) ? StaleStatementError : QUERY_ERROR_CLASSES[sqlState]) ?? QueryError;
-    return new ErrorClass(`${context.alias}: ${serverMessage(error)}`, details);
+    return new ErrorClass(`${context.alias}: ${serverMessage(error)}${poolerHint(sqlState, error.message)}`, details);
   }
 
   const native = error instanceof Error ? error : new Error(String(error));

@@ -1,7 +1,17 @@
-import { AbortedError, ConnectionError, type DriverConnection, type DriverExecuteOptions, type DriverResult, type DriverRowStream, type DriverStreamOptions } from '@dal/core';
+import {
+  AbortedError,
+  ConnectionError,
+  type DriverConnection,
+  type DriverExecuteOptions,
+  type DriverResult,
+  type DriverRowStream,
+  type DriverStreamOptions,
+  type PoolerMode,
+} from '@dal/core';
 import type pg from 'pg';
 import { sendCancelRequest } from './cancel-request.js';
 import { mapPostgresError } from './map-error.js';
+import { rejectSessionState, sessionStateLost, sessionStateOf, type SessionState } from './pooler-guard.js';
 import { preparePostgresParams } from './postgres-types.js';
 import { cursorStream } from './postgres-stream.js';
 
@@ -29,6 +39,9 @@ const WRITE_COMMANDS = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE', 'COPY']);
  * transaction: such statements are never prepared. A false positive only costs the preparation.
  */
 const STAR_LIST = /(?:\bselect\s+(?:distinct\s+)?|,\s*|\breturning\s+)(?:\/\*[^]*?\*\/\s*)*(?:(?:"[^"]*"|\w+)\.)?\*/i;
+
+/** A statement that opens a transaction block (core's BEGIN [ISOLATION LEVEL ...]). */
+const TRANSACTION_START = /^\s*(?:begin|start\s+transaction)\b[^;]*;?\s*$/i;
 
 /** SQLSTATEs after which a named prepared statement must not be reused (plan result changed, statement gone). */
 const STALE_STATEMENT_STATES = new Set(['0A000', '26000']);
@@ -58,6 +71,12 @@ export interface PostgresConnectionSettings {
   readonly controlTimeoutMs: number;
   /** The server version reported at startup, when it was. */
   readonly serverVersion: string | undefined;
+  /**
+   * A transaction-mode pooler in front of the server: the session is shared between
+   * transactions, so statement_timeout is only ever set with SET LOCAL inside a transaction and
+   * statements that leave session state are refused.
+   */
+  readonly pooler: PoolerMode | undefined;
 }
 
 /** A statement with a name or array rows needs pg's config-object form. */
@@ -97,12 +116,21 @@ export class PostgresConnection implements DriverConnection {
   #committedStatementTimeoutMs: number;
   /** A raise issued inside a transaction, which a rollback would undo. */
   #raisedInTransaction = false;
+  /**
+   * Without `pooler`: session state this connection set (a SET, a LISTEN, ...) and the server
+   * session it went to, while the connection looks proxied (see #watchSessionState).
+   */
+  #sessionState: { readonly kind: SessionState; readonly backendPid: number } | undefined;
+  /** The server pid equals the cancel key's: no pooler in between, nothing to watch. */
+  #direct = false;
 
   /** Wrap a connected client; use `PostgresDriver.connect` rather than this. */
   constructor(client: pg.Client, settings: PostgresConnectionSettings) {
     this.#client = client;
     this.#settings = settings;
-    this.#statementTimeoutMs = timeoutOrInfinity(settings.statementTimeoutMs);
+    // Behind a pooler the session's own statement_timeout is unknown (none was sent): 0 makes the
+    // first statement of each transaction set its bound with SET LOCAL.
+    this.#statementTimeoutMs = settings.pooler === undefined ? timeoutOrInfinity(settings.statementTimeoutMs) : 0;
     this.#committedStatementTimeoutMs = this.#statementTimeoutMs;
     client.on('error', this.#markBroken);
     client.on('end', this.#markBroken);
@@ -136,6 +164,7 @@ export class PostgresConnection implements DriverConnection {
 
   /** @inheritDoc */
   async execute<R = unknown>(sql: string, params: readonly unknown[], options: DriverExecuteOptions): Promise<DriverResult<R>> {
+    if (this.#settings.pooler !== undefined) rejectSessionState(sql, this.#settings.pooler, this.#settings.alias);
     const name = params.length > 0 && this.#settings.preparedStatements ? this.#statementName(sql) : undefined;
     const values = preparePostgresParams(params);
     // Marked running before a possible SET too, so a cancel arriving during it is not lost.
@@ -143,13 +172,16 @@ export class PostgresConnection implements DriverConnection {
     this.#holdEventLoop(true);
     let result: pg.QueryResult | pg.QueryResult[];
     try {
+      if (this.#sessionState !== undefined) await this.#checkSessionKept();
       if (options.timeoutMs + STATEMENT_TIMEOUT_BACKSTOP_MS > this.#statementTimeoutMs) {
         await this.#raiseStatementTimeout(options.timeoutMs + STATEMENT_TIMEOUT_BACKSTOP_MS);
       }
+      const text = this.#withTransactionBound(sql, values, options.timeoutMs);
       result =
         name === undefined && options.rowMode === 'object'
-          ? await this.#client.query(sql, values)
-          : await this.#client.query(queryConfig(sql, values, name, options.rowMode));
+          ? await this.#client.query(text, values)
+          : await this.#client.query(queryConfig(text, values, name, options.rowMode));
+      if (this.#settings.pooler === undefined && !this.#direct && this.#sessionState === undefined) await this.#watchSessionState(sql);
     } catch (error) {
       if (name !== undefined && STALE_STATEMENT_STATES.has((error as { code?: string }).code ?? '')) {
         this.#statementNames.delete(sql);
@@ -189,16 +221,74 @@ export class PostgresConnection implements DriverConnection {
     return name;
   }
 
-  /** Raise the session's statement_timeout to at least `wantedMs` (never lowered). */
+  /**
+   * Raise the session's statement_timeout to at least `wantedMs` (never lowered). Behind a pooler
+   * only inside a transaction, with SET LOCAL (a plain SET would stay on a session other clients
+   * get next); a statement outside one is bounded by core's cancel request alone.
+   */
   async #raiseStatementTimeout(wantedMs: number): Promise<void> {
     const txStatus = (this.#client as unknown as PgClientInternals).getTransactionStatus();
     // In a failed transaction the SET would fail too; the statement will report the real error.
     if (txStatus === 'E') return;
+    const pooled = this.#settings.pooler !== undefined;
+    if (pooled && txStatus !== 'T') return;
     const value = statementTimeoutSetting(wantedMs);
-    await this.#client.query(`SET statement_timeout = ${value}`);
+    await this.#client.query(`SET ${pooled ? 'LOCAL ' : ''}statement_timeout = ${value}`);
     this.#statementTimeoutMs = timeoutOrInfinity(value);
     if (txStatus === 'T') this.#raisedInTransaction = true;
     else this.#committedStatementTimeoutMs = this.#statementTimeoutMs;
+  }
+
+  /**
+   * Behind a pooler, a parameterless BEGIN carries the transaction's statement_timeout in the same
+   * round trip (`BEGIN; SET LOCAL ...`), so its statements need no SET of their own unless one
+   * asks for longer. Any other statement goes as it is.
+   */
+  #withTransactionBound(sql: string, values: unknown[], timeoutMs: number): string {
+    if (this.#settings.pooler === undefined || values.length > 0 || !TRANSACTION_START.test(sql)) return sql;
+    if ((this.#client as unknown as PgClientInternals).getTransactionStatus() !== 'I') return sql;
+    const value = statementTimeoutSetting(timeoutMs + STATEMENT_TIMEOUT_BACKSTOP_MS);
+    // Marked as raised in a transaction: should the BEGIN fail, the session is idle and execute's finally resets this.
+    this.#statementTimeoutMs = timeoutOrInfinity(value);
+    this.#raisedInTransaction = true;
+    return `${sql.replace(/[\s;]+$/, '')}; SET LOCAL statement_timeout = ${value}`;
+  }
+
+  /**
+   * After a statement that left session state, with no `pooler` set: learn the server session it
+   * went to. A pid unlike the cancel key's means a pooler hands out keys of its own, so later
+   * statements check they still reach that session (#checkSessionKept). Costs one round trip,
+   * once per connection, and only for such statements.
+   */
+  async #watchSessionState(sql: string): Promise<void> {
+    const kind = sessionStateOf(sql);
+    if (kind === undefined) return;
+    const backendPid = await this.#backendPid();
+    if (backendPid === this.processId) this.#direct = true;
+    else this.#sessionState = { kind, backendPid };
+  }
+
+  /**
+   * Between transactions, make sure the session state set earlier is still there: on another
+   * server session it was lost here and leaked to another client, reported once.
+   * @throws {UnsupportedFeatureError} naming the lost state and advising `pooler`.
+   */
+  async #checkSessionKept(): Promise<void> {
+    const state = this.#sessionState;
+    if (state === undefined || (this.#client as unknown as PgClientInternals).getTransactionStatus() !== 'I') return;
+    const now = await this.#backendPid();
+    if (now === state.backendPid) return;
+    this.#sessionState = undefined;
+    throw sessionStateLost(this.#settings.alias, state.kind, state.backendPid, now);
+  }
+
+  async #backendPid(): Promise<number> {
+    try {
+      const result = await this.#client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      return result.rows[0]!.pid;
+    } catch (error) {
+      throw mapPostgresError(error, { alias: this.#settings.alias, host: this.#settings.address });
+    }
   }
 
   /** Once the transaction ended, fall back to the value that survives a rollback. */

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { checkServerIdentity, type ConnectionOptions } from 'node:tls';
 import {
+  ConfigError,
   ConnectionError,
   builtFileUrl,
   connectSyncThroughWorker,
@@ -38,6 +39,8 @@ const DEFAULT_PORT = 5432;
 const DEFAULT_PREPARED_STATEMENT_CACHE_SIZE = 100;
 /** Keys of `config.driverOptions` read by this driver; every other key goes to `pg.Client`. */
 const OWN_OPTION_KEYS = new Set(['preparedStatements', 'preparedStatementCacheSize']);
+/** pg.Client settings pg sends as startup parameters that PgBouncer refuses the connection for. */
+const STARTUP_PARAMETERS_POOLER_REFUSES = ['statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout', 'options'];
 
 const CAPABILITIES: DriverCapabilities = Object.freeze({
   cancel: true,
@@ -90,6 +93,8 @@ export class PostgresDriver implements Driver {
   /**
    * Open one session: `application_name` is `dal:<alias>` and `statement_timeout` starts at
    * `queryExecutionTimeoutMs` + 1 s, so the server stops a statement core failed to cancel.
+   * With `config.pooler` set (PgBouncer in transaction mode) no statement_timeout is sent, no
+   * named prepared statements are used and statements that leave session state are refused.
    * Settings in `config.driverOptions` (ssl, keepAlive, ...) go to `pg.Client` as they are;
    * `config.tls` becomes pg's `ssl`. A password function is handed to pg, which calls it when
    * the server asks for a password.
@@ -105,15 +110,22 @@ export class PostgresDriver implements Driver {
       throw new ConnectionError(`${where}: connect aborted`, { cause: signal.reason, host: address });
     }
     const own = readOptions(this.#options, config.driverOptions);
+    const refused = STARTUP_PARAMETERS_POOLER_REFUSES.filter((key) => config.pooler !== undefined && config.driverOptions[key] !== undefined);
+    if (refused.length > 0) {
+      throw new ConfigError(`${where}: driverOptions ${refused.join(', ')} would be sent as startup parameters, which ${config.pooler} refuses; use SET LOCAL inside transactions instead`);
+    }
     const clientConfig: pg.ClientConfig & Record<string, unknown> = {
       host: config.host,
       port,
       database: config.database,
       application_name: `dal:${config.alias}`,
-      statement_timeout: statementTimeoutSetting(config.queryExecutionTimeoutMs + STATEMENT_TIMEOUT_BACKSTOP_MS),
       keepAlive: true,
       types: postgresTypeParsers,
     };
+    // PgBouncer refuses statement_timeout as a startup parameter; behind it the bound is set per transaction.
+    if (config.pooler === undefined) {
+      clientConfig.statement_timeout = statementTimeoutSetting(config.queryExecutionTimeoutMs + STATEMENT_TIMEOUT_BACKSTOP_MS);
+    }
     if (config.user !== undefined) clientConfig.user = config.user;
     if (typeof config.password === 'string') clientConfig.password = config.password;
     else if (config.password !== undefined) clientConfig.password = async () => (await config.resolvePassword()) ?? '';
@@ -144,10 +156,12 @@ export class PostgresDriver implements Driver {
       port: typeof clientConfig.port === 'number' ? clientConfig.port : port,
       address,
       statementTimeoutMs: typeof timeout === 'number' ? timeout : 0,
-      preparedStatements: own.preparedStatements,
+      // A named statement lives on one server session, which a transaction-mode pooler does not keep.
+      preparedStatements: own.preparedStatements && config.pooler === undefined,
       preparedStatementCacheSize: own.preparedStatementCacheSize,
       controlTimeoutMs: config.connectionCreationTimeoutMs,
       serverVersion,
+      pooler: config.pooler,
     });
   }
 

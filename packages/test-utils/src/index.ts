@@ -27,3 +27,5 @@ export {
 export type { PasswordLogin, TestCertificates, TlsServerOptions, TlsTestServer } from './tls-servers.js';
 export { TEST_SERVERS, chooseTestServers, describeChoices, detectContainerRuntime, startTestServers } from './containers.js';
 export type { ChooseOptions, StartedTestServers, TestServerChoice, TestServerKind, TestServerSpec } from './containers.js';
+export { startPgBouncer } from './pgbouncer.js';
+export type { PgBouncerOptions, PgBouncerTestServer } from './pgbouncer.js';

@@ -72,7 +72,54 @@ export interface DatabaseConfigOptions {
   metricsWindowMs?: number;
   /** Include parameter values in slow-query logs (default false: they may hold personal data). */
   logParameterValues?: boolean;
+  /**
+   * The connection pooler between the application and the server, when there is one that shares
+   * server sessions between clients. `'pgbouncer-transaction'` (PgBouncer with
+   * `pool_mode = transaction`): PostgreSQL connections then send no startup parameters PgBouncer
+   * refuses, use no named prepared statements, bound statements with `SET LOCAL` or a cancel
+   * request, and reject session state (`SET` without LOCAL, `LISTEN`, session advisory locks).
+   */
+  pooler?: PoolerMode;
 }
+
+/**
+ * Every option name `DatabaseConfig` accepts; any other key is a ConfigError. The Record type makes
+ * the compiler insist that this lists exactly the keys of DatabaseConfigOptions: a new option is
+ * added here and in the interface above.
+ */
+const OPTION_NAMES: Readonly<Record<keyof DatabaseConfigOptions, true>> = {
+  database: true,
+  host: true,
+  port: true,
+  user: true,
+  password: true,
+  tls: true,
+  alias: true,
+  env: true,
+  backend: true,
+  connectionAcquisitionTimeoutMs: true,
+  poolCreationTimeoutMs: true,
+  queryExecutionTimeoutMs: true,
+  connectionCreationTimeoutMs: true,
+  poolMin: true,
+  poolMax: true,
+  idleTimeoutMs: true,
+  maxLifetimeMs: true,
+  slowQueryThresholdMs: true,
+  driverOptions: true,
+  hosts: true,
+  failbackAfterMs: true,
+  circuitBreaker: true,
+  retry: true,
+  leakDetectionThresholdMs: true,
+  metricsWindowMs: true,
+  logParameterValues: true,
+  pooler: true,
+};
+
+/** Connection poolers @dal knows how to work behind (see `DatabaseConfigOptions.pooler`). */
+export const POOLER_MODES = ['pgbouncer-transaction'] as const;
+export type PoolerMode = (typeof POOLER_MODES)[number];
 
 /** A password, or a function giving the current one for each new connection. */
 export type PasswordSource = string | (() => string | Promise<string>);
@@ -196,6 +243,8 @@ export class DatabaseConfig {
   readonly leakDetectionThresholdMs: number;
   readonly metricsWindowMs: number;
   readonly logParameterValues: boolean;
+  /** The pooler in front of the server, or undefined when the application talks to the server itself. */
+  readonly pooler: PoolerMode | undefined;
   /** The validated TLS settings, or undefined when the config sets none (plaintext unless driverOptions say otherwise). */
   readonly tls: TlsSettings | undefined;
   readonly #password: PasswordSource | undefined;
@@ -209,6 +258,7 @@ export class DatabaseConfig {
     this.database = options.database;
     this.alias = options.alias ?? options.database;
     const where = `DatabaseConfig(${this.alias})`;
+    rejectUnknownOptions(where, options);
     for (const key of ['host', 'user', 'alias', 'env'] as const) {
       const value = options[key];
       if (value !== undefined && typeof value !== 'string') throw new ConfigError(`${where}: "${key}" must be a string`);
@@ -270,6 +320,14 @@ export class DatabaseConfig {
       throw new ConfigError(`${where}: "logParameterValues" must be a boolean`);
     }
     this.logParameterValues = options.logParameterValues ?? false;
+    if (options.pooler !== undefined && !(POOLER_MODES as readonly unknown[]).includes(options.pooler)) {
+      throw new ConfigError(`${where}: "pooler" must be one of ${POOLER_MODES.map((m) => `'${m}'`).join(', ')}, got ${String(options.pooler)}`);
+    }
+    // PgBouncer speaks PostgreSQL's protocol: a MySQL or embedded backend would ignore the setting.
+    if (options.pooler !== undefined && this.backend !== undefined && (this.backend === 'mysql' || registeredBackend(this.backend)?.embedded === true)) {
+      throw new ConfigError(`${where}: "pooler" '${options.pooler}' is for PostgreSQL servers, not the "${this.backend}" backend`);
+    }
+    this.pooler = options.pooler;
     this.hosts = Object.freeze(parseHosts(where, options.hosts, this.host, this.port));
     if (options.hosts !== undefined && options.host === undefined) {
       this.host = this.hosts[0]!.host;
@@ -384,6 +442,7 @@ export class DatabaseConfig {
       leakDetectionThresholdMs: this.leakDetectionThresholdMs,
       metricsWindowMs: this.metricsWindowMs,
       logParameterValues: this.logParameterValues,
+      pooler: this.pooler,
       tls: this.tls?.toJSON(),
     };
   }
@@ -408,7 +467,7 @@ export class DatabaseConfig {
 }
 
 const NUMERIC_QUERY_KEYS = new Set<string>([...DURATION_KEYS, 'poolMin', 'poolMax', 'port']);
-const TEXT_QUERY_KEYS = new Set<string>(['alias', 'env']);
+const TEXT_QUERY_KEYS = new Set<string>(['alias', 'env', 'pooler']);
 
 /** The options a URL's query string sets; a parameter this does not know is an error, never dropped. */
 function queryOptions(search: string): Partial<DatabaseConfigOptions> {
@@ -422,13 +481,63 @@ function queryOptions(search: string): Partial<DatabaseConfigOptions> {
       result[key] = n;
     } else if ((TLS_URL_PARAMETERS as readonly string[]).includes(key)) tlsParameters.set(key, value);
     else {
-      const known = [...TEXT_QUERY_KEYS, ...TLS_URL_PARAMETERS, ...NUMERIC_QUERY_KEYS].join(', ');
-      throw new ConfigError(`DatabaseConfig.fromUrl: unknown query parameter "${key}" (known: ${known})`);
+      const known = [...TEXT_QUERY_KEYS, ...TLS_URL_PARAMETERS, ...NUMERIC_QUERY_KEYS];
+      throw new ConfigError(`DatabaseConfig.fromUrl: unknown query parameter "${key}"${didYouMean(key, known)} (known: ${known.join(', ')})`);
     }
   }
   const tls = tlsFromUrlParameters(tlsParameters);
   if (tls !== undefined) result['tls'] = tls;
   return result as Partial<DatabaseConfigOptions>;
+}
+
+/** A misspelt or unsupported option would otherwise be silently ignored: refuse it, naming the valid ones. */
+function rejectUnknownOptions(where: string, options: object): void {
+  const unknown = Object.keys(options).filter((key) => !Object.hasOwn(OPTION_NAMES, key));
+  if (unknown.length === 0) return;
+  const known = Object.keys(OPTION_NAMES);
+  const first = unknown[0]!;
+  const names = unknown.map((key) => `"${key}"`).join(', ');
+  throw new ConfigError(`${where}: unknown option${unknown.length > 1 ? 's' : ''} ${names}${didYouMean(first, known)} (valid: ${known.join(', ')})`);
+}
+
+/**
+ * ' (did you mean "x"?)' for the closest known name (case ignored) within a few edits, or that
+ * holds the given letters in order (a shortened name: queryTimeoutMs), else ''.
+ */
+function didYouMean(given: string, known: readonly string[]): string {
+  const wanted = given.toLowerCase();
+  const maxEdits = Math.max(2, Math.floor(wanted.length / 3));
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const name of known) {
+    const candidate = name.toLowerCase();
+    const distance = editDistance(wanted, candidate);
+    const close = distance <= maxEdits || (wanted.length >= 6 && isSubsequence(wanted, candidate));
+    if (close && distance < bestDistance) {
+      best = name;
+      bestDistance = distance;
+    }
+  }
+  return best === undefined ? '' : ` (did you mean "${best}"?)`;
+}
+
+function isSubsequence(short: string, long: string): boolean {
+  let i = 0;
+  for (const char of long) if (char === short[i]) i++;
+  return i === short.length;
+}
+
+/** Levenshtein distance (insertions, deletions, substitutions), one row at a time. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
 }
 
 /** URL parse errors quote the input, which may contain a password: keep only the kind of error. */
