@@ -181,7 +181,11 @@ export class PostgresConnection implements DriverConnection {
         name === undefined && options.rowMode === 'object'
           ? await this.#client.query(text, values)
           : await this.#client.query(queryConfig(text, values, name, options.rowMode));
-      if (this.#settings.pooler === undefined && !this.#direct && this.#sessionState === undefined) await this.#watchSessionState(sql);
+      if (this.#settings.pooler === undefined && !this.#direct && this.#sessionState === undefined) {
+        // Checked here, not in an async method, so that most statements take no extra promise hop.
+        const kind = sessionStateOf(sql);
+        if (kind !== undefined) await this.#watchSessionState(kind);
+      }
     } catch (error) {
       if (name !== undefined && STALE_STATEMENT_STATES.has((error as { code?: string }).code ?? '')) {
         this.#statementNames.delete(sql);
@@ -260,9 +264,7 @@ export class PostgresConnection implements DriverConnection {
    * statements check they still reach that session (#checkSessionKept). Costs one round trip,
    * once per connection, and only for such statements.
    */
-  async #watchSessionState(sql: string): Promise<void> {
-    const kind = sessionStateOf(sql);
-    if (kind === undefined) return;
+  async #watchSessionState(kind: SessionState): Promise<void> {
     const backendPid = await this.#backendPid();
     if (backendPid === this.processId) this.#direct = true;
     else this.#sessionState = { kind, backendPid };
