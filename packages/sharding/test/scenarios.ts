@@ -3,10 +3,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AbortedError, DalError, type Database } from '@dal/core';
 import '@dal/entities';
-import { CrossShardError, hashRouter, ShardMap, ShardMovingError, ShardedDatabase, type ShardedTable } from '../src/index.js';
+import { CrossShardError, FENCE_TABLE, hashRouter, ShardMap, ShardMovingError, ShardedDatabase, type ShardedTable } from '../src/index.js';
 import { closedPort, createPhysicalDatabases, keysOn, mapOver, type ServerBackend } from './helpers.js';
 
 const TABLES: ShardedTable[] = [
@@ -54,6 +54,16 @@ export function shardingScenarios(backend: ServerBackend): void {
 
     afterAll(async () => {
       await physical?.drop();
+    });
+
+    // Every test starts from map version 1 again: forget the fences of earlier tests' moves.
+    afterEach(async () => {
+      const sharded = new ShardedDatabase(ShardMap.fromJSON(mapOver(backend, physical.names, LOGICAL)));
+      try {
+        await sharded.forEachShard((db) => db.execute(`DELETE FROM [${FENCE_TABLE}]`).catch(() => undefined));
+      } finally {
+        await sharded.close();
+      }
     });
 
     it('routes each key to the database its shard is mapped to; entities work on shard connections', async () => {
@@ -308,6 +318,116 @@ export function shardingScenarios(backend: ServerBackend): void {
         expect(sharded.status().shards[shard]).toMatchObject({ state: 'serving', database: to, errors: 1 });
       } finally {
         await sharded.close();
+      }
+    });
+
+    it('moves a shard while another process writes to it: its writes wait, then follow the new map; nothing lost, nothing duplicated', async () => {
+      const json = mapOver(backend, physical.names, LOGICAL);
+      const dir = mkdtempSync(join(tmpdir(), 'dal-shard-move-'));
+      const mapFile = join(dir, 'map.json');
+      writeFileSync(mapFile, JSON.stringify(json));
+      // The mover publishes each new map version where the other process loads it from.
+      const sharded = new ShardedDatabase(ShardMap.fromJSON(json), { tables: TABLES, onMapChange: (next) => writeFileSync(mapFile, JSON.stringify(next)) });
+      let child: ReturnType<typeof spawn> | undefined;
+      try {
+        const shard = 13;
+        const from = sharded.map.databaseOf(shard);
+        const to = sharded.map.databaseNames().find((name) => name !== from)!;
+        const tenants = keysOn((k) => sharded.shardOf(k), shard, 4);
+        const accountId = String(sharded.newId(tenants[0]!));
+        await sharded.logicalShard(shard).execute('INSERT INTO [accounts] ([id], [tenant_id], [shard], [balance], [updates]) VALUES (?, ?, ?, 0, 0)', [accountId, tenants[0], shard]);
+        const prefill = Array.from({ length: 2_000 }, (_, i) => [String(sharded.newId(tenants[i % 4]!)), tenants[i % 4], i, 'prefill']);
+        await sharded.logicalShard(shard).withConnection((conn) => conn.executeMany('INSERT INTO [entries] ([id], [tenant_id], [amount], [note]) VALUES (?, ?, ?, ?)', prefill));
+
+        // The other process: its own ids (workerId 1), writes until its stdin closes, and learns
+        // of the move only from the fence (loadMap re-reads the file; nothing polls it).
+        const script = `
+          import { readFileSync } from 'node:fs';
+          import { ShardMap, ShardMovingError, ShardedDatabase } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};
+          let loads = 0;
+          const sharded = new ShardedDatabase(ShardMap.fromJSON(readFileSync(${JSON.stringify(mapFile)}, 'utf8')), {
+            workerBits: 1, workerId: 1,
+            loadMap: () => { loads++; return ShardMap.fromJSON(readFileSync(${JSON.stringify(mapFile)}, 'utf8')); },
+          });
+          let stop = false;
+          process.stdin.on('data', () => {}).on('end', () => (stop = true));
+          const tenants = ${JSON.stringify(tenants)};
+          const acked = [];
+          let balance = 0, refused = 0, slowestMs = 0, afterMove = 0;
+          for (let i = 0; !stop; i++) {
+            const tenant = tenants[i % tenants.length];
+            const id = String(sharded.newId(tenant));
+            const started = Date.now();
+            for (;;) {
+              try {
+                if (i % 3 === 0) {
+                  await sharded.shard(tenant).transaction(async (tx) => {
+                    await tx.execute('INSERT INTO [entries] ([id], [tenant_id], [amount]) VALUES (?, ?, 1)', [id, tenant]);
+                    await tx.execute('UPDATE [accounts] SET [balance] = [balance] + 1, [updates] = [updates] + 1 WHERE [id] = ?', [${JSON.stringify(accountId)}]);
+                  });
+                  balance++;
+                } else {
+                  await sharded.shard(tenant).execute('INSERT INTO [entries] ([id], [tenant_id], [amount]) VALUES (?, ?, 2)', [id, tenant]);
+                }
+                break;
+              } catch (error) {
+                if (!(error instanceof ShardMovingError) || !error.retryable) throw error;
+                refused++;
+              }
+            }
+            acked.push(id);
+            slowestMs = Math.max(slowestMs, Date.now() - started);
+            if (sharded.map.version > 1) afterMove++;
+            if (acked.length === 20) process.stdout.write('ready\\n');
+          }
+          process.stdout.write(JSON.stringify({ acked, balance, refused, slowestMs, afterMove, loads, version: sharded.map.version, status: sharded.status().databases }) + '\\n');
+          await sharded.close();`;
+        child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: process.cwd(), stdio: ['pipe', 'pipe', 'pipe'] });
+        let out = '';
+        let err = '';
+        child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
+        const exited = new Promise<number | null>((resolve) => child!.on('exit', resolve));
+        await new Promise<void>((resolve, reject) => {
+          child!.stdout!.on('data', (chunk: Buffer) => {
+            out += chunk.toString();
+            if (out.startsWith('ready\n')) resolve();
+          });
+          void exited.then((code) => reject(new Error(`child exited ${String(code)} before writing: ${err}`)));
+        });
+
+        const report = await sharded.moveShard(shard, to);
+        await sleep(300); // the child keeps writing, on the new database
+        child.stdin!.end();
+        expect(await exited).toBe(0);
+        const result = JSON.parse(out.slice('ready\n'.length)) as {
+          acked: string[];
+          balance: number;
+          refused: number;
+          slowestMs: number;
+          afterMove: number;
+          loads: number;
+          version: number;
+          status: Array<{ name: string; requests: number }>;
+        };
+
+        expect(report).toMatchObject({ shard, from, to, version: 2 });
+        // The child found out from the fence, loaded version 2 and went on writing to the target.
+        expect(result.loads).toBeGreaterThanOrEqual(1);
+        expect(result.version).toBe(2);
+        expect(result.afterMove).toBeGreaterThan(0);
+        expect(result.status.find((d) => d.name === to)!.requests).toBeGreaterThan(0);
+        // Nothing lost, nothing duplicated: the target has exactly the acknowledged rows, the source none.
+        const expected = [...prefill.map((row) => row[0] as string), ...result.acked].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+        expect(new Set(expected).size).toBe(expected.length);
+        const tenantList = tenants.map(() => '?').join(', ');
+        expect(await idsOn(sharded.database(to), 'entries', `[tenant_id] IN (${tenantList})`, tenants)).toEqual(expected);
+        expect(await idsOn(sharded.database(from), 'entries', `[tenant_id] IN (${tenantList})`, tenants)).toEqual([]);
+        const account = await sharded.database(to).executeFirst<{ balance: unknown; updates: unknown }>('SELECT [balance], [updates] FROM [accounts] WHERE [id] = ?', [accountId]);
+        expect({ balance: Number(account!.balance), updates: Number(account!.updates) }).toEqual({ balance: result.balance, updates: result.balance });
+      } finally {
+        child?.kill();
+        await sharded.close();
+        rmSync(dir, { recursive: true, force: true });
       }
     });
 
