@@ -7,28 +7,50 @@
  * dal_shard_fence(shard INT PRIMARY KEY, left_version BIGINT, frozen_until BIGINT)
  * ```
  *
- * - Every operation through a shard handle runs in a transaction that first reads its shard's
- *   row with a shared row lock (`FOR SHARE` on PostgreSQL, `LOCK IN SHARE MODE` on MySQL/MariaDB;
- *   SQLite's `BEGIN IMMEDIATE` takes the file's write lock). If `frozen_until` is in the future the
- *   operation backs off and retries (it never ran); if `left_version` is higher than the map
- *   version the process routed by, the shard has moved away: the operation fails with a retryable
- *   `StaleShardMapError`, or reloads the map (`loadMap`) and runs on the new database.
- * - The move sets `frozen_until` with an UPDATE, which waits for the row lock, so for every
- *   transaction of every process that already passed the check to commit: after it, no one
- *   writes the shard on the source. The final copy pass runs, then `left_version` is set to the
+ * - Every operation through a shard handle first takes a shared lock on its shard, then reads the
+ *   row, and keeps the lock until it is done. On PostgreSQL that is a session advisory lock
+ *   (`pg_advisory_lock_shared(FENCE_LOCK_KEY, shard)`, held in memory: a read stays a read, no
+ *   commit to flush) around the operation. Elsewhere the operation runs in a transaction whose first
+ *   statement reads the row with a shared row lock (`LOCK IN SHARE MODE` on MySQL/MariaDB, where it
+ *   costs no disk write; SQLite's `BEGIN IMMEDIATE` holds the file's write lock). If `frozen_until`
+ *   is in the future the operation backs off and retries (it never ran); if `left_version` is
+ *   higher than the map version the process routed by, the shard has moved away: the operation
+ *   fails with a retryable `StaleShardMapError`, or reloads the map (`loadMap`) and runs on the new
+ *   database.
+ * - The move sets `frozen_until` while holding the lock exclusively (PostgreSQL) or with an UPDATE,
+ *   which waits for the row lock: either waits for every operation of every process that already
+ *   passed the check to finish, and after it no one writes the shard on the source. The final copy
+ *   pass runs, then `left_version` is set to the
  *   new map version before the map is published, so a process that has not loaded the new map yet
  *   can never write to the source again.
  * - `frozen_until` is a lease (epoch ms of the mover's clock), so a mover that dies mid-move does
  *   not freeze the shard for ever; the mover gives up unless it sets `left_version` within half of
  *   the lease, which leaves the other half for clock differences between hosts.
  */
-import { DalError, type Connection, type Database } from '@dal/core';
+import { DalError, type Connection, type Database, type TransactionOptions } from '@dal/core';
 import { ShardMovingError, StaleShardMapError } from './errors.js';
 
 export const FENCE_TABLE = 'dal_shard_fence';
+/** First key of the PostgreSQL advisory locks (the second is the shard): 'dals' in ASCII. */
+export const FENCE_LOCK_KEY = 0x64616c73;
 
-/** The shared row lock a checking transaction takes, by backend (SQLite transactions hold the write lock already). */
-const SHARE_LOCK: Readonly<Record<string, string>> = { postgres: ' FOR SHARE', pglite: ' FOR SHARE', mysql: ' LOCK IN SHARE MODE', sqlite: '' };
+/**
+ * The shared row lock a checking transaction takes, by backend (SQLite transactions hold the write
+ * lock already). PostgreSQL (the server) uses advisory locks instead: a row lock there gives the
+ * transaction an id, and its commit a WAL flush, even for a read.
+ */
+const SHARE_LOCK: Readonly<Record<string, string>> = { pglite: ' FOR SHARE', mysql: ' LOCK IN SHARE MODE', sqlite: '' };
+const ADVISORY = 'postgres';
+
+/** Which shard a fenced operation is for, and how it was routed. */
+export interface FenceTarget {
+  backend: string;
+  /** The database's name in the map. */
+  database: string;
+  shard: number;
+  /** The map version the operation was routed by. */
+  mapVersion: number;
+}
 
 /** The fence row says the shard is frozen until `until` (epoch ms): back off and try again. */
 export class FrozenByFence extends ShardMovingError {
@@ -66,12 +88,41 @@ export class ShardFence {
   }
 
   /**
-   * First statement of a checked transaction: lock the shard's row shared and read it.
-   * @throws {FrozenByFence} while another process moves the shard.
-   * @throws {StaleShardMapError} when the shard left this database at a newer map version.
+   * Run `body` on a connection of `db` that holds the shard's fence shared, after checking the
+   * row. `body` runs in a transaction when `transaction` is given, and always on backends whose
+   * lock is a row lock.
+   * @throws {FrozenByFence} while another process moves the shard (`body` did not run).
+   * @throws {StaleShardMapError} when the shard left this database at a newer map version (`body` did not run).
    */
-  async check(tx: Connection, backend: string, database: string, shard: number, mapVersion: number): Promise<void> {
-    const row = await tx.executeFirst<FenceRow>(`SELECT [left_version], [frozen_until] FROM [${FENCE_TABLE}] WHERE [shard] = ?${SHARE_LOCK[backend] ?? ' FOR SHARE'}`, [shard]);
+  async hold<T>(db: Database, target: FenceTarget, transaction: TransactionOptions | undefined, body: (conn: Connection) => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+    await this.ensure(db, target.shard);
+    const acquire = signal === undefined ? {} : { signal };
+    if (target.backend !== ADVISORY) {
+      return db.withConnection(
+        (conn) =>
+          conn.transaction(async (tx) => {
+            await this.#check(tx, target, SHARE_LOCK[target.backend] ?? ' FOR SHARE');
+            return body(tx);
+          }, transaction),
+        acquire,
+      );
+    }
+    return db.withConnection(async (conn) => {
+      await conn.execute('SELECT pg_advisory_lock_shared(?, ?)', [FENCE_LOCK_KEY, target.shard]);
+      try {
+        // A statement of its own: its snapshot is taken after the lock was granted.
+        await this.#check(conn, target, '');
+        return await (transaction === undefined ? body(conn) : conn.transaction(body, transaction));
+      } finally {
+        // A connection that cannot unlock is broken, and its session (with the lock) ends with it.
+        await conn.execute('SELECT pg_advisory_unlock_shared(?, ?)', [FENCE_LOCK_KEY, target.shard]).catch(() => undefined);
+      }
+    }, acquire);
+  }
+
+  /** Read the shard's row (with `lock`) and refuse to go on when the shard is frozen or gone. */
+  async #check(conn: Connection, { database, shard, mapVersion }: FenceTarget, lock: string): Promise<void> {
+    const row = await conn.executeFirst<FenceRow>(`SELECT [left_version], [frozen_until] FROM [${FENCE_TABLE}] WHERE [shard] = ?${lock}`, [shard]);
     if (row === undefined) throw new ShardMovingError(`the fence row of logical shard ${shard} is missing on "${database}" (was ${FENCE_TABLE} dropped?); retry`, shard, 0);
     const leftVersion = Number(row.left_version);
     if (leftVersion > mapVersion) {
@@ -89,9 +140,22 @@ export class ShardFence {
    * Freeze the shard on `db` for every process: waits (at most `timeoutMs`) until transactions
    * that passed the check have finished. Returns the row's `left_version` before, for `release`.
    */
-  async freeze(db: Database, shard: number, until: number, timeoutMs: number): Promise<number> {
+  async freeze(db: Database, backend: string, shard: number, until: number, timeoutMs: number): Promise<number> {
     await this.ensure(db, shard);
-    await db.execute(`UPDATE [${FENCE_TABLE}] SET [frozen_until] = ? WHERE [shard] = ?`, [until, shard], { timeoutMs });
+    const setFrozen = (runner: Database | Connection): Promise<unknown> => runner.execute(`UPDATE [${FENCE_TABLE}] SET [frozen_until] = ? WHERE [shard] = ?`, [until, shard], { timeoutMs });
+    if (backend !== ADVISORY) {
+      await setFrozen(db);
+    } else {
+      await db.withConnection(async (conn) => {
+        // Exclusive: granted once every operation holding the lock shared has finished.
+        await conn.execute('SELECT pg_advisory_lock(?, ?)', [FENCE_LOCK_KEY, shard], { timeoutMs });
+        try {
+          await setFrozen(conn);
+        } finally {
+          await conn.execute('SELECT pg_advisory_unlock(?, ?)', [FENCE_LOCK_KEY, shard]).catch(() => undefined);
+        }
+      });
+    }
     const row = await db.executeFirst<FenceRow>(`SELECT [left_version], [frozen_until] FROM [${FENCE_TABLE}] WHERE [shard] = ?`, [shard]);
     return Number(row?.left_version ?? 0);
   }

@@ -48,9 +48,9 @@ export interface ShardedDatabaseOptions extends IdOptions {
   onMapChange?: (map: ShardMap) => void | Promise<void>;
   /**
    * Hold other processes' operations during a move too (default true): every operation through a
-   * handle runs in a transaction that first reads its shard's row of `dal_shard_fence` with a
-   * shared lock (see docs/scaling.md). `false` saves those round trips where one process alone
-   * uses the shards a move touches.
+   * handle first takes its shard's lock shared and reads its row of `dal_shard_fence` (see
+   * docs/scaling.md). `false` saves those round trips where one process alone uses the shards a
+   * move touches.
    */
   fence?: boolean;
   /**
@@ -136,9 +136,9 @@ export interface ShardingStatus {
 interface ShardWork<T> {
   /** Straight on the database: without the fence, or nested in the shard's own transaction. */
   direct(db: Database): Promise<T>;
-  /** Inside the transaction that holds the shard's fence row. */
-  checked(tx: Connection): Promise<T>;
-  /** Options of that transaction (a handle's `transaction(fn, options)`). */
+  /** On a connection that holds the shard's fence (inside a transaction when `transaction` is set, or the backend needs one). */
+  checked(conn: Connection): Promise<T>;
+  /** Set for a handle's `transaction(fn, options)`: `checked` must run in a transaction with these options. */
   transaction?: TransactionOptions;
 }
 
@@ -435,7 +435,7 @@ export class ShardedDatabase {
   }
 
   /**
-   * `work` in a transaction that first checks the shard's fence row: backs off while another
+   * `work` holding the shard's fence (see shard-fence.ts): backs off while another
    * process moves the shard (up to `freezeWaitMs`), and follows a move another process finished.
    */
   async #runChecked<T>(shard: number, signal: AbortSignal | undefined, work: ShardWork<T>, fence: ShardFence): Promise<T> {
@@ -444,16 +444,9 @@ export class ShardedDatabase {
     for (;;) {
       const map = this.#map;
       try {
-        return await this.#onDatabase(shard, map, async (db, name) => {
-          await fence.ensure(db, shard);
-          const { backend } = map.physical(name);
-          const inTransaction = (conn: Connection): Promise<T> =>
-            conn.transaction(async (tx) => {
-              await fence.check(tx, backend, name, shard, map.version);
-              return this.inShardScope(shard, () => work.checked(tx));
-            }, work.transaction);
-          return db.withConnection(inTransaction, signal === undefined ? {} : { signal });
-        });
+        return await this.#onDatabase(shard, map, (db, name) =>
+          fence.hold(db, { backend: map.physical(name).backend, database: name, shard, mapVersion: map.version }, work.transaction, (conn) => this.inShardScope(shard, () => work.checked(conn)), signal),
+        );
       } catch (error) {
         if (error instanceof StaleShardMapError) {
           if (await this.#followMove(error, map)) continue;
@@ -549,7 +542,7 @@ export class ShardedDatabase {
       if (fence !== null) {
         // Waits for other processes' transactions on the shard to finish; later ones back off.
         const until = Date.now() + freezeLeaseMs;
-        fenced = { leftVersion: await fence.freeze(source, shard, until, drainTimeoutMs), until };
+        fenced = { leftVersion: await fence.freeze(source, map.physical(from).backend, shard, until, drainTimeoutMs), until };
         await fence.ensure(destination, shard);
       }
       // Nothing writes the shard now: this pass and the checks see its final rows.
@@ -655,8 +648,9 @@ export class ShardHandle {
   /**
    * A pooled connection of the shard's database for `fn` (released after). A move of this shard
    * waits for `fn` to finish, so keep it short. There is no bare `connection()`: a connection
-   * held outside a callback could not be waited for. With the `fence` option (the default) `fn`
-   * runs inside one transaction (its own `conn.transaction` calls become savepoints).
+   * held outside a callback could not be waited for. With the `fence` option (the default) on
+   * MySQL/MariaDB and SQLite `fn` runs inside one transaction (its own `conn.transaction` calls
+   * become savepoints); PostgreSQL's fence is a lock on the session, `fn` runs as it would without.
    */
   withConnection<T>(fn: (conn: Connection) => Promise<T>, options: { signal?: AbortSignal } = {}): Promise<T> {
     return this.#owner.run(this.shard, options.signal, { direct: (db) => db.withConnection(fn, options), checked: fn });

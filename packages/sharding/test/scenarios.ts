@@ -339,32 +339,43 @@ export function shardingScenarios(backend: ServerBackend): void {
         const prefill = Array.from({ length: 2_000 }, (_, i) => [String(sharded.newId(tenants[i % 4]!)), tenants[i % 4], i, 'prefill']);
         await sharded.logicalShard(shard).withConnection((conn) => conn.executeMany('INSERT INTO [entries] ([id], [tenant_id], [amount], [note]) VALUES (?, ?, ?, ?)', prefill));
 
-        // The other process: its own ids (workerId 1), writes until its stdin closes, and learns
-        // of the move only from the fence (loadMap re-reads the file; nothing polls it).
+        // The other process: its own ids (workerId 1), writes without pause until told to stop, and
+        // learns of the move only from the fence (loadMap re-reads the file; nothing polls it). On
+        // "hold" it also opens one transaction on the shard and commits it only on "commit".
         const script = `
           import { readFileSync } from 'node:fs';
+          import { createInterface } from 'node:readline';
           import { ShardMap, ShardMovingError, ShardedDatabase } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};
           let loads = 0;
           const sharded = new ShardedDatabase(ShardMap.fromJSON(readFileSync(${JSON.stringify(mapFile)}, 'utf8')), {
             workerBits: 1, workerId: 1,
             loadMap: () => { loads++; return ShardMap.fromJSON(readFileSync(${JSON.stringify(mapFile)}, 'utf8')); },
           });
-          let stop = false;
-          process.stdin.on('data', () => {}).on('end', () => (stop = true));
           const tenants = ${JSON.stringify(tenants)};
+          const account = ${JSON.stringify(accountId)};
           const acked = [];
-          let balance = 0, refused = 0, slowestMs = 0, afterMove = 0;
+          let balance = 0, afterMove = 0, stop = false, commit, held;
+          const deposit = (tx, id, tenant) => tx.execute('INSERT INTO [entries] ([id], [tenant_id], [amount]) VALUES (?, ?, 1)', [id, tenant])
+            .then(() => tx.execute('UPDATE [accounts] SET [balance] = [balance] + 1, [updates] = [updates] + 1 WHERE [id] = ?', [account]));
+          createInterface({ input: process.stdin }).on('line', (line) => {
+            if (line === 'stop') stop = true;
+            if (line === 'commit') commit();
+            if (line === 'hold') {
+              const id = String(sharded.newId(tenants[0]));
+              held = sharded.shard(tenants[0]).transaction(async (tx) => {
+                await deposit(tx, id, tenants[0]);
+                process.stdout.write('holding\\n');
+                await new Promise((resolve) => (commit = resolve));
+              }).then(() => { acked.push(id); balance++; });
+            }
+          });
           for (let i = 0; !stop; i++) {
             const tenant = tenants[i % tenants.length];
             const id = String(sharded.newId(tenant));
-            const started = Date.now();
             for (;;) {
               try {
-                if (i % 3 === 0) {
-                  await sharded.shard(tenant).transaction(async (tx) => {
-                    await tx.execute('INSERT INTO [entries] ([id], [tenant_id], [amount]) VALUES (?, ?, 1)', [id, tenant]);
-                    await tx.execute('UPDATE [accounts] SET [balance] = [balance] + 1, [updates] = [updates] + 1 WHERE [id] = ?', [${JSON.stringify(accountId)}]);
-                  });
+                if (i % 2 === 0) {
+                  await sharded.shard(tenant).transaction((tx) => deposit(tx, id, tenant));
                   balance++;
                 } else {
                   await sharded.shard(tenant).execute('INSERT INTO [entries] ([id], [tenant_id], [amount]) VALUES (?, ?, 2)', [id, tenant]);
@@ -372,44 +383,59 @@ export function shardingScenarios(backend: ServerBackend): void {
                 break;
               } catch (error) {
                 if (!(error instanceof ShardMovingError) || !error.retryable) throw error;
-                refused++;
               }
             }
             acked.push(id);
-            slowestMs = Math.max(slowestMs, Date.now() - started);
             if (sharded.map.version > 1) afterMove++;
             if (acked.length === 20) process.stdout.write('ready\\n');
           }
-          process.stdout.write(JSON.stringify({ acked, balance, refused, slowestMs, afterMove, loads, version: sharded.map.version, status: sharded.status().databases }) + '\\n');
-          await sharded.close();`;
+          await held;
+          process.stdout.write(JSON.stringify({ acked, balance, afterMove, loads, version: sharded.map.version, status: sharded.status().databases }) + '\\n');
+          await sharded.close();
+          process.exit(0);`;
         child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: process.cwd(), stdio: ['pipe', 'pipe', 'pipe'] });
         let out = '';
         let err = '';
         child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
         const exited = new Promise<number | null>((resolve) => child!.on('exit', resolve));
-        await new Promise<void>((resolve, reject) => {
-          child!.stdout!.on('data', (chunk: Buffer) => {
-            out += chunk.toString();
-            if (out.startsWith('ready\n')) resolve();
-          });
-          void exited.then((code) => reject(new Error(`child exited ${String(code)} before writing: ${err}`)));
+        const lines: string[] = [];
+        child.stdout!.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          lines.splice(0, lines.length, ...out.split('\n'));
         });
+        const said = async (line: string): Promise<void> => {
+          for (const deadline = Date.now() + 30_000; !lines.includes(line); await sleep(10)) {
+            if (child!.exitCode !== null || Date.now() > deadline) throw new Error(`the child did not say "${line}": ${err}`);
+          }
+        };
+        await said('ready');
+        child.stdin!.write('hold\n');
+        await said('holding');
 
-        const report = await sharded.moveShard(shard, to);
+        // The move reaches its freeze while the child's transaction is open: it must wait for it.
+        const moving = sharded.moveShard(shard, to);
+        for (const deadline = Date.now() + 30_000; sharded.status().shards[shard]!.state !== 'frozen' && Date.now() < deadline; ) await sleep(5);
+        expect(sharded.status().shards[shard]!.state).toBe('frozen');
+        await sleep(300); // time a move that did not wait would take to copy, check and switch
+        const heldFor = performance.now();
+        child.stdin!.write('commit\n');
+        const report = await moving;
+        const waitedAfterCommit = performance.now() - heldFor;
         await sleep(300); // the child keeps writing, on the new database
-        child.stdin!.end();
+        child.stdin!.write('stop\n');
         expect(await exited).toBe(0);
-        const result = JSON.parse(out.slice('ready\n'.length)) as {
+        const result = JSON.parse(out.split('\n').find((line) => line.startsWith('{'))!) as {
           acked: string[];
           balance: number;
-          refused: number;
-          slowestMs: number;
           afterMove: number;
           loads: number;
           version: number;
           status: Array<{ name: string; requests: number }>;
         };
 
+        // The freeze lasted from before the 300 ms pause until after the held transaction committed.
+        expect(report.freezeMs).toBeGreaterThan(300);
+        expect(report.freezeMs).toBeGreaterThan(waitedAfterCommit);
         expect(report).toMatchObject({ shard, from, to, version: 2 });
         // The child found out from the fence, loaded version 2 and went on writing to the target.
         expect(result.loads).toBeGreaterThanOrEqual(1);
