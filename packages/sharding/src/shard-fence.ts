@@ -146,15 +146,14 @@ export class ShardFence {
     if (backend !== ADVISORY) {
       await setFrozen(db);
     } else {
-      await db.withConnection(async (conn) => {
-        // Exclusive: granted once every operation holding the lock shared has finished.
-        await conn.execute('SELECT pg_advisory_lock(?, ?)', [FENCE_LOCK_KEY, shard], { timeoutMs });
-        try {
-          await setFrozen(conn);
-        } finally {
-          await conn.execute('SELECT pg_advisory_unlock(?, ?)', [FENCE_LOCK_KEY, shard]).catch(() => undefined);
-        }
-      });
+      // Exclusive: granted once every operation holding the lock shared has finished. A transaction
+      // lock, so that no failure (a timeout cancelling the wait included) can leave it held.
+      await db.withConnection((conn) =>
+        conn.transaction(async (tx) => {
+          await tx.execute('SELECT pg_advisory_xact_lock(?, ?)', [FENCE_LOCK_KEY, shard], { timeoutMs });
+          await setFrozen(tx);
+        }),
+      );
     }
     const row = await db.executeFirst<FenceRow>(`SELECT [left_version], [frozen_until] FROM [${FENCE_TABLE}] WHERE [shard] = ?`, [shard]);
     return Number(row?.left_version ?? 0);
