@@ -114,8 +114,11 @@ export class ShardFence {
         await this.#check(conn, target, '');
         return await (transaction === undefined ? body(conn) : conn.transaction(body, transaction));
       } finally {
-        // A connection that cannot unlock is broken, and its session (with the lock) ends with it.
-        await conn.execute('SELECT pg_advisory_unlock_shared(?, ?)', [FENCE_LOCK_KEY, target.shard]).catch(() => undefined);
+        // Once more if the first try failed (e.g. timed out): a pooled session that kept the lock
+        // would make moves of this shard wait for it in vain (they give up after drainTimeoutMs). A
+        // connection that cannot unlock at all is broken, and its session ends with the lock.
+        const unlock = (): Promise<unknown> => conn.execute('SELECT pg_advisory_unlock_shared(?, ?)', [FENCE_LOCK_KEY, target.shard]);
+        await unlock().catch(unlock).catch(() => undefined);
       }
     }, acquire);
   }
