@@ -27,6 +27,7 @@ export function dashboardHtml(refreshMs: number): string {
 <table id="slow"><thead><tr><th>time</th><th>pool</th><th>duration</th><th>SQL</th><th>params</th><th>tags</th><th>error</th></tr></thead>
 <tbody><tr class="empty"><td colspan="7">No slow queries.</td></tr></tbody></table></article>
 </section>
+<section id="shardings"></section>
 <main id="pools"><p class="empty">No pools open yet.</p></main>
 </body>
 </html>
@@ -78,6 +79,13 @@ th { color: var(--muted); font-weight: 600; }
 #operations td:nth-child(n+3) { text-align: right; }
 #slow td.sql { font-family: ui-monospace, monospace; font-size: 12px; overflow-wrap: anywhere; }
 tr.empty td { color: var(--muted); }
+#shardings { display: grid; gap: 16px; padding: 16px 20px 0; }
+#shardings:empty { display: none; }
+.sharding .tables { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; align-items: start; }
+.sharding .scroll { max-height: 260px; overflow: auto; }
+.sharding td:nth-child(n+4), .sharding th:nth-child(n+4) { text-align: right; }
+.sharding tr.frozen td { background: #fff4e0; font-weight: 600; }
+.sharding tr.failing td[data-field="errors"] { color: var(--critical); font-weight: 600; }
 #errors-chart svg { width: 100%; height: 130px; }
 #errors-chart polyline { fill: none; stroke-width: 1.5; vector-effect: non-scaling-stroke; }
 .legend { font-size: 12px; margin: 4px 0 0; } .legend span { margin-right: 10px; white-space: nowrap; }
@@ -86,7 +94,8 @@ tr.empty td { color: var(--muted); }
 
 /**
  * The browser script: polls the JSON API, keeps a short history per pool and of errors by kind,
- * draws charts with axes and units, and fills the sortable operations table and the slow-query list.
+ * draws charts with axes and units, and fills the sortable operations table, the sharding panels
+ * and the slow-query list.
  */
 export const DASHBOARD_JS = `'use strict';
 (() => {
@@ -307,6 +316,64 @@ export const DASHBOARD_JS = `'use strict';
     }));
   }
 
+  /** Shard numbers as ranges: [0, 1, 2, 5] -> '0-2, 5'. */
+  function ranges(list) {
+    const out = [];
+    for (let i = 0; i < list.length; i++) {
+      let j = i;
+      while (j + 1 < list.length && list[j + 1] === list[j] + 1) j++;
+      out.push(i === j ? String(list[i]) : list[i] + '-' + list[j]);
+      i = j;
+    }
+    return out.join(', ') || 'none';
+  }
+
+  function table(cls, headings, rows) {
+    const t = el('table', cls);
+    const head = el('tr');
+    for (const h of headings) head.append(el('th', '', h));
+    const thead = el('thead');
+    thead.append(head);
+    const tbody = el('tbody');
+    tbody.append(...rows);
+    t.append(thead, tbody);
+    return t;
+  }
+
+  function row(cells, data, cls) {
+    const tr = el('tr', cls);
+    Object.assign(tr.dataset, data);
+    for (const [name, value] of cells) {
+      const td = el('td', '', value);
+      td.dataset.field = name;
+      tr.append(td);
+    }
+    return tr;
+  }
+
+  /** One panel per sharding source: its physical databases and its logical shards. */
+  function renderShardings(list) {
+    const box = document.getElementById('shardings');
+    box.replaceChildren(...list.map((s) => {
+      const panel = el('article', 'panel sharding');
+      panel.dataset.sharding = s.name;
+      const title = el('h2', '', s.name);
+      title.dataset.field = 'sharding';
+      const summary = el('p', 'hint', 'shard map version ' + s.version + ' · ' + s.logicalShards + ' logical shards on ' + s.databases.filter((d) => d.shards.length > 0).length + ' databases');
+      summary.dataset.field = 'summary';
+      const databases = table('shard-databases', ['database', 'backend', 'logical shards', 'requests', 'errors'], s.databases.map((d) =>
+        row([['database', d.name], ['backend', d.backend], ['shards', ranges(d.shards)], ['requests', d.requests], ['errors', d.errors]], { database: d.name }, d.errors > 0 ? 'failing' : '')));
+      const shards = table('shard-list', ['shard', 'database', 'state', 'in flight', 'requests', 'errors'], s.shards.map((x) =>
+        row([['shard', x.shard], ['database', x.database], ['state', x.state], ['in-flight', x.inFlight], ['requests', x.requests], ['errors', x.errors]], { shard: String(x.shard) }, (x.state === 'frozen' ? 'frozen ' : '') + (x.errors > 0 ? 'failing' : ''))));
+      const scroll = el('div', 'scroll');
+      scroll.append(shards);
+      const tables = el('div', 'tables');
+      tables.append(databases, scroll);
+      panel.append(title, summary, tables);
+      return panel;
+    }));
+  }
+
   async function tick() {
     try {
       const res = await fetch('api/pools', { cache: 'no-store' });
@@ -319,6 +386,7 @@ export const DASHBOARD_JS = `'use strict';
       else root.replaceChildren(...cards);
       recordErrors(body.pools, now);
       renderOperations();
+      renderShardings(body.shardings || []);
       renderSlow(body.slowQueries);
       renderErrors();
       updated.textContent = 'updated ' + new Date(body.generatedAt).toLocaleTimeString() + ' · every ' + refreshMs + ' ms';

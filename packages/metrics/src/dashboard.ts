@@ -5,6 +5,7 @@ import { DASHBOARD_CSS, DASHBOARD_JS, dashboardHtml } from './dashboard-assets.j
 import { histogramQuantile } from './histogram-replay.js';
 import { redactSql } from './sql-summary.js';
 import { readPools, type PoolView } from './pool-source.js';
+import { readShardings, type ShardingSourceStatus } from './sharding-source.js';
 import { PROMETHEUS_CONTENT_TYPE, prometheusText } from './prometheus.js';
 
 /** Options of `serveDashboard`. */
@@ -74,6 +75,11 @@ export interface DashboardSlowQuery {
   error: string | null;
 }
 
+/** One registered sharding source in the dashboard's JSON: its map version, databases and shards. */
+export interface DashboardSharding extends ShardingSourceStatus {
+  name: string;
+}
+
 /** How many slow statements the dashboard keeps. */
 const SLOW_QUERIES_KEPT = 20;
 const slowQueries: DashboardSlowQuery[] = [];
@@ -97,10 +103,10 @@ function keepSlowQuery(event: DalEvent): void {
 const round = (ms: number | undefined): number | null => (ms === undefined ? null : Math.round(ms * 100) / 100);
 
 /**
- * The `/api/pools` document: every pool of the process as the page shows it, and the last slow
- * statements recorded while a dashboard was open.
+ * The `/api/pools` document: every pool of the process as the page shows it, the registered
+ * sharding sources, and the last slow statements recorded while a dashboard was open.
  */
-export function dashboardSnapshot(): { generatedAt: string; pools: DashboardPool[]; slowQueries: DashboardSlowQuery[] } {
+export function dashboardSnapshot(): { generatedAt: string; pools: DashboardPool[]; shardings: DashboardSharding[]; slowQueries: DashboardSlowQuery[] } {
   const pools = readPools().map(({ name, system, status }): DashboardPool => {
     const m = status.metrics;
     const attempts = m.acquisitions + m.acquisitionTimeouts;
@@ -135,7 +141,8 @@ export function dashboardSnapshot(): { generatedAt: string; pools: DashboardPool
       })),
     };
   });
-  return { generatedAt: new Date().toISOString(), pools, slowQueries: [...slowQueries] };
+  const shardings = readShardings().map(({ name, status }): DashboardSharding => ({ name, ...status }));
+  return { generatedAt: new Date().toISOString(), pools, shardings, slowQueries: [...slowQueries] };
 }
 
 const SECURITY_HEADERS = {
@@ -180,7 +187,9 @@ async function route(req: IncomingMessage, res: ServerResponse, refreshMs: numbe
 /**
  * Serve a live page of every pool (utilisation, wait time, timeout rate over time, current
  * advice), latency per operation (count, p50 / p95 / p99, sortable), the last slow statements
- * (SQL with literals and parameters redacted) and errors by kind over time, with node:http, plus `/api/pools` (JSON) and `/metrics` (Prometheus text).
+ * (SQL with literals and parameters redacted), errors by kind over time and the registered
+ * sharding sources (requests and errors per physical database and per logical shard), with
+ * node:http, plus `/api/pools` (JSON) and `/metrics` (Prometheus text).
  *
  * ```ts
  * const page = await serveDashboard({ port: 0 });

@@ -1,7 +1,8 @@
 import { DURATION_BOUNDS_MS, type HistogramSnapshot } from '@dal/core';
 import type { Attributes, BatchObservableResult, Histogram, MeterProvider, Observable } from '@opentelemetry/api';
 import { histogramDelta, replaySteps } from './histogram-replay.js';
-import { readPools, scalingLevelNumber, type PoolView } from './pool-source.js';
+import { dbSystemName, readPools, scalingLevelNumber, type PoolView } from './pool-source.js';
+import { readShardings } from './sharding-source.js';
 
 /** What `registerOtelMetrics` returns. */
 export interface OtelRegistration {
@@ -27,7 +28,8 @@ function poolAttributes(p: PoolView): Attributes {
  * Expose every pool through OpenTelemetry instruments named by the database client semantic
  * conventions (`db.client.connection.count{db.client.connection.state=idle|used}`,
  * `db.client.connection.wait_time`, `db.client.operation.duration`, ...), plus `dal.*` extras
- * (scaling level, timeout rate). Counts are observable instruments read at each collection;
+ * (scaling level, timeout rate) and the registered sharding sources (`dal.shard.requests`, ...).
+ * Counts are observable instruments read at each collection;
  * the three histograms are synchronous, fed at each collection with what core recorded since
  * the previous one (same buckets and sum as core; OTel has no observable histogram).
  * Calling it again with the same provider returns the first registration.
@@ -59,6 +61,11 @@ export function registerOtelMetrics(meterProvider: MeterProvider, options: OtelM
   const circuitState = meter.createObservableGauge('dal.client.circuit.state', { unit: '1', description: 'Circuit breaker state: 1 for the current state, 0 for the others.' });
   const waitTime = meter.createHistogram('db.client.connection.wait_time', { unit: 's', description: 'The time it took to obtain an open connection from the pool.', advice });
   const useTime = meter.createHistogram('db.client.connection.use_time', { unit: 's', description: 'The time between borrowing a connection and returning it to the pool.', advice });
+  const shardRequests = meter.createObservableCounter('dal.shard.requests', { unit: '{operation}', description: 'Operations on a logical shard (dal.shard), with the database that holds it now.' });
+  const shardErrors = meter.createObservableCounter('dal.shard.errors', { unit: '{error}', description: 'Failed operations on a logical shard.' });
+  const shardDatabaseRequests = meter.createObservableCounter('dal.shard.database.requests', { unit: '{operation}', description: 'Operations sent to a physical database of a sharded database.' });
+  const shardDatabaseErrors = meter.createObservableCounter('dal.shard.database.errors', { unit: '{error}', description: 'Failed operations on a physical database of a sharded database.' });
+  const shardMapVersion = meter.createObservableGauge('dal.shard.map.version', { unit: '1', description: 'The shard map version the process routes by.' });
   const operationDuration = meter.createHistogram('db.client.operation.duration', { unit: 's', description: 'Duration of database client operations.', advice });
 
   // Last core histogram seen per instrument and series, so each collection replays only the growth.
@@ -72,7 +79,10 @@ export function registerOtelMetrics(meterProvider: MeterProvider, options: OtelM
     }
   };
 
-  const observables: Observable[] = [count, max, idleMax, idleMin, pending, timeouts, acquisitions, utilisation, timeoutRate, scalingLevel, queries, errors, circuitState];
+  const observables: Observable[] = [
+    count, max, idleMax, idleMin, pending, timeouts, acquisitions, utilisation, timeoutRate, scalingLevel, queries, errors, circuitState,
+    shardRequests, shardErrors, shardDatabaseRequests, shardDatabaseErrors, shardMapVersion,
+  ];
   const callback = (result: BatchObservableResult): void => {
     const pools = readPools();
     const live = new Set(pools.map((p) => p.status.hash));
@@ -106,6 +116,19 @@ export function registerOtelMetrics(meterProvider: MeterProvider, options: OtelM
       replay(useTime, `use${key}`, metrics.useTime, attrs);
       for (const [operation, stats] of Object.entries(metrics.operations)) {
         replay(operationDuration, `op${key}${operation}`, stats.duration, { ...attrs, 'db.operation.name': operation });
+      }
+    }
+    for (const { name, status } of readShardings()) {
+      result.observe(shardMapVersion, status.version, { 'dal.sharding.name': name });
+      for (const d of status.databases) {
+        const attrs = { 'dal.sharding.name': name, 'dal.shard.database': d.name, [SYSTEM_NAME]: dbSystemName(d.backend) };
+        result.observe(shardDatabaseRequests, d.requests, attrs);
+        result.observe(shardDatabaseErrors, d.errors, attrs);
+      }
+      for (const s of status.shards) {
+        const attrs = { 'dal.sharding.name': name, 'dal.shard': s.shard, 'dal.shard.database': s.database };
+        result.observe(shardRequests, s.requests, attrs);
+        result.observe(shardErrors, s.errors, attrs);
       }
     }
   };

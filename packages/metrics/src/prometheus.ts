@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { HistogramSnapshot } from '@dal/core';
 import { readPools, scalingLevelNumber, type PoolView } from './pool-source.js';
+import { readShardings, type ShardingView } from './sharding-source.js';
 
 /** The label names every pool metric carries. */
 const POOL_LABELS = ['pool', 'db_system'] as const;
@@ -122,6 +123,34 @@ function specRows(spec: Spec): GaugeRow[] {
   return out;
 }
 
+/** A metric of every registered sharding source, computed at scrape time like the pool metrics. */
+interface ShardingSpec {
+  name: string;
+  help: string;
+  kind: 'gauge' | 'counter';
+  labels: readonly string[];
+  rows: (s: ShardingView) => GaugeRow[];
+}
+
+const perDatabase = (s: ShardingView, value: (d: ShardingView['status']['databases'][number]) => number): GaugeRow[] =>
+  s.status.databases.map((d) => ({ labels: { sharding: s.name, database: d.name, backend: d.backend }, value: value(d) }));
+const perShard = (s: ShardingView, value: (d: ShardingView['status']['shards'][number]) => number): GaugeRow[] =>
+  s.status.shards.map((d) => ({ labels: { sharding: s.name, shard: String(d.shard), database: d.database }, value: value(d) }));
+
+const SHARDING_SPECS: readonly ShardingSpec[] = [
+  { name: 'dal_shard_map_version', help: 'The shard map version this process routes by.', kind: 'gauge', labels: ['sharding'], rows: (s) => [{ labels: { sharding: s.name }, value: s.status.version }] },
+  { name: 'dal_shard_database_shards', help: 'Logical shards a physical database holds.', kind: 'gauge', labels: ['sharding', 'database', 'backend'], rows: (s) => perDatabase(s, (d) => d.shards.length) },
+  { name: 'dal_shard_database_requests_total', help: 'Operations sent to a physical database through its shards (and fan-outs).', kind: 'counter', labels: ['sharding', 'database', 'backend'], rows: (s) => perDatabase(s, (d) => d.requests) },
+  { name: 'dal_shard_database_errors_total', help: 'Of those, the ones that failed.', kind: 'counter', labels: ['sharding', 'database', 'backend'], rows: (s) => perDatabase(s, (d) => d.errors) },
+  { name: 'dal_shard_requests_total', help: 'Operations on a logical shard, labelled with the database that holds it now.', kind: 'counter', labels: ['sharding', 'shard', 'database'], rows: (s) => perShard(s, (d) => d.requests) },
+  { name: 'dal_shard_errors_total', help: 'Failed operations on a logical shard (refused during a move included).', kind: 'counter', labels: ['sharding', 'shard', 'database'], rows: (s) => perShard(s, (d) => d.errors) },
+  { name: 'dal_shard_frozen', help: '1 while a move holds the logical shard\'s operations in this process, else 0.', kind: 'gauge', labels: ['sharding', 'shard', 'database'], rows: (s) => perShard(s, (d) => Number(d.state === 'frozen')) },
+];
+
+function shardingRows(spec: ShardingSpec): GaugeRow[] {
+  return readShardings().flatMap((s) => spec.rows(s));
+}
+
 /** Seconds, the Prometheus base unit for durations. */
 const toSeconds = (ms: number): number => ms / 1000;
 
@@ -193,7 +222,7 @@ export interface MetricRegistry {
 
 /**
  * Add every `dal_*` metric to an existing prom-client registry; values are read from
- * `PoolManager` at each scrape.
+ * `PoolManager` and the registered sharding sources (`registerShardingSource`) at each scrape.
  *
  * ```ts
  * import { register } from 'prom-client';
@@ -203,21 +232,22 @@ export interface MetricRegistry {
  */
 export function registerDalMetrics(registry: MetricRegistry): void {
   const add = (metric: unknown): void => registry.registerMetric(metric as never);
-  for (const spec of SPECS) {
-    const labelNames = [...POOL_LABELS, ...(spec.labels ?? [])];
-    if (spec.kind === 'gauge') {
-      add(new Gauge({ name: spec.name, help: spec.help, labelNames, registers: [], collect() {
+  const computed = (name: string, help: string, kind: 'gauge' | 'counter', labelNames: string[], rows: () => GaugeRow[]): void => {
+    if (kind === 'gauge') {
+      add(new Gauge({ name, help, labelNames, registers: [], collect() {
         this.reset();
-        for (const row of specRows(spec)) this.set(row.labels, row.value);
+        for (const row of rows()) this.set(row.labels, row.value);
       } }));
     } else {
-      add(new Counter({ name: spec.name, help: spec.help, labelNames, registers: [], collect() {
-        // Core keeps the running totals; a counter is reset and re-filled with them at each scrape.
+      add(new Counter({ name, help, labelNames, registers: [], collect() {
+        // The sources keep the running totals; a counter is reset and re-filled with them at each scrape.
         this.reset();
-        for (const row of specRows(spec)) this.inc(row.labels, row.value);
+        for (const row of rows()) this.inc(row.labels, row.value);
       } }));
     }
-  }
+  };
+  for (const spec of SPECS) computed(spec.name, spec.help, spec.kind, [...POOL_LABELS, ...(spec.labels ?? [])], () => specRows(spec));
+  for (const spec of SHARDING_SPECS) computed(spec.name, spec.help, spec.kind, [...spec.labels], () => shardingRows(spec));
   add(new SnapshotHistogram('dal_pool_wait_seconds', 'Time callers waited for a connection (OTel db.client.connection.wait_time).', POOL_LABELS, () => poolHistogramRows((p) => p.status.metrics.waitTime)));
   add(new SnapshotHistogram('dal_pool_use_seconds', 'Time connections were held (OTel db.client.connection.use_time).', POOL_LABELS, () => poolHistogramRows((p) => p.status.metrics.useTime)));
   add(new SnapshotHistogram('dal_query_duration_seconds', 'Statement duration by tags.operation (OTel db.client.operation.duration).', [...POOL_LABELS, 'operation'], operationRows));

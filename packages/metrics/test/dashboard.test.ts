@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { ConfigError, DatabaseConfig, PoolManager } from '@dal/core';
 import { SqliteDatabase } from '@dal/driver-sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serveDashboard, type Dashboard } from '../src/index.js';
+import { ShardMap, ShardedDatabase } from '@dal/sharding';
+import { registerShardingSource, serveDashboard, type Dashboard } from '../src/index.js';
 import { launchChromium, parseExposition, sampleOf, tempDir, waitFor } from './helpers.js';
 
 // Markup in an alias must be shown as text, never run.
@@ -149,6 +150,77 @@ describe('serveDashboard', () => {
       expect((await tab.screenshot({ path: picture, fullPage: true })).length).toBeGreaterThan(1_000);
     } finally {
       await browser.close();
+    }
+  });
+
+  it('lists each registered sharded database: physical databases and logical shards with requests and errors, live through a move (screenshot)', async () => {
+    const sharded = new ShardedDatabase(
+      ShardMap.fromJSON({
+        version: 1,
+        logicalShards: 8,
+        databases: { 'orders-a': { backend: 'sqlite', config: { database: tmp.file('orders-a.db') } }, 'orders-b': { backend: 'sqlite', config: { database: tmp.file('orders-b.db') } } },
+        shards: { '0-3': 'orders-a', '4-7': 'orders-b' },
+      }),
+      { tables: [{ name: 'orders', keyColumn: 'tenant' }] },
+    );
+    const registration = registerShardingSource('orders', sharded);
+    const browser = await launchChromium();
+    try {
+      expect(registerShardingSource('orders', sharded)).toBe(registration);
+      expect(() => registerShardingSource('orders', { status: () => sharded.status() })).toThrow(ConfigError);
+      await sharded.forEachShard((db) => db.execute('CREATE TABLE [orders] ([id] BIGINT PRIMARY KEY, [tenant] TEXT NOT NULL)'));
+      for (let i = 0; i < 24; i++) await sharded.shard(`t${i}`).execute('INSERT INTO [orders] ([id], [tenant]) VALUES (?, ?)', [sharded.newId(`t${i}`), `t${i}`]);
+      const failing = sharded.shardOf('t3');
+      await expect(sharded.shard('t3').execute('SELECT * FROM [no_such_table]')).rejects.toThrow();
+      const status = sharded.status();
+
+      // JSON and Prometheus carry the status() numbers.
+      const body = (await (await fetch(new URL('api/pools', page.url), { signal: AbortSignal.timeout(5_000) })).json()) as { shardings: Array<Record<string, unknown>> };
+      expect(body.shardings.find((s) => s['name'] === 'orders')).toEqual(JSON.parse(JSON.stringify({ name: 'orders', ...status })));
+      const { samples } = parseExposition(await (await fetch(new URL('metrics', page.url), { signal: AbortSignal.timeout(5_000) })).text());
+      const shardRow = status.shards[failing]!;
+      expect(sampleOf(samples, 'dal_shard_requests_total', { sharding: 'orders', shard: String(failing), database: shardRow.database })).toBe(shardRow.requests);
+      expect(sampleOf(samples, 'dal_shard_errors_total', { sharding: 'orders', shard: String(failing), database: shardRow.database })).toBe(1);
+      for (const d of status.databases) {
+        expect(sampleOf(samples, 'dal_shard_database_requests_total', { sharding: 'orders', database: d.name, backend: 'sqlite' })).toBe(d.requests);
+        expect(sampleOf(samples, 'dal_shard_database_errors_total', { sharding: 'orders', database: d.name })).toBe(d.errors);
+        expect(sampleOf(samples, 'dal_shard_database_shards', { sharding: 'orders', database: d.name })).toBe(4);
+      }
+      expect(sampleOf(samples, 'dal_shard_map_version', { sharding: 'orders' })).toBe(1);
+      expect(status.databases.reduce((sum, d) => sum + d.requests, 0)).toBe(2 + 24 + 1); // fan-out, inserts, the failure
+
+      const tab = await browser.context.newPage();
+      await tab.setViewportSize({ width: 1200, height: 900 });
+      const errors: string[] = [];
+      tab.on('pageerror', (e) => errors.push(e.message));
+      await tab.goto(page.url);
+      const panel = tab.locator('[data-sharding="orders"]');
+      expect(await panel.locator('[data-field="summary"]').textContent({ timeout: 5_000 })).toBe('shard map version 1 · 8 logical shards on 2 databases');
+      const dbA = panel.locator('.shard-databases tr[data-database="orders-a"]');
+      expect(await dbA.locator('[data-field="shards"]').textContent()).toBe('0-3');
+      expect(await dbA.locator('[data-field="requests"]').textContent()).toBe(String(status.databases[0]!.requests));
+      const failingRow = panel.locator(`.shard-list tr[data-shard="${failing}"]`);
+      expect(await failingRow.locator('[data-field="errors"]').textContent()).toBe('1');
+      expect(await failingRow.getAttribute('class')).toContain('failing');
+      expect(await panel.locator('.shard-list tbody tr').count()).toBe(8);
+
+      // A move shows on the next poll: new version, the shard on its new database.
+      await sharded.moveShard(0, 'orders-b');
+      expect(await waitFor(async () => (await panel.locator('[data-field="summary"]').textContent()) === 'shard map version 2 · 8 logical shards on 2 databases')).toBe(true);
+      expect(await panel.locator('.shard-list tr[data-shard="0"] [data-field="database"]').textContent()).toBe('orders-b');
+      expect(await panel.locator('.shard-databases tr[data-database="orders-b"] [data-field="shards"]').textContent()).toBe('0, 4-7');
+      expect(errors).toEqual([]);
+      const picture = process.env['DAL_UPDATE_SCREENSHOT'] === '1' ? new URL('../docs/dashboard-sharding.png', import.meta.url).pathname : join(tmpdir(), `dal-dashboard-sharding-${process.pid}.png`);
+      // The section stays, its panels are redrawn at every poll.
+      expect((await tab.locator('#shardings').screenshot({ path: picture })).length).toBeGreaterThan(1_000);
+
+      registration.unregister();
+      const after = (await (await fetch(new URL('api/pools', page.url), { signal: AbortSignal.timeout(5_000) })).json()) as { shardings: unknown[] };
+      expect(after.shardings).toEqual([]);
+    } finally {
+      registration.unregister();
+      await browser.close();
+      await sharded.close();
     }
   });
 

@@ -1,8 +1,8 @@
-import { DatabaseConfig, PoolManager, PoolTimeoutError, QueryError, type Connection, type PoolStatus } from '@dal/core';
+import { ConfigError, DatabaseConfig, PoolManager, PoolTimeoutError, QueryError, type Connection, type PoolStatus } from '@dal/core';
 import { SqliteDatabase } from '@dal/driver-sqlite';
 import { Registry, Counter } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPrometheusRegistry, prometheusText, registerDalMetrics } from '../src/index.js';
+import { createPrometheusRegistry, prometheusText, registerDalMetrics, registerShardingSource } from '../src/index.js';
 import { cumulativeBuckets, otelHarness, otelHistogram, otelValue, parseExposition, sampleOf, tempDir, type Sample } from './helpers.js';
 
 // Quotes, a backslash and a newline: label escaping must give the alias back unchanged.
@@ -180,5 +180,49 @@ describe('Prometheus exposition and OTel bridge over a SQLite pool', () => {
     await other.close();
     await new Promise((r) => setImmediate(r));
     expect(has(parseExposition(await prometheusText()).samples.get('dal_pool_connections_max'))).toBe(false);
+  });
+
+  it('export a registered sharding source per physical database and per logical shard, through both', async () => {
+    // Any object with status() in the shape of @dal/sharding's ShardedDatabase.status() is a source.
+    const shards = [
+      { shard: 0, database: 'east', state: 'serving', inFlight: 0, requests: 7, errors: 1 },
+      { shard: 1, database: 'west', state: 'frozen', inFlight: 2, requests: 3, errors: 0 },
+    ];
+    const source = {
+      status: () => ({
+        version: 4,
+        logicalShards: 2,
+        databases: [
+          { name: 'east', backend: 'postgres', shards: [0], requests: 9, errors: 1 },
+          { name: 'west', backend: 'mysql', shards: [1], requests: 3, errors: 0 },
+        ],
+        shards,
+      }),
+    };
+    const registration = registerShardingSource('tenants', source);
+    try {
+      const { samples, types } = parseExposition(await prometheusText());
+      expect(types.get('dal_shard_requests_total')).toBe('COUNTER');
+      expect(sampleOf(samples, 'dal_shard_requests_total', { sharding: 'tenants', shard: '0', database: 'east' })).toBe(7);
+      expect(sampleOf(samples, 'dal_shard_errors_total', { sharding: 'tenants', shard: '0', database: 'east' })).toBe(1);
+      expect(sampleOf(samples, 'dal_shard_frozen', { sharding: 'tenants', shard: '1', database: 'west' })).toBe(1);
+      expect(sampleOf(samples, 'dal_shard_frozen', { sharding: 'tenants', shard: '0' })).toBe(0);
+      expect(sampleOf(samples, 'dal_shard_database_requests_total', { sharding: 'tenants', database: 'east', backend: 'postgres' })).toBe(9);
+      expect(sampleOf(samples, 'dal_shard_database_errors_total', { sharding: 'tenants', database: 'east' })).toBe(1);
+      expect(sampleOf(samples, 'dal_shard_map_version', { sharding: 'tenants' })).toBe(4);
+
+      shards[0]!.requests = 11; // read again at the next scrape and collection
+      expect(sampleOf(parseExposition(await prometheusText()).samples, 'dal_shard_requests_total', { sharding: 'tenants', shard: '0' })).toBe(11);
+      const metrics = await otel.collect();
+      expect(otelValue(metrics, 'dal.shard.requests', { 'dal.sharding.name': 'tenants', 'dal.shard.database': 'east' })).toBe(11);
+      expect(otelValue(metrics, 'dal.shard.errors', { 'dal.sharding.name': 'tenants', 'dal.shard.database': 'east' })).toBe(1);
+      expect(otelValue(metrics, 'dal.shard.database.requests', { 'dal.sharding.name': 'tenants', 'dal.shard.database': 'west', 'db.system.name': 'mysql' })).toBe(3);
+      expect(otelValue(metrics, 'dal.shard.map.version', { 'dal.sharding.name': 'tenants' })).toBe(4);
+    } finally {
+      registration.unregister();
+    }
+    expect(parseExposition(await prometheusText()).samples.get('dal_shard_requests_total') ?? []).toEqual([]);
+    expect(() => registerShardingSource('', source)).toThrow(ConfigError);
+    expect(() => registerShardingSource('x', {} as never)).toThrow(ConfigError);
   });
 });

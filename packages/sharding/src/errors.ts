@@ -34,6 +34,18 @@ export class ShardMovingError extends TimeoutError {
 }
 
 /**
+ * The logical shard left the database this process routed to, at a map version newer than the
+ * one it routes by (another process moved it). The operation never ran. Retryable once the newer
+ * map is loaded (`reloadMap`, or the `loadMap` option, which does it and retries by itself).
+ */
+export class StaleShardMapError extends ShardMovingError {
+  override readonly name: string = 'StaleShardMapError';
+  constructor(message: string, shard: number, readonly leftAtVersion: number, options: DalErrorOptions = {}) {
+    super(message, shard, 0, options);
+  }
+}
+
+/**
  * A move stopped before switching the map: the shard still lives on its source database, every
  * write went there, and the copy on the target is left for the next attempt (which resumes it).
  */

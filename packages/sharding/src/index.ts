@@ -16,4 +16,5 @@ export type { ShardKey, ShardRouter } from './routing.js';
 export { decodeId, ID_EPOCH_MS, SHARD_BITS, SEQUENCE_BITS, MAX_LOGICAL_SHARDS } from './ids.js';
 export type { DecodedId, IdOptions } from './ids.js';
 export type { ShardedTable, TableDigest, SyncCounts } from './table-sync.js';
-export { ShardMapError, ShardKeyError, CrossShardError, ShardMovingError, ShardMoveError } from './errors.js';
+export { ShardMapError, ShardKeyError, CrossShardError, ShardMovingError, StaleShardMapError, ShardMoveError } from './errors.js';
+export { FENCE_TABLE, FENCE_LOCK_KEY } from './shard-fence.js';

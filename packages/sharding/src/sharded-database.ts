@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AbortedError,
   ConfigError,
@@ -12,8 +13,9 @@ import {
   type Row,
   type TransactionOptions,
 } from '@dal/core';
-import { CrossShardError, ShardMapError, ShardMoveError } from './errors.js';
+import { CrossShardError, ShardMapError, ShardMoveError, ShardMovingError, StaleShardMapError } from './errors.js';
 import { IdGenerator, decodeId, type IdOptions } from './ids.js';
+import { FrozenByFence, ShardFence } from './shard-fence.js';
 import { ShardGate } from './shard-gate.js';
 import { ShardMap, type ShardDatabaseSpec } from './shard-map.js';
 import { hashRouter, routeKey, type ShardKey, type ShardRouter } from './routing.js';
@@ -44,6 +46,19 @@ export interface ShardedDatabaseOptions extends IdOptions {
    * where the other processes load it from. If it throws, the move is called off.
    */
   onMapChange?: (map: ShardMap) => void | Promise<void>;
+  /**
+   * Hold other processes' operations during a move too (default true): every operation through a
+   * handle first takes its shard's lock shared and reads its row of `dal_shard_fence` (see
+   * docs/scaling.md). `false` saves those round trips where one process alone uses the shards a
+   * move touches.
+   */
+  fence?: boolean;
+  /**
+   * Load the newest stored map (where `onMapChange` stores it). Called when an operation finds its
+   * shard moved away by another process; the operation then runs on the new database instead of
+   * failing with `StaleShardMapError`.
+   */
+  loadMap?: () => ShardMap | Promise<ShardMap>;
 }
 
 export interface ForEachShardOptions {
@@ -77,6 +92,12 @@ export interface MoveShardOptions {
   deleteFromSource?: boolean;
   /** Stops the move between steps (before the switch); the shard stays where it was. */
   signal?: AbortSignal;
+  /**
+   * How long other processes treat the shard as frozen, should the mover die (default 30 s). The
+   * move gives up unless it switches within half of it; the other half allows for clock
+   * differences between hosts.
+   */
+  freezeLeaseMs?: number;
 }
 
 export interface MoveReport {
@@ -109,6 +130,16 @@ export interface ShardingStatus {
   logicalShards: number;
   databases: Array<ShardCounters & { name: string; backend: string; alias: string; shards: number[] }>;
   shards: Array<ShardCounters & { shard: number; database: string; state: 'serving' | 'frozen'; inFlight: number }>;
+}
+
+/** One operation of a shard handle, in the two ways `run` may execute it. */
+interface ShardWork<T> {
+  /** Straight on the database: without the fence, or nested in the shard's own transaction. */
+  direct(db: Database): Promise<T>;
+  /** On a connection that holds the shard's fence (inside a transaction when `transaction` is set, or the backend needs one). */
+  checked(conn: Connection): Promise<T>;
+  /** Set for a handle's `transaction(fn, options)`: `checked` must run in a transaction with these options. */
+  transaction?: TransactionOptions;
 }
 
 /** Marks work running inside a shard's transaction, to catch statements for another shard. */
@@ -170,6 +201,10 @@ export class ShardedDatabase {
   #moving: Promise<unknown> = Promise.resolve();
   #moveRunning = false;
   #closed = false;
+  /** Null when the `fence` option is off. */
+  readonly #fence: ShardFence | null;
+  /** A `loadMap` call in progress, shared by every operation that found the map stale. */
+  #loading: Promise<ShardMap> | undefined;
 
   constructor(map: ShardMap, options: ShardedDatabaseOptions = {}) {
     this.#map = map;
@@ -180,6 +215,7 @@ export class ShardedDatabase {
     this.#tables = (options.tables ?? []).map((table) => resolveTable(table, (key) => this.shardOf(key)));
     this.#gates = Array.from({ length: map.logicalShards }, (_, shard) => new ShardGate(shard));
     this.#shardCounters = Array.from({ length: map.logicalShards }, () => ({ requests: 0, errors: 0 }));
+    this.#fence = (options.fence ?? true) ? new ShardFence() : null;
   }
 
   /** The map this process routes by now. */
@@ -335,7 +371,7 @@ export class ShardedDatabase {
   // --- used by ShardHandle -------------------------------------------------------------------
 
   /** @internal Run `work` on the shard's current database, counted, and held while the shard is frozen. */
-  async run<T>(shard: number, signal: AbortSignal | undefined, work: (db: Database) => Promise<T>): Promise<T> {
+  async run<T>(shard: number, signal: AbortSignal | undefined, work: ShardWork<T>): Promise<T> {
     const inside = scope.getStore();
     const sameScope = inside?.owner === this;
     const counters = this.#shardCounters[shard]!;
@@ -350,15 +386,8 @@ export class ShardedDatabase {
     try {
       await gate?.enter(this.#freezeWaitMs, signal);
       entered = true;
-      const name = this.#map.databaseOf(shard);
-      const dbCounters = this.#databaseCounter(name);
-      dbCounters.requests++;
-      try {
-        return await work(this.#database(name, this.#map));
-      } catch (error) {
-        dbCounters.errors++;
-        throw error;
-      }
+      if (sameScope || this.#fence === null) return await this.#onDatabase(shard, this.#map, (db) => work.direct(db));
+      return await this.#runChecked(shard, signal, work, this.#fence);
     } catch (error) {
       counters.errors++;
       throw error;
@@ -391,6 +420,73 @@ export class ShardedDatabase {
     return db;
   }
 
+  /** Run `fn` on the shard's database under `map`, counted for that database. */
+  async #onDatabase<T>(shard: number, map: ShardMap, fn: (db: Database, name: string) => Promise<T>): Promise<T> {
+    const name = map.databaseOf(shard);
+    const counters = this.#databaseCounter(name);
+    counters.requests++;
+    try {
+      return await fn(this.#database(name, map), name);
+    } catch (error) {
+      // A fence back-off is not the database failing.
+      if (!(error instanceof ShardMovingError)) counters.errors++;
+      throw error;
+    }
+  }
+
+  /**
+   * `work` holding the shard's fence (see shard-fence.ts): backs off while another
+   * process moves the shard (up to `freezeWaitMs`), and follows a move another process finished.
+   */
+  async #runChecked<T>(shard: number, signal: AbortSignal | undefined, work: ShardWork<T>, fence: ShardFence): Promise<T> {
+    const started = Date.now();
+    let backoffMs = 5;
+    for (;;) {
+      const map = this.#map;
+      try {
+        return await this.#onDatabase(shard, map, (db, name) =>
+          fence.hold(db, { backend: map.physical(name).backend, database: name, shard, mapVersion: map.version }, work.transaction, (conn) => this.inShardScope(shard, () => work.checked(conn)), signal),
+        );
+      } catch (error) {
+        if (error instanceof StaleShardMapError) {
+          if (await this.#followMove(error, map)) continue;
+          throw error;
+        }
+        if (!(error instanceof FrozenByFence)) throw error;
+        const waited = Date.now() - started;
+        if (waited >= this.#freezeWaitMs) {
+          throw new ShardMovingError(`logical shard ${shard} is being moved by another process; the operation waited ${waited} ms and did not run (retry it)`, shard, waited, { cause: error });
+        }
+        if (signal?.aborted) throw new AbortedError(`logical shard ${shard}: aborted while waiting for a move`, signal.reason);
+        await sleep(Math.min(backoffMs, this.#freezeWaitMs - waited)).catch(() => undefined);
+        backoffMs = Math.min(backoffMs * 2, 100);
+      }
+    }
+  }
+
+  /**
+   * After an operation found its shard moved away: switch to a map at least as new as the move,
+   * loading it with `loadMap`. False when there is none (the caller rethrows the stale error).
+   */
+  async #followMove(stale: StaleShardMapError, routedBy: ShardMap): Promise<boolean> {
+    if (this.#map.version > routedBy.version) return true; // another operation reloaded meanwhile
+    const { loadMap } = this.#options;
+    if (loadMap === undefined) return false;
+    this.#loading ??= Promise.resolve()
+      .then(loadMap)
+      .finally(() => (this.#loading = undefined));
+    const loaded = await this.#loading;
+    if (loaded.version < stale.leftAtVersion) return false;
+    if (loaded.version > this.#map.version) {
+      try {
+        this.reloadMap(loaded);
+      } catch {
+        return false; // a move runs in this process, or the loaded map does not fit: report the stale map
+      }
+    }
+    return true;
+  }
+
   #databaseCounter(name: string): ShardCounters {
     let counters = this.#databaseCounters.get(name);
     if (counters === undefined) this.#databaseCounters.set(name, (counters = { requests: 0, errors: 0 }));
@@ -402,6 +498,7 @@ export class ShardedDatabase {
     const onlinePasses = options.onlinePasses ?? 2;
     if (!Number.isInteger(onlinePasses) || onlinePasses < 0) throw new ConfigError(`onlinePasses must be a non-negative integer (got ${String(onlinePasses)})`);
     const drainTimeoutMs = positive('drainTimeoutMs', options.drainTimeoutMs, 5_000);
+    const freezeLeaseMs = positive('freezeLeaseMs', options.freezeLeaseMs, 30_000);
     const { signal } = options;
     const map = this.#map;
     const from = map.databaseOf(shard);
@@ -430,7 +527,10 @@ export class ShardedDatabase {
 
     this.#moveRunning = true;
     const gate = this.#gates[shard]!;
+    const fence = this.#fence;
     let frozenAt: number | undefined;
+    /** The source's fence row while the move holds it: its `left_version` before, and the lease end. */
+    let fenced: { leftVersion: number; until: number } | undefined;
     try {
       for (let pass = 0; pass < onlinePasses; pass++) {
         checkAbort();
@@ -439,6 +539,12 @@ export class ShardedDatabase {
       checkAbort();
       await gate.freeze(drainTimeoutMs);
       frozenAt = performance.now();
+      if (fence !== null) {
+        // Waits for other processes' transactions on the shard to finish; later ones back off.
+        const until = Date.now() + freezeLeaseMs;
+        fenced = { leftVersion: await fence.freeze(source, map.physical(from).backend, shard, until, drainTimeoutMs), until };
+        await fence.ensure(destination, shard);
+      }
       // Nothing writes the shard now: this pass and the checks see its final rows.
       const sourceDigests = await syncPass(finalPass);
       addTo(copied, finalPass);
@@ -453,6 +559,13 @@ export class ShardedDatabase {
         throw new ShardMoveError(`move of logical shard ${shard} failed its check (${detail.join('; ')}); the shard stays on "${from}"`, shard);
       }
       checkAbort();
+      if (fenced !== undefined) {
+        if (Date.now() > fenced.until - freezeLeaseMs / 2) {
+          throw new ShardMoveError(`move of logical shard ${shard}: the frozen part took more than half of freezeLeaseMs (${freezeLeaseMs} ms); the shard stays on "${from}"`, shard, { retryable: true });
+        }
+        // Before the map is published: from now on no process routing by an older map writes to the source.
+        await fence!.markLeft(source, shard, next.version);
+      }
       await this.#options.onMapChange?.(next);
       this.#map = next;
       gate.unfreeze();
@@ -460,12 +573,16 @@ export class ShardedDatabase {
       frozenAt = undefined;
 
       const report: MoveReport = { shard, from, to: target, version: next.version, copied, finalPass, freezeMs, verified: sourceDigests, deletedFromSource: 0 };
-      if (options.deleteFromSource ?? true) {
-        try {
+      const released = fenced;
+      fenced = undefined;
+      try {
+        // left_version keeps fencing the source; ending the lease only tidies the row.
+        if (released !== undefined) await fence!.release(source, shard);
+        if (options.deleteFromSource ?? true) {
           for (const table of [...this.#tables].reverse()) report.deletedFromSource += await deleteShardRows(source, table, shard, batchSize);
-        } catch (error) {
-          report.cleanupError = error;
         }
+      } catch (error) {
+        report.cleanupError = error;
       }
       return report;
     } catch (error) {
@@ -476,6 +593,8 @@ export class ShardedDatabase {
         retryable: DalError.isInstance(error) && error.retryable,
       });
     } finally {
+      // Called off: other processes may use the source again (should this fail, the lease ends it).
+      if (fenced !== undefined) await fence!.release(source, shard, fenced.leftVersion).catch(() => undefined);
       if (frozenAt !== undefined) gate.unfreeze();
       this.#moveRunning = false;
     }
@@ -515,24 +634,26 @@ export class ShardHandle {
   }
 
   execute<R = Row>(sql: string, params?: readonly unknown[], options?: ExecuteOptions): Promise<R[]> {
-    return this.#owner.run(this.shard, options?.signal, (db) => db.execute<R>(sql, params, options));
+    return this.#owner.run(this.shard, options?.signal, { direct: (db) => db.execute<R>(sql, params, options), checked: (tx) => tx.execute<R>(sql, params, options) });
   }
 
   query<R = Row>(sql: string, params?: readonly unknown[], options?: ExecuteOptions): Promise<QueryResult<R>> {
-    return this.#owner.run(this.shard, options?.signal, (db) => db.query<R>(sql, params, options));
+    return this.#owner.run(this.shard, options?.signal, { direct: (db) => db.query<R>(sql, params, options), checked: (tx) => tx.query<R>(sql, params, options) });
   }
 
   executeFirst<R = Row>(sql: string, params?: readonly unknown[], options?: ExecuteOptions): Promise<R | undefined> {
-    return this.#owner.run(this.shard, options?.signal, (db) => db.executeFirst<R>(sql, params, options));
+    return this.#owner.run(this.shard, options?.signal, { direct: (db) => db.executeFirst<R>(sql, params, options), checked: (tx) => tx.executeFirst<R>(sql, params, options) });
   }
 
   /**
    * A pooled connection of the shard's database for `fn` (released after). A move of this shard
    * waits for `fn` to finish, so keep it short. There is no bare `connection()`: a connection
-   * held outside a callback could not be waited for.
+   * held outside a callback could not be waited for. With the `fence` option (the default) on
+   * MySQL/MariaDB and SQLite `fn` runs inside one transaction (its own `conn.transaction` calls
+   * become savepoints); PostgreSQL's fence is a lock on the session, `fn` runs as it would without.
    */
   withConnection<T>(fn: (conn: Connection) => Promise<T>, options: { signal?: AbortSignal } = {}): Promise<T> {
-    return this.#owner.run(this.shard, options.signal, (db) => db.withConnection(fn, options));
+    return this.#owner.run(this.shard, options.signal, { direct: (db) => db.withConnection(fn, options), checked: fn });
   }
 
   /**
@@ -541,8 +662,10 @@ export class ShardHandle {
    */
   transaction<T>(fn: (tx: Connection) => Promise<T>, options: TransactionOptions & { signal?: AbortSignal } = {}): Promise<T> {
     const { signal, ...txOptions } = options;
-    return this.#owner.run(this.shard, signal, (db) =>
-      db.withConnection((conn) => this.#owner.inShardScope(this.shard, () => conn.transaction(fn, txOptions)), signal === undefined ? {} : { signal }),
-    );
+    return this.#owner.run(this.shard, signal, {
+      direct: (db) => db.withConnection((conn) => this.#owner.inShardScope(this.shard, () => conn.transaction(fn, txOptions)), signal === undefined ? {} : { signal }),
+      checked: fn,
+      transaction: txOptions,
+    });
   }
 }

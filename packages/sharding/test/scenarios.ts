@@ -3,10 +3,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AbortedError, DalError, type Database } from '@dal/core';
 import '@dal/entities';
-import { CrossShardError, hashRouter, ShardMap, ShardMovingError, ShardedDatabase, type ShardedTable } from '../src/index.js';
+import { CrossShardError, FENCE_TABLE, hashRouter, ShardMap, ShardMovingError, ShardedDatabase, type ShardedTable } from '../src/index.js';
 import { closedPort, createPhysicalDatabases, keysOn, mapOver, type ServerBackend } from './helpers.js';
 
 const TABLES: ShardedTable[] = [
@@ -54,6 +54,16 @@ export function shardingScenarios(backend: ServerBackend): void {
 
     afterAll(async () => {
       await physical?.drop();
+    });
+
+    // Every test starts from map version 1 again: forget the fences of earlier tests' moves.
+    afterEach(async () => {
+      const sharded = new ShardedDatabase(ShardMap.fromJSON(mapOver(backend, physical.names, LOGICAL)));
+      try {
+        await sharded.forEachShard((db) => db.execute(`DELETE FROM [${FENCE_TABLE}]`).catch(() => undefined));
+      } finally {
+        await sharded.close();
+      }
     });
 
     it('routes each key to the database its shard is mapped to; entities work on shard connections', async () => {
@@ -308,6 +318,142 @@ export function shardingScenarios(backend: ServerBackend): void {
         expect(sharded.status().shards[shard]).toMatchObject({ state: 'serving', database: to, errors: 1 });
       } finally {
         await sharded.close();
+      }
+    });
+
+    it('moves a shard while another process writes to it: its writes wait, then follow the new map; nothing lost, nothing duplicated', async () => {
+      const json = mapOver(backend, physical.names, LOGICAL);
+      const dir = mkdtempSync(join(tmpdir(), 'dal-shard-move-'));
+      const mapFile = join(dir, 'map.json');
+      writeFileSync(mapFile, JSON.stringify(json));
+      // The mover publishes each new map version where the other process loads it from.
+      const sharded = new ShardedDatabase(ShardMap.fromJSON(json), { tables: TABLES, onMapChange: (next) => writeFileSync(mapFile, JSON.stringify(next)) });
+      let child: ReturnType<typeof spawn> | undefined;
+      try {
+        const shard = 13;
+        const from = sharded.map.databaseOf(shard);
+        const to = sharded.map.databaseNames().find((name) => name !== from)!;
+        const tenants = keysOn((k) => sharded.shardOf(k), shard, 4);
+        const accountId = String(sharded.newId(tenants[0]!));
+        await sharded.logicalShard(shard).execute('INSERT INTO [accounts] ([id], [tenant_id], [shard], [balance], [updates]) VALUES (?, ?, ?, 0, 0)', [accountId, tenants[0], shard]);
+        const prefill = Array.from({ length: 2_000 }, (_, i) => [String(sharded.newId(tenants[i % 4]!)), tenants[i % 4], i, 'prefill']);
+        await sharded.logicalShard(shard).withConnection((conn) => conn.executeMany('INSERT INTO [entries] ([id], [tenant_id], [amount], [note]) VALUES (?, ?, ?, ?)', prefill));
+
+        // The other process: its own ids (workerId 1), writes without pause until told to stop, and
+        // learns of the move only from the fence (loadMap re-reads the file; nothing polls it). On
+        // "hold" it also opens one transaction on the shard and commits it only on "commit".
+        const script = `
+          import { readFileSync } from 'node:fs';
+          import { createInterface } from 'node:readline';
+          import { ShardMap, ShardMovingError, ShardedDatabase } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};
+          let loads = 0;
+          const sharded = new ShardedDatabase(ShardMap.fromJSON(readFileSync(${JSON.stringify(mapFile)}, 'utf8')), {
+            workerBits: 1, workerId: 1,
+            loadMap: () => { loads++; return ShardMap.fromJSON(readFileSync(${JSON.stringify(mapFile)}, 'utf8')); },
+          });
+          const tenants = ${JSON.stringify(tenants)};
+          const account = ${JSON.stringify(accountId)};
+          const acked = [];
+          let balance = 0, afterMove = 0, stop = false, commit, held;
+          const deposit = (tx, id, tenant) => tx.execute('INSERT INTO [entries] ([id], [tenant_id], [amount]) VALUES (?, ?, 1)', [id, tenant])
+            .then(() => tx.execute('UPDATE [accounts] SET [balance] = [balance] + 1, [updates] = [updates] + 1 WHERE [id] = ?', [account]));
+          createInterface({ input: process.stdin }).on('line', (line) => {
+            if (line === 'stop') stop = true;
+            if (line === 'commit') commit();
+            if (line === 'hold') {
+              const id = String(sharded.newId(tenants[0]));
+              held = sharded.shard(tenants[0]).transaction(async (tx) => {
+                await deposit(tx, id, tenants[0]);
+                process.stdout.write('holding\\n');
+                await new Promise((resolve) => (commit = resolve));
+              }).then(() => { acked.push(id); balance++; });
+            }
+          });
+          for (let i = 0; !stop; i++) {
+            const tenant = tenants[i % tenants.length];
+            const id = String(sharded.newId(tenant));
+            for (;;) {
+              try {
+                if (i % 2 === 0) {
+                  await sharded.shard(tenant).transaction((tx) => deposit(tx, id, tenant));
+                  balance++;
+                } else {
+                  await sharded.shard(tenant).execute('INSERT INTO [entries] ([id], [tenant_id], [amount]) VALUES (?, ?, 2)', [id, tenant]);
+                }
+                break;
+              } catch (error) {
+                if (!(error instanceof ShardMovingError) || !error.retryable) throw error;
+              }
+            }
+            acked.push(id);
+            if (sharded.map.version > 1) afterMove++;
+            if (acked.length === 20) process.stdout.write('ready\\n');
+          }
+          await held;
+          process.stdout.write(JSON.stringify({ acked, balance, afterMove, loads, version: sharded.map.version, status: sharded.status().databases }) + '\\n');
+          await sharded.close();
+          process.exit(0);`;
+        child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: process.cwd(), stdio: ['pipe', 'pipe', 'pipe'] });
+        let out = '';
+        let err = '';
+        child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
+        const exited = new Promise<number | null>((resolve) => child!.on('exit', resolve));
+        const lines: string[] = [];
+        child.stdout!.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          lines.splice(0, lines.length, ...out.split('\n'));
+        });
+        const said = async (line: string): Promise<void> => {
+          for (const deadline = Date.now() + 30_000; !lines.includes(line); await sleep(10)) {
+            if (child!.exitCode !== null || Date.now() > deadline) throw new Error(`the child did not say "${line}": ${err}`);
+          }
+        };
+        await said('ready');
+        child.stdin!.write('hold\n');
+        await said('holding');
+
+        // The move reaches its freeze while the child's transaction is open: it must wait for it.
+        const moving = sharded.moveShard(shard, to);
+        for (const deadline = Date.now() + 30_000; sharded.status().shards[shard]!.state !== 'frozen' && Date.now() < deadline; ) await sleep(5);
+        expect(sharded.status().shards[shard]!.state).toBe('frozen');
+        await sleep(300); // time a move that did not wait would take to copy, check and switch
+        const heldFor = performance.now();
+        child.stdin!.write('commit\n');
+        const report = await moving;
+        const waitedAfterCommit = performance.now() - heldFor;
+        await sleep(300); // the child keeps writing, on the new database
+        child.stdin!.write('stop\n');
+        expect(await exited).toBe(0);
+        const result = JSON.parse(out.split('\n').find((line) => line.startsWith('{'))!) as {
+          acked: string[];
+          balance: number;
+          afterMove: number;
+          loads: number;
+          version: number;
+          status: Array<{ name: string; requests: number }>;
+        };
+
+        // The freeze lasted from before the 300 ms pause until after the held transaction committed.
+        expect(report.freezeMs).toBeGreaterThan(300);
+        expect(report.freezeMs).toBeGreaterThan(waitedAfterCommit);
+        expect(report).toMatchObject({ shard, from, to, version: 2 });
+        // The child found out from the fence, loaded version 2 and went on writing to the target.
+        expect(result.loads).toBeGreaterThanOrEqual(1);
+        expect(result.version).toBe(2);
+        expect(result.afterMove).toBeGreaterThan(0);
+        expect(result.status.find((d) => d.name === to)!.requests).toBeGreaterThan(0);
+        // Nothing lost, nothing duplicated: the target has exactly the acknowledged rows, the source none.
+        const expected = [...prefill.map((row) => row[0] as string), ...result.acked].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+        expect(new Set(expected).size).toBe(expected.length);
+        const tenantList = tenants.map(() => '?').join(', ');
+        expect(await idsOn(sharded.database(to), 'entries', `[tenant_id] IN (${tenantList})`, tenants)).toEqual(expected);
+        expect(await idsOn(sharded.database(from), 'entries', `[tenant_id] IN (${tenantList})`, tenants)).toEqual([]);
+        const account = await sharded.database(to).executeFirst<{ balance: unknown; updates: unknown }>('SELECT [balance], [updates] FROM [accounts] WHERE [id] = ?', [accountId]);
+        expect({ balance: Number(account!.balance), updates: Number(account!.updates) }).toEqual({ balance: result.balance, updates: result.balance });
+      } finally {
+        child?.kill();
+        await sharded.close();
+        rmSync(dir, { recursive: true, force: true });
       }
     });
 

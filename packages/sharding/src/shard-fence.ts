@@ -1,0 +1,205 @@
+/**
+ * The write fence that makes a move hold the writes of every process, not only the mover's.
+ *
+ * Each physical database has a small table, one row per logical shard that was used on it:
+ *
+ * ```
+ * dal_shard_fence(shard INT PRIMARY KEY, left_version BIGINT, frozen_until BIGINT)
+ * ```
+ *
+ * - Every operation through a shard handle first takes a shared lock on its shard, then reads the
+ *   row, and keeps the lock until it is done. On PostgreSQL that is a session advisory lock
+ *   (`pg_advisory_lock_shared(FENCE_LOCK_KEY, shard)`, held in memory: a read stays a read, no
+ *   commit to flush) around the operation. Elsewhere the operation runs in a transaction whose first
+ *   statement reads the row with a shared row lock (`LOCK IN SHARE MODE` on MySQL/MariaDB, where it
+ *   costs no disk write; SQLite's `BEGIN IMMEDIATE` holds the file's write lock). If `frozen_until`
+ *   is in the future the operation backs off and retries (it never ran); if `left_version` is
+ *   higher than the map version the process routed by, the shard has moved away: the operation
+ *   fails with a retryable `StaleShardMapError`, or reloads the map (`loadMap`) and runs on the new
+ *   database.
+ * - The move sets `frozen_until` while holding the lock exclusively (PostgreSQL) or with an UPDATE,
+ *   which waits for the row lock: either waits for every operation of every process that already
+ *   passed the check to finish, and after it no one writes the shard on the source. The final copy
+ *   pass runs, then `left_version` is set to the
+ *   new map version before the map is published, so a process that has not loaded the new map yet
+ *   can never write to the source again.
+ * - `frozen_until` is a lease (epoch ms of the mover's clock), so a mover that dies mid-move does
+ *   not freeze the shard for ever; the mover gives up unless it sets `left_version` within half of
+ *   the lease, which leaves the other half for clock differences between hosts.
+ */
+import { DalError, type Connection, type Database, type TransactionOptions } from '@dal/core';
+import { ShardMovingError, StaleShardMapError } from './errors.js';
+
+export const FENCE_TABLE = 'dal_shard_fence';
+/** First key of the PostgreSQL advisory locks (the second is the shard): 'dals' in ASCII. */
+export const FENCE_LOCK_KEY = 0x64616c73;
+
+/**
+ * The shared row lock a checking transaction takes, by backend (SQLite transactions hold the write
+ * lock already). PostgreSQL (the server) uses advisory locks instead: a row lock there gives the
+ * transaction an id, and its commit a WAL flush, even for a read.
+ */
+const SHARE_LOCK: Readonly<Record<string, string>> = { pglite: ' FOR SHARE', mysql: ' LOCK IN SHARE MODE', sqlite: '' };
+const ADVISORY = 'postgres';
+
+/** Which shard a fenced operation is for, and how it was routed. */
+export interface FenceTarget {
+  backend: string;
+  /** The database's name in the map. */
+  database: string;
+  shard: number;
+  /** The map version the operation was routed by. */
+  mapVersion: number;
+}
+
+/** The fence row says the shard is frozen until `until` (epoch ms): back off and try again. */
+export class FrozenByFence extends ShardMovingError {
+  constructor(shard: number, database: string, readonly until: number) {
+    super(`logical shard ${shard} is being moved off "${database}" by another process; the operation did not run (retry it)`, shard, 0);
+  }
+}
+
+interface FenceRow {
+  left_version: unknown;
+  frozen_until: unknown;
+}
+
+/** Checks and updates the fence rows of every physical database one ShardedDatabase uses. */
+export class ShardFence {
+  /** Per database: the table's creation, and each shard's row creation, done once per process. */
+  readonly #ready = new WeakMap<Database, { table: Promise<void>; rows: Map<number, Promise<void>> }>();
+
+  /** Create the table and the shard's row if they are missing (once per process and database). */
+  ensure(db: Database, shard: number): Promise<void> {
+    let entry = this.#ready.get(db);
+    if (entry === undefined) {
+      entry = { table: createTable(db), rows: new Map() };
+      entry.table.catch(() => this.#ready.delete(db)); // try again next time
+      this.#ready.set(db, entry);
+    }
+    const { table, rows } = entry;
+    let row = rows.get(shard);
+    if (row === undefined) {
+      row = table.then(() => createRow(db, shard));
+      row.catch(() => rows.delete(shard));
+      rows.set(shard, row);
+    }
+    return row;
+  }
+
+  /**
+   * Run `body` on a connection of `db` that holds the shard's fence shared, after checking the
+   * row. `body` runs in a transaction when `transaction` is given, and always on backends whose
+   * lock is a row lock.
+   * @throws {FrozenByFence} while another process moves the shard (`body` did not run).
+   * @throws {StaleShardMapError} when the shard left this database at a newer map version (`body` did not run).
+   */
+  async hold<T>(db: Database, target: FenceTarget, transaction: TransactionOptions | undefined, body: (conn: Connection) => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+    await this.ensure(db, target.shard);
+    const acquire = signal === undefined ? {} : { signal };
+    if (target.backend !== ADVISORY) {
+      return db.withConnection(
+        (conn) =>
+          conn.transaction(async (tx) => {
+            await this.#check(tx, target, SHARE_LOCK[target.backend] ?? ' FOR SHARE');
+            return body(tx);
+          }, transaction),
+        acquire,
+      );
+    }
+    return db.withConnection(async (conn) => {
+      await conn.execute('SELECT pg_advisory_lock_shared(?, ?)', [FENCE_LOCK_KEY, target.shard]);
+      try {
+        // A statement of its own: its snapshot is taken after the lock was granted.
+        await this.#check(conn, target, '');
+        return await (transaction === undefined ? body(conn) : conn.transaction(body, transaction));
+      } finally {
+        // Once more if the first try failed (e.g. timed out): a pooled session that kept the lock
+        // would make moves of this shard wait for it in vain (they give up after drainTimeoutMs). A
+        // connection that cannot unlock at all is broken, and its session ends with the lock.
+        const unlock = (): Promise<unknown> => conn.execute('SELECT pg_advisory_unlock_shared(?, ?)', [FENCE_LOCK_KEY, target.shard]);
+        await unlock().catch(unlock).catch(() => undefined);
+      }
+    }, acquire);
+  }
+
+  /** Read the shard's row (with `lock`) and refuse to go on when the shard is frozen or gone. */
+  async #check(conn: Connection, { database, shard, mapVersion }: FenceTarget, lock: string): Promise<void> {
+    const row = await conn.executeFirst<FenceRow>(`SELECT [left_version], [frozen_until] FROM [${FENCE_TABLE}] WHERE [shard] = ?${lock}`, [shard]);
+    if (row === undefined) throw new ShardMovingError(`the fence row of logical shard ${shard} is missing on "${database}" (was ${FENCE_TABLE} dropped?); retry`, shard, 0);
+    const leftVersion = Number(row.left_version);
+    if (leftVersion > mapVersion) {
+      throw new StaleShardMapError(
+        `logical shard ${shard} left "${database}" at shard map version ${leftVersion}; this process routes by version ${mapVersion}: load the newer map (the loadMap option does it) and retry`,
+        shard,
+        leftVersion,
+      );
+    }
+    const until = Number(row.frozen_until);
+    if (until > Date.now()) throw new FrozenByFence(shard, database, until);
+  }
+
+  /**
+   * Freeze the shard on `db` for every process: waits (at most `timeoutMs`) until transactions
+   * that passed the check have finished. Returns the row's `left_version` before, for `release`.
+   */
+  async freeze(db: Database, backend: string, shard: number, until: number, timeoutMs: number): Promise<number> {
+    await this.ensure(db, shard);
+    const setFrozen = (runner: Database | Connection): Promise<unknown> => runner.execute(`UPDATE [${FENCE_TABLE}] SET [frozen_until] = ? WHERE [shard] = ?`, [until, shard], { timeoutMs });
+    if (backend !== ADVISORY) {
+      await setFrozen(db);
+    } else {
+      // Exclusive: granted once every operation holding the lock shared has finished. A transaction
+      // lock, so that no failure (a timeout cancelling the wait included) can leave it held.
+      await db.withConnection((conn) =>
+        conn.transaction(async (tx) => {
+          await tx.execute('SELECT pg_advisory_xact_lock(?, ?)', [FENCE_LOCK_KEY, shard], { timeoutMs });
+          await setFrozen(tx);
+        }),
+      );
+    }
+    const row = await db.executeFirst<FenceRow>(`SELECT [left_version], [frozen_until] FROM [${FENCE_TABLE}] WHERE [shard] = ?`, [shard]);
+    return Number(row?.left_version ?? 0);
+  }
+
+  /** Record that the shard left `db` at map version `version` (still frozen). */
+  async markLeft(db: Database, shard: number, version: number): Promise<void> {
+    await db.execute(`UPDATE [${FENCE_TABLE}] SET [left_version] = ? WHERE [shard] = ?`, [version, shard]);
+  }
+
+  /** End the freeze, with `left_version` set back to `leftVersion` when given (a move called off). */
+  async release(db: Database, shard: number, leftVersion?: number): Promise<void> {
+    if (leftVersion === undefined) await db.execute(`UPDATE [${FENCE_TABLE}] SET [frozen_until] = 0 WHERE [shard] = ?`, [shard]);
+    else await db.execute(`UPDATE [${FENCE_TABLE}] SET [frozen_until] = 0, [left_version] = ? WHERE [shard] = ?`, [leftVersion, shard]);
+  }
+}
+
+const isCode = (error: unknown, code: string): boolean => DalError.isInstance(error) && error.code === code;
+
+async function tableExists(db: Database): Promise<boolean> {
+  try {
+    await db.execute(`SELECT [shard] FROM [${FENCE_TABLE}] WHERE 1 = 0`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function createTable(db: Database): Promise<void> {
+  if (await tableExists(db)) return;
+  try {
+    await db.execute(`CREATE TABLE IF NOT EXISTS [${FENCE_TABLE}] ([shard] INT NOT NULL PRIMARY KEY, [left_version] BIGINT NOT NULL, [frozen_until] BIGINT NOT NULL)`);
+  } catch (error) {
+    // Two processes creating it at once: PostgreSQL can fail the second CREATE ... IF NOT EXISTS.
+    if (!(await tableExists(db))) throw error;
+  }
+}
+
+async function createRow(db: Database, shard: number): Promise<void> {
+  if ((await db.executeFirst(`SELECT [shard] FROM [${FENCE_TABLE}] WHERE [shard] = ?`, [shard])) !== undefined) return;
+  try {
+    await db.execute(`INSERT INTO [${FENCE_TABLE}] ([shard], [left_version], [frozen_until]) VALUES (?, 0, 0)`, [shard]);
+  } catch (error) {
+    if (!isCode(error, 'DAL_UNIQUE_VIOLATION')) throw error; // another process inserted it first
+  }
+}
