@@ -72,6 +72,12 @@ export interface DatabaseConfigOptions {
   metricsWindowMs?: number;
   /** Include parameter values in slow-query logs (default false: they may hold personal data). */
   logParameterValues?: boolean;
+  /**
+   * Let `db.execute` / `query` / `executeFirst` share connections, several statements in flight on
+   * one, where the driver can (PostgreSQL). Default true; set false for a server or proxy that
+   * mishandles pipelined statements.
+   */
+  pipelining?: boolean;
 }
 
 /** A password, or a function giving the current one for each new connection. */
@@ -196,6 +202,8 @@ export class DatabaseConfig {
   readonly leakDetectionThresholdMs: number;
   readonly metricsWindowMs: number;
   readonly logParameterValues: boolean;
+  /** Pool shortcuts may pipeline statements where the driver can (see `DatabaseConfigOptions.pipelining`). */
+  readonly pipelining: boolean;
   /** The validated TLS settings, or undefined when the config sets none (plaintext unless driverOptions say otherwise). */
   readonly tls: TlsSettings | undefined;
   readonly #password: PasswordSource | undefined;
@@ -270,6 +278,10 @@ export class DatabaseConfig {
       throw new ConfigError(`${where}: "logParameterValues" must be a boolean`);
     }
     this.logParameterValues = options.logParameterValues ?? false;
+    if (options.pipelining !== undefined && typeof options.pipelining !== 'boolean') {
+      throw new ConfigError(`${where}: "pipelining" must be a boolean`);
+    }
+    this.pipelining = options.pipelining ?? true;
     this.hosts = Object.freeze(parseHosts(where, options.hosts, this.host, this.port));
     if (options.hosts !== undefined && options.host === undefined) {
       this.host = this.hosts[0]!.host;
@@ -384,6 +396,7 @@ export class DatabaseConfig {
       leakDetectionThresholdMs: this.leakDetectionThresholdMs,
       metricsWindowMs: this.metricsWindowMs,
       logParameterValues: this.logParameterValues,
+      pipelining: this.pipelining,
       tls: this.tls?.toJSON(),
     };
   }

@@ -43,6 +43,8 @@ export class PoolRuntime {
   readonly defaultDriverOptions: DefaultDriverOptions;
   /** Opens when new connections cannot be opened (see connection-gate.ts); undefined when the config disables it. */
   readonly breaker: CircuitBreaker | undefined;
+  /** The pool shortcuts pipeline statements on shared connections (see pipelined-statement.ts). */
+  readonly pipelines: boolean;
   readonly #slowMs: number;
   readonly #errorContext: { alias: string; sql?: string };
   #leakTimer: NodeJS.Timeout | undefined;
@@ -62,6 +64,9 @@ export class PoolRuntime {
     this.#slowMs = config.slowQueryThresholdMs;
     this.#errorContext = { alias: config.alias };
     this.breaker = gate.breaker;
+    // TODO(lead, issue 18): \`pooler\` comes with the PgBouncer option; any pooler in between keeps
+    // connections exclusive unless it is declared to support pipelining.
+    this.pipelines = driver.capabilities.pipelining === true && config.pipelining && (config as { pooler?: unknown }).pooler === undefined;
     if (this.breaker !== undefined) {
       for (const state of ['open', 'close'] as const) {
         this.breaker.on(state, () => this.#onCircuit(state === 'close' ? 'closed' : state));
