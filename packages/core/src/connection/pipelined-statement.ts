@@ -67,11 +67,13 @@ export class SharedConnection implements StatementRunner {
       });
     });
     return answer.catch((error: unknown) => {
+      if (!pool.closed) throw error;
       // Closing the pool cut the connection: say so rather than report a network failure.
-      if (pool.closed && error instanceof ConnectionError) {
-        throw new PoolClosedError(`${config.alias}: the pool was closed while the statement was in flight`, { cause: error });
+      const mapped = this.#runtime.mapError(error, nativeSql);
+      if (mapped instanceof ConnectionError) {
+        throw new PoolClosedError(`${config.alias}: the pool was closed while the statement was in flight`, { cause: mapped });
       }
-      throw error;
+      throw mapped;
     });
   }
 
