@@ -32,6 +32,12 @@ export interface PipelineHost {
   destroy(): void;
 }
 
+/**
+ * How long a cancelled statement may take to stop before its session is ended (as core's grace for
+ * a connection of its own): a cancel that cannot get through means the session is unusable anyway.
+ */
+const CANCEL_GRACE_MS = 2_000;
+
 /** A cancel request aimed at one statement that lands after it ended stops the next one, within this long. */
 const STRAY_CANCEL_WINDOW_MS = 5_000;
 
@@ -50,6 +56,8 @@ interface Queued {
   cancelWanted: boolean;
   /** Sent again after a cancel meant for another statement stopped it. */
   resent: boolean;
+  /** Ends the session unless the statement stopped within the grace after its cancel. */
+  grace: NodeJS.Timeout | undefined;
 }
 
 /** The pipelined statements of one session, in the order the server answers them. */
@@ -78,7 +86,7 @@ export class StatementPipeline {
   send(config: pg.QueryConfig): { result: Promise<pg.QueryResult | pg.QueryResult[]>; cancel: () => Promise<void> } {
     let queued!: Queued;
     const result = new Promise<pg.QueryResult | pg.QueryResult[]>((resolve, reject) => {
-      queued = { config, resolve, reject, state: 'unsent', cancelWanted: false, resent: false };
+      queued = { config, resolve, reject, state: 'unsent', cancelWanted: false, resent: false, grace: undefined };
     });
     if (this.size === 0) this.#host.busy(true);
     this.#queue(queued);
@@ -127,10 +135,11 @@ export class StatementPipeline {
   #answered(queued: Queued, error: Error | null | undefined, result: pg.QueryResult | pg.QueryResult[]): void {
     // pg may report a statement twice (an error, then its ReadyForQuery): the first report counts.
     if (queued.state !== 'sent') return;
+    clearTimeout(queued.grace);
     const index = this.#sent.indexOf(queued);
     if (index >= 0) this.#sent.splice(index, 1);
     const next = this.#sent[0];
-    if (index === 0 && next?.cancelWanted === true) this.#cancelRunning();
+    if (index === 0 && next?.cancelWanted === true) this.#cancelRunning(next).catch(() => this.#host.destroy());
     if (error == null) {
       if (this.#host.client.getTransactionStatus() !== 'I') {
         // A BEGIN through a pool shortcut: the statements behind it would join its transaction.
@@ -174,13 +183,15 @@ export class StatementPipeline {
     // The server runs the statements in order: only the first one in flight is running now; a
     // later one is cancelled when its turn comes (see #answered).
     if (this.#sent[0] !== queued) return Promise.resolve();
-    this.#lastCancelAt = performance.now();
-    return this.#host.sendCancel();
+    return this.#cancelRunning(queued);
   }
 
-  /** The statement that runs now was given up on while it waited: cancel it; a session that cannot be reached is ended. */
-  #cancelRunning(): void {
+  /** Cancel `queued`, the statement the server runs now; the session ends unless it stops within the grace. */
+  #cancelRunning(queued: Queued): Promise<void> {
     this.#lastCancelAt = performance.now();
-    this.#host.sendCancel().catch(() => this.#host.destroy());
+    queued.grace = setTimeout(() => {
+      if (queued.state === 'sent') this.#host.destroy();
+    }, CANCEL_GRACE_MS);
+    return this.#host.sendCancel();
   }
 }

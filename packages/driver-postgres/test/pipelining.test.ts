@@ -1,4 +1,5 @@
 import { ConnectionError, PoolManager, TransactionError, type Database, type DatabaseConfigOptions } from '@dal/core';
+import { FaultProxy } from '@dal/test-utils';
 import type pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresDatabase } from '../src/index.js';
@@ -132,6 +133,21 @@ describe('pipelining on the pool shortcuts', () => {
     expect(results[2]!.status).toBe('fulfilled');
     expect(await rowsInTable()).toEqual([2]);
     expect(await db.executeFirst('SELECT 4 AS n')).toEqual({ n: 4 });
+  });
+
+  it('a cancel that cannot get through (blackholed link) ends the session within the grace, so no slot stays taken', async () => {
+    const proxy = await FaultProxy.start({ targetHost: '127.0.0.1', targetPort: 5432 });
+    try {
+      const db = database({ host: proxy.host, port: proxy.port, retry: false, circuitBreaker: false });
+      await db.execute('SELECT 1');
+      const inFlight = [db.execute('SELECT pg_sleep(5)', [], { timeoutMs: 400 }), db.execute('SELECT 1', [], { timeoutMs: 600 })];
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await proxy.setMode('blackhole');
+      expect(await outcomes(inFlight)).toEqual(['QueryTimeoutError', 'QueryTimeoutError']);
+      expect(await waitFor(() => PoolManager.getPoolStatus(db.config.hash())!.sizes.inUse === 0, 4_000)).toBe(true);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('closing the pool settles every statement in flight: a result or PoolClosedError', async () => {
