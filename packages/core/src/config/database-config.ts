@@ -422,6 +422,8 @@ export class DatabaseConfig {
 
 const NUMERIC_QUERY_KEYS = new Set<string>([...DURATION_KEYS, 'poolMin', 'poolMax', 'port']);
 const TEXT_QUERY_KEYS = new Set<string>(['alias', 'env']);
+/** On/off settings a URL may carry as `true` or `false` (e.g. `?pipelining=false` for a proxy). */
+const BOOLEAN_QUERY_KEYS = new Set<string>(['pipelining']);
 
 /** The options a URL's query string sets; a parameter this does not know is an error, never dropped. */
 function queryOptions(search: string): Partial<DatabaseConfigOptions> {
@@ -433,9 +435,12 @@ function queryOptions(search: string): Partial<DatabaseConfigOptions> {
       const n = Number(value);
       if (value === '' || !Number.isFinite(n)) throw new ConfigError(`DatabaseConfig.fromUrl: "${key}" must be a number`);
       result[key] = n;
+    } else if (BOOLEAN_QUERY_KEYS.has(key)) {
+      if (value !== 'true' && value !== 'false') throw new ConfigError(`DatabaseConfig.fromUrl: "${key}" must be true or false`);
+      result[key] = value === 'true';
     } else if ((TLS_URL_PARAMETERS as readonly string[]).includes(key)) tlsParameters.set(key, value);
     else {
-      const known = [...TEXT_QUERY_KEYS, ...TLS_URL_PARAMETERS, ...NUMERIC_QUERY_KEYS].join(', ');
+      const known = [...TEXT_QUERY_KEYS, ...TLS_URL_PARAMETERS, ...NUMERIC_QUERY_KEYS, ...BOOLEAN_QUERY_KEYS].join(', ');
       throw new ConfigError(`DatabaseConfig.fromUrl: unknown query parameter "${key}" (known: ${known})`);
     }
   }

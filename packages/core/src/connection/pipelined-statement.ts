@@ -58,23 +58,31 @@ export class SharedConnection implements StatementRunner {
       return Promise.reject(error);
     }
     // In flight until the driver settles it, even when the caller gave up on it earlier.
-    const ended = (): void => pool.endShared(lease);
-    statement.result.then(ended, ended);
-    const answer = withinLimits(statement.result, options.timeoutMs, signal, config.alias, nativeSql, () => {
+    const result = statement.result.then(
+      (answer) => {
+        pool.endShared(lease);
+        return answer;
+      },
+      (error: unknown) => {
+        pool.endShared(lease);
+        throw this.#closedOr(error, nativeSql);
+      },
+    );
+    return withinLimits(result, options.timeoutMs, signal, config.alias, nativeSql, () => {
       statement.cancel().catch(() => {
         pool.discardOnRelease(lease);
         lease.conn.destroy();
       });
     });
-    return answer.catch((error: unknown) => {
-      if (!pool.closed) throw error;
-      // Closing the pool cut the connection: say so rather than report a network failure.
-      const mapped = this.#runtime.mapError(error, nativeSql);
-      if (mapped instanceof ConnectionError) {
-        throw new PoolClosedError(`${config.alias}: the pool was closed while the statement was in flight`, { cause: mapped });
-      }
-      throw mapped;
-    });
+  }
+
+  /** Closing the pool cut the connection: say so rather than report a network failure. */
+  #closedOr(error: unknown, nativeSql: string): unknown {
+    const runtime = this.#runtime;
+    if (!runtime.pool.closed) return error;
+    const mapped = runtime.mapError(error, nativeSql);
+    if (!(mapped instanceof ConnectionError)) return mapped;
+    return new PoolClosedError(`${runtime.config.alias}: the pool was closed while the statement was in flight`, { cause: mapped });
   }
 
   /** Give back a connection the statement was never sent on (it failed its checks or translation). */

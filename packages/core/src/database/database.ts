@@ -231,9 +231,9 @@ export class Database {
       return Promise.reject(error);
     }
     const settled = settle(outcome);
-    // A tracer may run the statement later, or not at all: the connection is given back either way.
-    const abandon = (): void => shared.abandon();
-    settled.then(abandon, abandon);
+    // Without a tracer the statement was sent by now (or threw); a tracer may run it later, or never.
+    if (instrumentation === undefined) shared.abandon();
+    else settled.then(() => shared.abandon(), () => shared.abandon());
     if (options?.idempotent !== true) return settled;
     const startedAt = performance.now();
     return settled.catch((error: unknown) => {
