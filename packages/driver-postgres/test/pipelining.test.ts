@@ -105,6 +105,14 @@ describe('pipelining on the pool shortcuts', () => {
     expect(performance.now() - started).toBeLessThan(3_000);
   });
 
+  it('raises the session statement_timeout ahead of a pipelined statement with a longer timeout', async () => {
+    const db = database();
+    await db.execute('SELECT 1');
+    const before = db.executeFirst<{ statement_timeout: string }>('SHOW statement_timeout');
+    const raised = db.executeFirst<{ statement_timeout: string }>('SHOW statement_timeout', [], { timeoutMs: 120_000 });
+    expect([await before, await raised]).toEqual([{ statement_timeout: '61s' }, { statement_timeout: '121s' }]);
+  });
+
   it('a statement whose signal aborts before it was sent is never sent', async () => {
     const db = database();
     await db.execute('SELECT 1');
