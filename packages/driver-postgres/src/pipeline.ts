@@ -67,6 +67,12 @@ export class StatementPipeline {
   /** Sent, not answered yet; the first is the one the server runs now. */
   readonly #sent: Queued[] = [];
   #flushScheduled = false;
+  /**
+   * Set once a statement left a transaction open and the session was ended for it: the statements
+   * behind it ran inside that transaction, which the server rolls back, so an answer of theirs read
+   * from the same network packet is no success.
+   */
+  #inAbandonedTransaction = false;
   /** When this pipeline last sent a CancelRequest (a late one may hit the statement after its target). */
   #lastCancelAt = Number.NEGATIVE_INFINITY;
 
@@ -141,8 +147,13 @@ export class StatementPipeline {
     const next = this.#sent[0];
     if (index === 0 && next?.cancelWanted === true) this.#cancelRunning(next).catch(() => this.#host.destroy());
     if (error == null) {
+      if (this.#inAbandonedTransaction) {
+        this.#settle(queued, () => queued.reject(new ConnectionError(`${this.#host.alias}: the session ended under the statement (a statement before it left a transaction open, which was rolled back)`)));
+        return;
+      }
       if (this.#host.client.getTransactionStatus() !== 'I') {
         // A BEGIN through a pool shortcut: the statements behind it would join its transaction.
+        this.#inAbandonedTransaction = true;
         this.#host.destroy();
         this.#settle(queued, () =>
           queued.reject(new TransactionError(`${this.#host.alias}: a statement left a transaction open on a shared connection; use db.withConnection(conn => conn.transaction(...)) for transactions`)),
