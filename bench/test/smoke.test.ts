@@ -6,8 +6,13 @@ const runner = fileURLToPath(new URL('../src/run.mjs', import.meta.url));
 const BACKENDS = ['postgres', 'mysql', 'sqlite'] as const;
 const TABLES = [
   'Point select by primary key, concurrency 1',
+  'Point select by primary key, concurrency 16',
   'Point select by primary key, concurrency 64',
+  'Single-row insert, concurrency 1',
   'Single-row insert, concurrency 16',
+  'Single-row insert, concurrency 64',
+  'Mixed: 4 point selects to 1 single-row insert, concurrency 1',
+  'Mixed: 4 point selects to 1 single-row insert, concurrency 64',
   'Bulk insert in one transaction',
   'entities through saveEntities',
   'pool saturation',

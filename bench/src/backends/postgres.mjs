@@ -1,4 +1,5 @@
 import pg from 'pg';
+import postgresJs from 'postgres';
 import { PostgresDialect } from 'kysely';
 import { DatabaseConfig } from '@dal/core';
 import { PostgresDatabase } from '@dal/driver-postgres';
@@ -98,7 +99,20 @@ export function postgresBackend(opts) {
           };
         },
       },
+      {
+        // postgres.js: prepared statements, pipelined on the least busy connection (issue 16's yardstick).
+        name: 'postgres.js',
+        async open() {
+          const sql = postgresJs(opts.pgUrl, { max: POOL_MAX, prepare: true, onnotice: () => {} });
+          return {
+            pointSelect: async (id) => (await sql.unsafe(SELECT, [id], { prepare: true }))[0],
+            insert: (k) => sql.unsafe(INSERT, [k, `v${k}`], { prepare: true }),
+            close: () => sql.end({ timeout: 5 }),
+          };
+        },
+      },
       dalContender('@dal', () => new PostgresDatabase(dalConfig({}))),
+      dalContender('@dal pipelining: false', () => new PostgresDatabase(dalConfig({ alias: 'bench_pg_no_pipelining', pipelining: false }))),
       dalContender('@dal withConnection(c => ...)', () => new PostgresDatabase(dalConfig({ alias: 'bench_postgres_with_connection' })), 'withConnection'),
       dalContender('@dal await using c = await db.connection()', () => new PostgresDatabase(dalConfig({ alias: 'bench_postgres_connection' })), 'connection'),
       knexContender(knexConfig(POOL_MAX)),

@@ -10,15 +10,21 @@ import { fmt, median } from '../lib/stats.mjs';
  * @property {string} id
  * @property {string} title
  * @property {string} unit
- * @property {'pointSelect' | 'insert' | 'bulkInsert'} op
+ * @property {'pointSelect' | 'insert' | 'mixed' | 'bulkInsert'} op  mixed: four point selects to one insert
  * @property {number} concurrency
  */
 
 /** @type {readonly ThroughputScenario[]} */
 const SCENARIOS = [
   { id: 'select-c1', title: 'Point select by primary key, concurrency 1', unit: 'ops/s', op: 'pointSelect', concurrency: 1 },
+  { id: 'select-c16', title: 'Point select by primary key, concurrency 16', unit: 'ops/s', op: 'pointSelect', concurrency: 16 },
   { id: 'select-c64', title: 'Point select by primary key, concurrency 64', unit: 'ops/s', op: 'pointSelect', concurrency: 64 },
+  { id: 'insert-c1', title: 'Single-row insert, concurrency 1', unit: 'ops/s', op: 'insert', concurrency: 1 },
   { id: 'insert-c16', title: 'Single-row insert, concurrency 16', unit: 'ops/s', op: 'insert', concurrency: 16 },
+  { id: 'insert-c64', title: 'Single-row insert, concurrency 64', unit: 'ops/s', op: 'insert', concurrency: 64 },
+  { id: 'mixed-c1', title: 'Mixed: 4 point selects to 1 single-row insert, concurrency 1', unit: 'ops/s', op: 'mixed', concurrency: 1 },
+  { id: 'mixed-c16', title: 'Mixed: 4 point selects to 1 single-row insert, concurrency 16', unit: 'ops/s', op: 'mixed', concurrency: 16 },
+  { id: 'mixed-c64', title: 'Mixed: 4 point selects to 1 single-row insert, concurrency 64', unit: 'ops/s', op: 'mixed', concurrency: 64 },
   { id: 'bulk', title: 'Bulk insert in one transaction, each layer with its bulk API', unit: 'rows/s', op: 'bulkInsert', concurrency: 1 },
 ];
 
@@ -89,17 +95,31 @@ async function measure(scenario, handle, backend, opts, bulkRows, nextKey) {
     if (stored !== bulkRows.length) throw new Error(`bulk insert stored ${stored} of ${bulkRows.length} rows`);
     return bulkRows.length / seconds;
   }
-  const { op } = scenario;
-  const fn = handle[op];
-  if (fn === undefined) return undefined;
-  const call =
-    op === 'pointSelect'
-      ? () => fn(1 + Math.floor(Math.random() * opts.pointRows))
-      : () => fn(nextKey());
-  if (op === 'insert') await backend.truncate('bench_ins');
+  const call = operation(scenario.op, handle, opts, nextKey);
+  if (call === undefined) return undefined;
+  if (scenario.op !== 'pointSelect') await backend.truncate('bench_ins');
   await throughput(call, scenario.concurrency, opts.warmupMs);
   collectGarbage();
   return throughput(call, scenario.concurrency, opts.durationMs);
+}
+
+/**
+ * One call of a throughput scenario's operation, or undefined when the contender lacks it.
+ * @param {'pointSelect' | 'insert' | 'mixed'} op
+ * @param {Handle} handle
+ * @param {Options} opts
+ * @param {() => number} nextKey
+ * @returns {(() => unknown) | undefined}
+ */
+function operation(op, handle, opts, nextKey) {
+  const { pointSelect, insert } = handle;
+  const select = pointSelect === undefined ? undefined : () => pointSelect(1 + Math.floor(Math.random() * opts.pointRows));
+  const write = insert === undefined ? undefined : () => insert(nextKey());
+  if (op === 'pointSelect') return select;
+  if (op === 'insert') return write;
+  if (select === undefined || write === undefined) return undefined;
+  let calls = 0;
+  return () => (++calls % 5 === 0 ? write() : select());
 }
 
 /**

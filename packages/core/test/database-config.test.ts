@@ -29,6 +29,7 @@ describe('DatabaseConfig', () => {
     [{ port: 70_000 }, 'port'],
     [{ database: '' }, 'database'],
     [{ host: 42 }, 'host'],
+    [{ pipelining: 'no' }, 'pipelining'],
   ])('rejects %o with ConfigError', (bad, mentions) => {
     const attempt = () => new DatabaseConfig({ database: 'app', ...(bad as object) });
     expect(attempt).toThrow(ConfigError);
@@ -45,7 +46,15 @@ describe('DatabaseConfig', () => {
     expect(DatabaseConfig.fromUrl('sqlite::memory:')).toMatchObject({ backend: 'sqlite', database: ':memory:' });
   });
 
-  it.each(['ftp://x/y', 'nonsense', 'postgres://[bad', 'postgres://u@h/db?poolMax=lots'])('rejects the URL %s with ConfigError', (url) => {
+  it('pipelining is on unless turned off, in the options or the URL, and is part of the hash', () => {
+    expect(new DatabaseConfig({ database: 'app' }).pipelining).toBe(true);
+    const off = DatabaseConfig.fromUrl('postgres://u@h/db?pipelining=false');
+    expect(off.pipelining).toBe(false);
+    expect(off.hash()).not.toBe(DatabaseConfig.fromUrl('postgres://u@h/db').hash());
+    expect(off.with({ alias: 'other' }).pipelining).toBe(false);
+  });
+
+  it.each(['ftp://x/y', 'nonsense', 'postgres://[bad', 'postgres://u@h/db?poolMax=lots', 'postgres://u@h/db?pipelining=off'])('rejects the URL %s with ConfigError', (url) => {
     expect(() => DatabaseConfig.fromUrl(url)).toThrow(ConfigError);
   });
 

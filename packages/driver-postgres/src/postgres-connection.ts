@@ -7,6 +7,7 @@ import {
   type DriverRowStream,
   type DriverStreamOptions,
   type PoolerMode,
+  type PipelinedStatement,
 } from '@dal/core';
 import type pg from 'pg';
 import { sendCancelRequest } from './cancel-request.js';
@@ -14,6 +15,7 @@ import { mapPostgresError } from './map-error.js';
 import { rejectSessionState, sessionStateLost, sessionStateOf, type SessionState } from './pooler-guard.js';
 import { preparePostgresParams } from './postgres-types.js';
 import { cursorStream } from './postgres-stream.js';
+import { StatementPipeline } from './pipeline.js';
 
 /** How far the server-side `statement_timeout` trails the caller's own timeout. */
 export const STATEMENT_TIMEOUT_BACKSTOP_MS = 1_000;
@@ -77,6 +79,8 @@ export interface PostgresConnectionSettings {
    * statements that leave session state are refused.
    */
   readonly pooler: PoolerMode | undefined;
+  /** Offer `pipeline` (pg has pipeline mode and the driver declares the capability). */
+  readonly pipelining: boolean;
 }
 
 /** A statement with a name or array rows needs pg's config-object form. */
@@ -91,6 +95,16 @@ function queryConfig(text: string, values: unknown[], name: string | undefined, 
 interface Refable {
   ref?(): unknown;
   unref?(): unknown;
+}
+
+/** pg's answer as a driver result: several statements in one parameterless string give one result each, the last is reported. */
+function driverResult<R>(result: pg.QueryResult | pg.QueryResult[]): DriverResult<R> {
+  const last = Array.isArray(result) ? result[result.length - 1] : result;
+  if (last === undefined) return { rows: [], affectedRows: 0 };
+  return {
+    rows: last.rows as R[],
+    affectedRows: last.rowCount !== null && WRITE_COMMANDS.has(last.command) ? last.rowCount : 0,
+  };
 }
 
 function timeoutOrInfinity(ms: number): number {
@@ -108,6 +122,8 @@ export class PostgresConnection implements DriverConnection {
   readonly #statementNames = new Map<string, string>();
   readonly #seenOnce = new Set<string>();
   #statementCounter = 0;
+  /** Statements sent with `pipeline`, when this connection offers it. */
+  readonly #pipeline: StatementPipeline | undefined;
   #broken = false;
   #running = false;
   /** Lower bound of the session's current statement_timeout (Infinity when disabled). */
@@ -135,6 +151,15 @@ export class PostgresConnection implements DriverConnection {
     client.on('error', this.#markBroken);
     client.on('end', this.#markBroken);
     this.#holdEventLoop(false);
+    this.#pipeline = settings.pipelining
+      ? new StatementPipeline({
+          client,
+          alias: settings.alias,
+          sendCancel: () => this.#sendCancel(),
+          busy: (busy) => this.#holdEventLoop(busy),
+          destroy: () => this.destroy(),
+        })
+      : undefined;
   }
 
   /**
@@ -150,6 +175,7 @@ export class PostgresConnection implements DriverConnection {
 
   readonly #markBroken = (): void => {
     this.#broken = true;
+    this.#pipeline?.failUnsent();
   };
 
   /** True once the socket closed or failed; core then discards the connection. */
@@ -196,13 +222,34 @@ export class PostgresConnection implements DriverConnection {
       this.#holdEventLoop(false);
       if (this.#raisedInTransaction) this.#afterTransactionRaise();
     }
-    // Several statements in one parameterless string give one result each: report the last.
-    const last = Array.isArray(result) ? result[result.length - 1] : result;
-    if (last === undefined) return { rows: [], affectedRows: 0 };
-    return {
-      rows: last.rows as R[],
-      affectedRows: last.rowCount !== null && WRITE_COMMANDS.has(last.command) ? last.rowCount : 0,
-    };
+    return driverResult<R>(result);
+  }
+
+  /**
+   * Send one autocommit statement behind those in flight (see pipeline.ts); core calls it only on a
+   * connection it shares, never while `execute` runs on it. A statement whose timeout is beyond
+   * the session's `statement_timeout` is preceded by a pipelined SET raising it.
+   */
+  pipeline<R = unknown>(sql: string, params: readonly unknown[], options: DriverExecuteOptions): PipelinedStatement<R> {
+    if (this.#pipeline === undefined) throw new ConnectionError(`${this.#settings.alias}: this connection does not pipeline statements`, { retryable: false });
+    const name = params.length > 0 && this.#settings.preparedStatements ? this.#statementName(sql) : undefined;
+    const values = preparePostgresParams(params);
+    const wantedMs = options.timeoutMs + STATEMENT_TIMEOUT_BACKSTOP_MS;
+    if (wantedMs > this.#statementTimeoutMs) {
+      const value = statementTimeoutSetting(wantedMs);
+      // Outside a transaction, so the raise stays; its failure shows as the statement's own.
+      this.#pipeline.send({ text: `SET statement_timeout = ${value}` }).result.catch(() => undefined);
+      this.#statementTimeoutMs = this.#committedStatementTimeoutMs = timeoutOrInfinity(value);
+    }
+    const sent = this.#pipeline.send(queryConfig(sql, values, name, options.rowMode));
+    const result = sent.result.then(
+      (answer) => driverResult<R>(answer),
+      (error: unknown) => {
+        if (name !== undefined && STALE_STATEMENT_STATES.has((error as { code?: string }).code ?? '')) this.#statementNames.delete(sql);
+        throw mapPostgresError(error, { alias: this.#settings.alias, sql, host: this.#settings.address });
+      },
+    );
+    return { result, cancel: sent.cancel };
   }
 
   /**
@@ -307,6 +354,12 @@ export class PostgresConnection implements DriverConnection {
    */
   async cancel(): Promise<void> {
     if (!this.#running || this.#broken) return;
+    await this.#sendCancel();
+  }
+
+  /** A CancelRequest for whatever the session runs now. */
+  async #sendCancel(): Promise<void> {
+    if (this.#broken) return;
     const internals = this.#client as unknown as PgClientInternals;
     const { processID, secretKey } = internals;
     if (typeof processID !== 'number' || typeof secretKey !== 'number') {

@@ -16,6 +16,7 @@ import pg from 'pg';
 import { mapPostgresError, NO_TLS_MESSAGE } from './map-error.js';
 import { PostgresConnection, STATEMENT_TIMEOUT_BACKSTOP_MS, statementTimeoutSetting } from './postgres-connection.js';
 import { postgresDialect } from './postgres-dialect.js';
+import { PG_HAS_PIPELINE_MODE } from './pipeline.js';
 import { preparePostgresParams, postgresTypeParsers } from './postgres-types.js';
 
 /** The sync connection's worker script (src/sync-worker.ts, built beside this module). */
@@ -49,6 +50,8 @@ const CAPABILITIES: DriverCapabilities = Object.freeze({
   returning: true,
   sync: true,
   multiRowInsert: true,
+  // pg's pipeline mode carries it; with an older pg each statement keeps a connection of its own.
+  pipelining: PG_HAS_PIPELINE_MODE,
 });
 
 /** Options of the PostgreSQL driver; `config.driverOptions` may override them per database. */
@@ -162,6 +165,7 @@ export class PostgresDriver implements Driver {
       controlTimeoutMs: config.connectionCreationTimeoutMs,
       serverVersion,
       pooler: config.pooler,
+      pipelining: PG_HAS_PIPELINE_MODE && config.pipelining,
     });
   }
 

@@ -29,7 +29,7 @@ afterAll(async () => {
 describe('PostgresDriver', () => {
   it('declares the contract version, capabilities and the pg version', () => {
     expect(driver.specVersion).toBe('v1');
-    expect(driver.capabilities).toEqual({ cancel: true, savepoints: true, transactionalDdl: true, returning: true, sync: true, multiRowInsert: true });
+    expect(driver.capabilities).toEqual({ cancel: true, savepoints: true, transactionalDdl: true, returning: true, sync: true, multiRowInsert: true, pipelining: true });
     expect(driver.clientName).toMatch(/^pg \d+\.\d+\.\d+$/);
     expect(driver.dialect).toBe(postgresDialect);
   });

@@ -1,6 +1,6 @@
 import { AbortedError, PoolManager, QueryError, QueryTimeoutError, type Database, type ExecuteOptions, type Logger } from '@dal/core';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
-import { conformanceTest as test } from '../harness.js';
+import { conformanceTest as test, eventually, marker } from '../harness.js';
 import type { ConformanceTarget } from '../target.js';
 
 /** One way to run a statement, as an app would call it. */
@@ -114,5 +114,30 @@ export function entryPointsSuite(target: ConformanceTarget): void {
         });
       }
     }
+
+    // Pipelining backends send these on one shared connection (issue #16); others queue them for it.
+    test(target, 'pool shortcuts in flight together: an error or a timeout fails only its own statement', async () => {
+      const single = target.createDatabase({ alias: `entry_points_together_${target.name}`, poolMin: 1, poolMax: 1 }, { logger: recordingLogger().logger });
+      try {
+        await single.execute('SELECT 1');
+        const slow = marker('together');
+        const settled = await Promise.allSettled([
+          single.executeFirst('SELECT 1 AS [a]'),
+          single.execute('SELEC 1'),
+          // Short where nothing can stop it (no server), long enough elsewhere to see it stopped.
+          single.execute(target.slowStatement(target.isRunningOnServer === undefined ? 0.5 : 3, slow), [], { timeoutMs: 100 }),
+          single.query('SELECT 2 AS [b]'),
+        ]);
+        const [first, broken, timed, last] = settled;
+        expect(first).toMatchObject({ status: 'fulfilled', value: { a: 1 } });
+        expect(broken?.status === 'rejected' && broken.reason instanceof QueryError).toBe(true);
+        // A statement run on the caller's thread cannot be interrupted: it completes instead.
+        expect(timed?.status === 'fulfilled' || (timed?.status === 'rejected' && timed.reason instanceof QueryTimeoutError)).toBe(true);
+        expect(last).toMatchObject({ status: 'fulfilled', value: { rows: [{ b: 2 }] } });
+        if (target.isRunningOnServer !== undefined) expect(await eventually(async () => !(await target.isRunningOnServer!(db, slow)), 1_000)).toBe(true);
+      } finally {
+        await single.close();
+      }
+    });
   });
 }

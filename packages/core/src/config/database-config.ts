@@ -80,6 +80,12 @@ export interface DatabaseConfigOptions {
    * request, and reject session state (`SET` without LOCAL, `LISTEN`, session advisory locks).
    */
   pooler?: PoolerMode;
+  /**
+   * Let `db.execute` / `query` / `executeFirst` share connections, several statements in flight on
+   * one, where the driver can (PostgreSQL). Default true, and false behind a `pooler` (true with
+   * one is a ConfigError); set false for a server or proxy that mishandles pipelined statements.
+   */
+  pipelining?: boolean;
 }
 
 /**
@@ -115,6 +121,7 @@ const OPTION_NAMES: Readonly<Record<keyof DatabaseConfigOptions, true>> = {
   metricsWindowMs: true,
   logParameterValues: true,
   pooler: true,
+  pipelining: true,
 };
 
 /** Connection poolers @dal knows how to work behind (see `DatabaseConfigOptions.pooler`). */
@@ -245,6 +252,8 @@ export class DatabaseConfig {
   readonly logParameterValues: boolean;
   /** The pooler in front of the server, or undefined when the application talks to the server itself. */
   readonly pooler: PoolerMode | undefined;
+  /** Pool shortcuts may pipeline statements where the driver can (see `DatabaseConfigOptions.pipelining`). */
+  readonly pipelining: boolean;
   /** The validated TLS settings, or undefined when the config sets none (plaintext unless driverOptions say otherwise). */
   readonly tls: TlsSettings | undefined;
   readonly #password: PasswordSource | undefined;
@@ -328,6 +337,15 @@ export class DatabaseConfig {
       throw new ConfigError(`${where}: "pooler" '${options.pooler}' is for PostgreSQL servers, not the "${this.backend}" backend`);
     }
     this.pooler = options.pooler;
+    if (options.pipelining !== undefined && typeof options.pipelining !== 'boolean') {
+      throw new ConfigError(`${where}: "pipelining" must be a boolean`);
+    }
+    // A pipelined statement may raise the session's statement_timeout, which a transaction-mode
+    // pooler would hand to other clients: behind one, statements keep a connection each.
+    if (options.pipelining === true && this.pooler !== undefined) {
+      throw new ConfigError(`${where}: "pipelining" cannot be used with "pooler" '${this.pooler}' (statements behind a transaction-mode pooler keep a connection each)`);
+    }
+    this.pipelining = options.pipelining ?? this.pooler === undefined;
     this.hosts = Object.freeze(parseHosts(where, options.hosts, this.host, this.port));
     if (options.hosts !== undefined && options.host === undefined) {
       this.host = this.hosts[0]!.host;
@@ -443,6 +461,7 @@ export class DatabaseConfig {
       metricsWindowMs: this.metricsWindowMs,
       logParameterValues: this.logParameterValues,
       pooler: this.pooler,
+      pipelining: this.pipelining,
       tls: this.tls?.toJSON(),
     };
   }
@@ -468,6 +487,8 @@ export class DatabaseConfig {
 
 const NUMERIC_QUERY_KEYS = new Set<string>([...DURATION_KEYS, 'poolMin', 'poolMax', 'port']);
 const TEXT_QUERY_KEYS = new Set<string>(['alias', 'env', 'pooler']);
+/** On/off settings a URL may carry as `true` or `false` (e.g. `?pipelining=false` for a proxy). */
+const BOOLEAN_QUERY_KEYS = new Set<string>(['pipelining']);
 
 /** The options a URL's query string sets; a parameter this does not know is an error, never dropped. */
 function queryOptions(search: string): Partial<DatabaseConfigOptions> {
@@ -479,9 +500,12 @@ function queryOptions(search: string): Partial<DatabaseConfigOptions> {
       const n = Number(value);
       if (value === '' || !Number.isFinite(n)) throw new ConfigError(`DatabaseConfig.fromUrl: "${key}" must be a number`);
       result[key] = n;
+    } else if (BOOLEAN_QUERY_KEYS.has(key)) {
+      if (value !== 'true' && value !== 'false') throw new ConfigError(`DatabaseConfig.fromUrl: "${key}" must be true or false`);
+      result[key] = value === 'true';
     } else if ((TLS_URL_PARAMETERS as readonly string[]).includes(key)) tlsParameters.set(key, value);
     else {
-      const known = [...TEXT_QUERY_KEYS, ...TLS_URL_PARAMETERS, ...NUMERIC_QUERY_KEYS];
+      const known = [...TEXT_QUERY_KEYS, ...TLS_URL_PARAMETERS, ...NUMERIC_QUERY_KEYS, ...BOOLEAN_QUERY_KEYS];
       throw new ConfigError(`DatabaseConfig.fromUrl: unknown query parameter "${key}"${didYouMean(key, known)} (known: ${known.join(', ')})`);
     }
   }

@@ -1,7 +1,9 @@
-import { ConfigError, PoolClosedError, PoolTimeoutError, UnsupportedFeatureError } from '../errors/errors.js';
+import { performance } from 'node:perf_hooks';
+import { ConfigError, ConnectionError, PoolClosedError, PoolTimeoutError, UnsupportedFeatureError } from '../errors/errors.js';
 import type { DatabaseConfig } from '../config/database-config.js';
 import { Connection, type ExecuteOptions, type QueryResult, type Row } from '../connection/connection.js';
 import { LentConnection } from '../connection/lent-connection.js';
+import { SharedConnection } from '../connection/pipelined-statement.js';
 import { WAITS, runStatement, settle, type ResultShape } from '../connection/statement.js';
 import { instrumentation } from '../instrumentation.js';
 import { SyncConnection } from '../connection/sync-connection.js';
@@ -191,6 +193,10 @@ export class Database {
     if (runtime === undefined || runtime.pool.closed) {
       return this.#openRuntime().then((opened) => this.#pooledStatement(opened, sql, params, options, shape));
     }
+    if (runtime.pipelines) {
+      const shared = SharedConnection.share(runtime);
+      if (shared !== undefined) return this.#pipelinedStatement(runtime, shared, sql, params, options, shape);
+    }
     // On connections that run statements on this thread (SQLite inline), lend the idle one for it;
     // not while a tracer is installed, as a lent connection's statement may come back unrun (WAITS).
     const lent = runtime.pool.runsNow && options?.idempotent !== true && instrumentation === undefined ? LentConnection.lend(runtime) : undefined;
@@ -203,6 +209,38 @@ export class Database {
       return Promise.reject(error);
     }
     return outcome === WAITS ? this.#pooledStatement(runtime, sql, params, options, shape) : settle(outcome);
+  }
+
+  /**
+   * The statement pipelined on a shared connection; an `idempotent` one whose connection broke runs
+   * once more, on a connection of its own, within what is left of its timeout.
+   */
+  #pipelinedStatement(
+    runtime: PoolRuntime,
+    shared: SharedConnection,
+    sql: string,
+    params: readonly unknown[] | undefined,
+    options: ExecuteOptions | undefined,
+    shape: ResultShape,
+  ): Promise<unknown> {
+    let outcome: unknown;
+    try {
+      outcome = runStatement(runtime, shared, sql, params, options, shape);
+    } catch (error) {
+      shared.abandon();
+      return Promise.reject(error);
+    }
+    const settled = settle(outcome);
+    // Without a tracer the statement was sent by now (or threw); a tracer may run it later, or never.
+    if (instrumentation === undefined) shared.abandon();
+    else settled.then(() => shared.abandon(), () => shared.abandon());
+    if (options?.idempotent !== true) return settled;
+    const startedAt = performance.now();
+    return settled.catch((error: unknown) => {
+      const budgetMs = (options.timeoutMs ?? runtime.config.queryExecutionTimeoutMs) - (performance.now() - startedAt);
+      if (!(error instanceof ConnectionError) || !(budgetMs > 0)) throw error;
+      return this.#pooledStatement(runtime, sql, params, { ...options, timeoutMs: budgetMs, idempotent: false }, shape);
+    });
   }
 
   /** The statement through a checked-out connection (which may still run it synchronously, or wait for a lock). */

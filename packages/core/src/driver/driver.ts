@@ -41,6 +41,12 @@ export interface DriverCapabilities {
    * few multi-row ones (default false: row by row).
    */
   readonly multiRowInsert?: boolean;
+  /**
+   * Statements outside a transaction may share a connection with others in flight
+   * (`DriverConnection.pipeline`): `db.execute` / `query` / `executeFirst` then send the next
+   * statement before the previous answer came back. Default false (one statement per connection).
+   */
+  readonly pipelining?: boolean;
 }
 
 /** Result of one statement, as a driver returns it. */
@@ -279,6 +285,14 @@ export interface DriverConnection {
    * Called only when `capabilities.cancel`.
    */
   cancel(): Promise<void>;
+  /**
+   * Optional, with `capabilities.pipelining`: send one autocommit statement behind the ones already
+   * in flight on this connection, without waiting for their answers. Core calls it only on a
+   * connection it shares between such statements (never inside a transaction, never while
+   * `execute` or `stream` runs on it); each statement must succeed or fail on its own (e.g. its own
+   * Sync on PostgreSQL), and a connection that breaks fails every statement in flight on it.
+   */
+  pipeline?<R = unknown>(sql: string, params: readonly unknown[], options: DriverExecuteOptions): PipelinedStatement<R>;
   /** Cheap liveness check (e.g. `SELECT 1`); rejects if the connection is unusable. */
   ping(options: { signal: AbortSignal }): Promise<void>;
   /** The server's version string. */
@@ -289,6 +303,19 @@ export interface DriverConnection {
   close(): Promise<void>;
   /** Close at once, without waiting for anything (used after a cancel that did not stop the statement). */
   destroy(): void;
+}
+
+/** One statement sent with `DriverConnection.pipeline`. */
+export interface PipelinedStatement<R = unknown> {
+  /** Settles once this statement's answer came back, was discarded, or it was dropped unsent. */
+  readonly result: Promise<DriverResult<R>>;
+  /**
+   * Stop this statement and no other: one not sent yet is never sent; the one the server is
+   * running is cancelled there; one queued behind another is cancelled once it runs, else its
+   * answer is discarded (a server-side timeout bounds it). `result` then rejects.
+   * @throws {ConnectionError} when a cancel could not be delivered (core then discards the connection).
+   */
+  cancel(): Promise<void>;
 }
 
 /** A synchronous physical connection (SQLite natively; others may use a worker thread). */

@@ -43,6 +43,8 @@ export class PoolRuntime {
   readonly defaultDriverOptions: DefaultDriverOptions;
   /** Opens when new connections cannot be opened (see connection-gate.ts); undefined when the config disables it. */
   readonly breaker: CircuitBreaker | undefined;
+  /** The pool shortcuts pipeline statements on shared connections (see pipelined-statement.ts). */
+  readonly pipelines: boolean;
   readonly #slowMs: number;
   readonly #errorContext: { alias: string; sql?: string };
   #leakTimer: NodeJS.Timeout | undefined;
@@ -62,6 +64,8 @@ export class PoolRuntime {
     this.#slowMs = config.slowQueryThresholdMs;
     this.#errorContext = { alias: config.alias };
     this.breaker = gate.breaker;
+    // config.pipelining is false behind a pooler (see DatabaseConfigOptions.pipelining).
+    this.pipelines = driver.capabilities.pipelining === true && config.pipelining;
     if (this.breaker !== undefined) {
       for (const state of ['open', 'close'] as const) {
         this.breaker.on(state, () => this.#onCircuit(state === 'close' ? 'closed' : state));

@@ -44,6 +44,10 @@ class PoolEntry implements Lease {
   discard = false;
   /** Position in the pool's in-use list, -1 while idle (see InUseList). */
   inUseIndex = -1;
+  /** Pipelined statements in flight on it while it is shared (see `Pool.share`); 0 otherwise. */
+  inFlight = 0;
+  /** When the oldest statement in flight began running: answers come back in order. */
+  headSince = 0;
 
   constructor(
     readonly conn: DriverConnection,
@@ -156,6 +160,8 @@ export class Pool {
   /** Idle connections; the most recently released is at the end (reused first, keeps caches warm). */
   readonly #idle: PoolEntry[] = [];
   readonly #inUse = new InUseList();
+  /** Connections in use by pipelined statements (also in #inUse), see `share`. */
+  readonly #shared: PoolEntry[] = [];
   readonly #waiters: Waiter[] = [];
   /**
    * One timer for every waiter's acquisition timeout, set for the head of the queue: waiters are
@@ -233,7 +239,8 @@ export class Pool {
     const now = performance.now();
     const held: HeldTooLong[] = [];
     for (const entry of this.#inUse.toArray()) {
-      const heldForMs = now - entry.acquiredAt;
+      // A shared connection is held by whichever statement is oldest in flight, not by one caller.
+      const heldForMs = now - (entry.inFlight > 0 ? entry.headSince : entry.acquiredAt);
       if (heldForMs >= thresholdMs) held.push({ lease: entry, heldForMs, stack: entry.acquireStack?.stack ?? '' });
     }
     return held;
@@ -330,6 +337,57 @@ export class Pool {
     this.#options.metrics.recordRelease(now - entry.acquiredAt);
     entry.acquireStack = undefined;
     this.#checkIn(entry, now);
+  }
+
+  /**
+   * A connection to send one more pipelined statement on, counted in flight until `endShared`:
+   * the idle one `tryAcquireIdle` would hand out, else the shared connection with the fewest
+   * statements in flight, passing over those whose oldest has run `stuckAfterMs` or longer (no
+   * statement waits behind a slow one while another connection can take it). Undefined when
+   * someone queues for a connection or the pool can still open one (the statement then takes a
+   * connection of its own, as without pipelining), or every shared connection is stuck or failing.
+   * `force` (a statement run again) skips the queue and room checks.
+   */
+  share(stuckAfterMs: number, force = false): Lease | undefined {
+    if (this.#closed || (!force && this.#waiterHead !== this.#waiters.length)) return undefined;
+    const now = performance.now();
+    let entry = this.#takeIdle(now);
+    if (entry !== undefined && entry.needsValidation) {
+      this.#idle.push(entry);
+      return undefined;
+    }
+    if (entry !== undefined) {
+      this.#checkOut(entry, now);
+      this.#options.metrics.recordAcquire(0, now);
+      this.#shared.push(entry);
+    } else {
+      if (!force && this.#inUse.size + this.#creating < this.#options.max) return undefined;
+      entry = this.#leastLoaded(now - stuckAfterMs);
+      if (entry === undefined) return undefined;
+    }
+    if (entry.inFlight++ === 0) entry.headSince = now;
+    return entry;
+  }
+
+  /** One statement counted by `share` on `lease` settled; once none is in flight, the connection is released. */
+  endShared(lease: Lease): void {
+    const entry = lease as PoolEntry;
+    if (entry.inFlight === 0) return;
+    entry.headSince = performance.now();
+    if (--entry.inFlight > 0) return;
+    const index = this.#shared.indexOf(entry);
+    if (index >= 0) this.#shared.splice(index, 1);
+    this.release(entry);
+  }
+
+  /** The healthy shared connection with the fewest statements in flight whose head began after `stuckBefore`. */
+  #leastLoaded(stuckBefore: number): PoolEntry | undefined {
+    let best: PoolEntry | undefined;
+    for (const entry of this.#shared) {
+      if (entry.discard || entry.conn.broken || entry.headSince <= stuckBefore) continue;
+      if (best === undefined || entry.inFlight < best.inFlight) best = entry;
+    }
+    return best;
   }
 
   /** Destroy the connection when it comes back instead of pooling it again (its state is unknown). */

@@ -6,6 +6,7 @@ import type {
   DriverConnection,
   DriverExecuteOptions,
   DriverResult,
+  PipelinedStatement,
 } from '../driver/driver.js';
 import { TestDriverError, testDialect } from './test-dialect.js';
 
@@ -61,6 +62,11 @@ export interface TestDriverOptions {
   cancel?: boolean;
   /** What `serverVersion()` answers. Default 'test 1.0'. */
   serverVersion?: string;
+  /**
+   * `capabilities.pipelining`: connections implement `pipeline`, running pipelined statements one
+   * after another in the order sent. `execute` while any is in flight is a violation. Default false.
+   */
+  pipelining?: boolean;
 }
 
 interface Running {
@@ -118,6 +124,7 @@ export class TestDriver implements Driver {
   /** Times `close()` was called (core calls it when a pool closes). */
   driverCloses = 0;
   readonly #runsNow: boolean;
+  readonly #pipelines: boolean;
   readonly #serverVersion: string;
   readonly #scripts = new Map<string, TestAnswer>();
   /** Connect failure by host; '*' applies to every host without its own. */
@@ -125,8 +132,10 @@ export class TestDriver implements Driver {
 
   constructor(options: TestDriverOptions = {}) {
     this.#runsNow = options.executeNow ?? false;
+    this.#pipelines = options.pipelining ?? false;
     this.#serverVersion = options.serverVersion ?? 'test 1.0';
-    this.capabilities = Object.freeze({ cancel: options.cancel ?? true, savepoints: true, transactionalDdl: true, returning: false, sync: false });
+    const capabilities: DriverCapabilities = { cancel: options.cancel ?? true, savepoints: true, transactionalDdl: true, returning: false, sync: false };
+    this.capabilities = Object.freeze(this.#pipelines ? { ...capabilities, pipelining: true } : capabilities);
   }
 
   /** Connections neither closed nor destroyed. */
@@ -179,7 +188,7 @@ export class TestDriver implements Driver {
         );
       });
     }
-    const connection = new TestConnection(this, this.connections.length + 1, host, this.#runsNow);
+    const connection = new TestConnection(this, this.connections.length + 1, host, this.#runsNow, this.#pipelines);
     this.connections.push(connection);
     this.stats.opened++;
     this.events.push({ connection: connection.id, type: 'open', host });
@@ -259,13 +268,25 @@ export class TestConnection implements DriverConnection {
   #running: Running | undefined;
   /** Run statements on the caller's thread; present only in `executeNow` mode, as the contract reads it. */
   readonly executeNow?: <R = unknown>(sql: string, params: readonly unknown[], options: DriverExecuteOptions) => DriverResult<R> | undefined;
+  /** Pipelined statements sent and not settled yet (pipelining mode). */
+  #pipelined = 0;
+  /** Settles when the last pipelined statement did: the next one runs after it. */
+  #pipelineTail: Promise<unknown> = Promise.resolve();
+  /** Send a statement behind those in flight; present only in pipelining mode. */
+  readonly pipeline?: <R = unknown>(sql: string, params: readonly unknown[], options: DriverExecuteOptions) => PipelinedStatement<R>;
 
   /** @internal Opened by `TestDriver.connect`. */
-  constructor(driver: TestDriver, id: number, host: string, runsNow: boolean) {
+  constructor(driver: TestDriver, id: number, host: string, runsNow: boolean, pipelines = false) {
     this.#driver = driver;
     this.id = id;
     this.host = host;
     if (runsNow) this.executeNow = (sql, params, options) => this.#executeNow(sql, params, options);
+    if (pipelines) this.pipeline = (sql, params, options) => this.#pipeline(sql, params, options);
+  }
+
+  /** Pipelined statements in flight on it now. */
+  get pipelined(): number {
+    return this.#pipelined;
   }
 
   get broken(): boolean {
@@ -299,6 +320,46 @@ export class TestConnection implements DriverConnection {
   }
 
   execute<R = unknown>(sql: string, params: readonly unknown[], options: DriverExecuteOptions): Promise<DriverResult<R>> {
+    if (this.#pipelined > 0) {
+      try {
+        this.#violation(`execute "${sql}" while ${this.#pipelined} pipelined statement(s) are in flight (a shared connection)`);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    return this.#execute<R>(sql, params, options);
+  }
+
+  /**
+   * Pipelining mode: the statement runs once those sent before it settled. Cancelling one still
+   * queued drops it (it never runs); cancelling the running one is `cancel()`.
+   */
+  #pipeline<R>(sql: string, params: readonly unknown[], options: DriverExecuteOptions): PipelinedStatement<R> {
+    if (!this.open) this.#violation(`pipelined statement after close/destroy: ${sql}`);
+    this.#pipelined++;
+    let state: 'queued' | 'running' | 'done' = 'queued';
+    const result = this.#pipelineTail
+      .then(() => {
+        if (state === 'done') throw new TestDriverError('ECANCELED', 'dropped before it ran');
+        state = 'running';
+        this.#assertAlive();
+        return this.#execute<R>(sql, params, options);
+      })
+      .finally(() => {
+        state = 'done';
+        this.#pipelined--;
+      });
+    this.#pipelineTail = result.catch(() => undefined);
+    return {
+      result,
+      cancel: async () => {
+        if (state === 'queued') state = 'done';
+        else if (state === 'running') await this.cancel();
+      },
+    };
+  }
+
+  #execute<R>(sql: string, params: readonly unknown[], options: DriverExecuteOptions): Promise<DriverResult<R>> {
     const wait = this.#driver.waitOf(sql);
     if (wait === undefined) {
       try {
