@@ -39,7 +39,8 @@ export interface ExportOptions {
   onProgress?: (progress: TransferProgress) => void;
 }
 
-const DEFAULT_BATCH_SIZE = 1_000;
+/** Rows read (export) or lines written (import) at a time, by default. */
+export const DEFAULT_BATCH_SIZE = 1_000;
 
 /** The `batchSize` option, checked. */
 export function checkBatchSize(batchSize: unknown): number {

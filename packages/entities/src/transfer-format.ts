@@ -98,7 +98,11 @@ export function selectColumns(sql: EntityDialect, layout: TableLayout, fields: R
   return `SELECT ${list.join(', ')} FROM ${q(layout.table)}`;
 }
 
+/** What `Date.prototype.toISOString` writes (a timestamp already in portable form). */
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
 function isoOf(value: unknown): unknown {
+  if (typeof value === 'string' && ISO_UTC.test(value)) return value;
   const date = systemDate(value);
   return date instanceof Date ? date.toISOString() : String(value);
 }
