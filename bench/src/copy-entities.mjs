@@ -61,16 +61,19 @@ async function rawCopy() {
     ]) {
       // Same columns and key as the entity tables (created by the copy before), empty.
       await conn.execute(`CREATE TABLE [${to}] AS SELECT * FROM [${from}] WHERE 1 = 0`);
+      /** @type {string[] | undefined} */
       let columns;
+      /** @type {unknown[][]} */
       let batch = [];
       const flush = async () => {
         if (batch.length === 0) return;
-        await conn.executeMany(`INSERT INTO [${to}] (${columns.map((c) => `[${c}]`).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`, batch);
+        const names = /** @type {string[]} */ (columns);
+        await conn.executeMany(`INSERT INTO [${to}] (${names.map((c) => `[${c}]`).join(', ')}) VALUES (${names.map(() => '?').join(', ')})`, batch);
         batch = [];
       };
       for await (const row of source.stream(`SELECT * FROM [${from}]`)) {
-        columns ??= Object.keys(row);
-        batch.push(columns.map((c) => row[c]));
+        const names = (columns ??= Object.keys(row));
+        batch.push(names.map((c) => row[c]));
         if (batch.length === 1_000) await flush();
       }
       await flush();

@@ -276,7 +276,15 @@ function parseLine(text: string, line: number): unknown {
  *   nothing after it is written.
  * @throws {AbortedError} when `signal` aborts.
  */
-export async function importEntities(conn: Connection, lines: AsyncIterable<string> | Iterable<string>, options: ImportOptions = {}): Promise<ImportResult> {
+export function importEntities(conn: Connection, lines: AsyncIterable<string> | Iterable<string>, options: ImportOptions = {}): Promise<ImportResult> {
+  return importItems(conn, lines, options);
+}
+
+/**
+ * The import of `importEntities`, over lines of JSON or the objects they hold (`copyEntities`
+ * passes `exportRecords`' objects, skipping the JSON in between). Line numbers count both.
+ */
+export async function importItems(conn: Connection, lines: AsyncIterable<unknown> | Iterable<unknown>, options: ImportOptions = {}): Promise<ImportResult> {
   const onConflict = options.onConflict ?? 'fail';
   if (!CONFLICT_MODES.has(onConflict)) throw new EntityError(`onConflict must be 'fail', 'skip' or 'replace', got ${JSON.stringify(onConflict)}`);
   const batchSize = checkBatchSize(options.batchSize);
@@ -302,10 +310,13 @@ export async function importEntities(conn: Connection, lines: AsyncIterable<stri
 
   for await (const raw of lines) {
     lineNumber++;
-    const text = String(raw).trim();
-    if (text === '') continue;
+    let item = raw;
+    if (typeof raw === 'string') {
+      const text = raw.trim();
+      if (text === '') continue;
+      item = parseLine(text, lineNumber);
+    }
     result.lines++;
-    const item = parseLine(text, lineNumber);
     if (!sawMetadata) {
       const metadata = readMetadata(item, lineNumber);
       sawMetadata = true;
