@@ -221,13 +221,11 @@ export function readMetadata(item: unknown, line: number): ExportMetadata {
   return meta as ExportMetadata;
 }
 
-/** The entity tables of the connection's database, by their metadata tables (sorted by name). */
+/** The entities of the connection's database, found by their three tables (sorted by name). */
 export async function listEntities(conn: Connection, sql: EntityDialect): Promise<string[]> {
-  const catalog =
-    sql.name === 'sqlite'
-      ? "SELECT name AS t FROM sqlite_master WHERE type = 'table'"
-      : `SELECT table_name AS t FROM information_schema.tables WHERE table_schema = ${sql.name === 'mysql' ? 'DATABASE()' : 'current_schema()'}`;
-  const tables = new Set((await conn.query(catalog)).rows.map((row) => String((row as Record<string, unknown>)['t'] ?? (row as Record<string, unknown>)['T'])));
+  const catalog = sql.tables();
+  const rows = (await conn.query(catalog.sql, catalog.params)).rows as Record<string, unknown>[];
+  const tables = new Set(rows.map((row) => String(row['name'])));
   const names: string[] = [];
   for (const table of tables) {
     if (!table.endsWith('_meta')) continue;
