@@ -258,7 +258,7 @@ function parseLine(text: string, line: number): unknown {
 }
 
 /**
- * Import an export (`exportEntities`' lines) into `conn`'s database: tables and fields are
+ * Import an export (`exportEntities`' lines, as strings or UTF-8 bytes) into `conn`'s database: tables and fields are
  * created as needed, then rows and history rows are written with their ids, versions and
  * timestamps exactly as in the file, `batchSize` lines per transaction.
  *
@@ -276,7 +276,7 @@ function parseLine(text: string, line: number): unknown {
  *   nothing after it is written.
  * @throws {AbortedError} when `signal` aborts.
  */
-export function importEntities(conn: Connection, lines: AsyncIterable<string> | Iterable<string>, options: ImportOptions = {}): Promise<ImportResult> {
+export function importEntities(conn: Connection, lines: AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>, options: ImportOptions = {}): Promise<ImportResult> {
   return importItems(conn, lines, options);
 }
 
@@ -311,8 +311,8 @@ export async function importItems(conn: Connection, lines: AsyncIterable<unknown
   for await (const raw of lines) {
     lineNumber++;
     let item = raw;
-    if (typeof raw === 'string') {
-      const text = raw.trim();
+    if (typeof raw === 'string' || raw instanceof Uint8Array) {
+      const text = (typeof raw === 'string' ? raw : Buffer.from(raw).toString('utf8')).trim();
       if (text === '') continue;
       item = parseLine(text, lineNumber);
     }
