@@ -65,6 +65,7 @@ export const mysqlSchemaSql: SchemaSql = Object.freeze({
     sql: 'SELECT COUNT(*) AS e FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?',
     params: [table],
   }),
+  tables: () => ({ sql: 'SELECT table_name AS name FROM information_schema.tables WHERE table_schema = DATABASE()', params: [] }),
   limitOffset: (limit: number | undefined, offset: number | undefined) => {
     if (limit === undefined && offset === undefined) return '';
     // MySQL needs a LIMIT before OFFSET: the largest unsigned BIGINT means "no limit".

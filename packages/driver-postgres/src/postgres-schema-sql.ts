@@ -53,6 +53,7 @@ export const postgresSchemaSql: SchemaSql = Object.freeze({
   insertIgnore: (table: string, columns: readonly string[], values?: readonly string[]) =>
     `INSERT INTO ${quote(table)} (${columns.map(quote).join(', ')}) VALUES (${(values ?? columns.map(() => '?')).join(', ')}) ON CONFLICT DO NOTHING`,
   tableExists: (table: string) => ({ sql: 'SELECT CASE WHEN to_regclass(?) IS NULL THEN 0 ELSE 1 END AS e', params: [quote(table)] }),
+  tables: () => ({ sql: 'SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()', params: [] }),
   limitOffset: (limit: number | undefined, offset: number | undefined) =>
     `${limit === undefined ? '' : ` LIMIT ${limit}`}${offset === undefined ? '' : ` OFFSET ${offset}`}`,
   timestamp: (at: Date) => at.toISOString(),

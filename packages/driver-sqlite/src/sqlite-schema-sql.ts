@@ -35,6 +35,7 @@ export const sqliteSchemaSql: Partial<SchemaSql> = Object.freeze({
   insertIgnore: (table: string, columns: readonly string[], values?: readonly string[]) =>
     `INSERT OR IGNORE INTO ${quote(table)} (${columns.map(quote).join(', ')}) VALUES (${(values ?? columns.map(() => '?')).join(', ')})`,
   tableExists: (table: string) => ({ sql: "SELECT COUNT(*) AS e FROM sqlite_master WHERE type = 'table' AND name = ?", params: [table] }),
+  tables: () => ({ sql: "SELECT name FROM sqlite_master WHERE type = 'table'", params: [] }),
   limitOffset: (limit: number | undefined, offset: number | undefined) => {
     if (limit === undefined && offset === undefined) return '';
     return ` LIMIT ${limit ?? -1}${offset === undefined ? '' : ` OFFSET ${offset}`}`;

@@ -94,6 +94,7 @@ function standardSchemaSql(dialect: Dialect): SchemaSql {
     insertIgnore: (table, columns, values) =>
       `INSERT INTO ${quote(table)} (${columns.map(quote).join(', ')}) VALUES (${(values ?? columns.map(() => '?')).join(', ')}) ON CONFLICT DO NOTHING`,
     tableExists: (table) => ({ sql: 'SELECT COUNT(*) AS e FROM information_schema.tables WHERE table_name = ?', params: [table] }),
+    tables: () => ({ sql: 'SELECT table_name AS name FROM information_schema.tables WHERE table_schema = CURRENT_SCHEMA', params: [] }),
     limitOffset: (limit, offset) => `${offset === undefined ? '' : ` OFFSET ${offset} ROWS`}${limit === undefined ? '' : ` FETCH FIRST ${limit} ROWS ONLY`}`,
     timestamp: (at) => at.toISOString(),
     typedParam: (kind) => (kind === 'timestamp' ? `CAST(? AS ${types.timestamp})` : `CAST(? AS ${types.text})`),

@@ -224,6 +224,8 @@ export interface SchemaSql {
   insertIgnore(table: string, columns: readonly string[], values?: readonly string[]): string;
   /** One-row query whose `e` is non-zero when `table` exists. */
   tableExists(table: string): SqlWithParams;
+  /** The tables of the database (its current schema, where it has several): rows of `name`. */
+  tables(): SqlWithParams;
   /** LIMIT/OFFSET clause for validated integers ('' when both are undefined). */
   limitOffset(limit: number | undefined, offset: number | undefined): string;
   /** A timestamp as bound for a timestamp column. */
