@@ -16,7 +16,7 @@ function withPassword(url: string, user?: string): string {
   return parsed.href;
 }
 
-describe('dal: help and usage', () => {
+describe.concurrent('dal: help and usage', () => {
   it('dal --help lists every command and exits 0; dal alone shows it and exits 2', async () => {
     const help = await dal(['--help']);
     expect(help.code).toBe(0);
