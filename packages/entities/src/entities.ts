@@ -46,7 +46,8 @@ export function entitySqlOf(conn: EntityConnection): EntityDialect {
   return sql;
 }
 
-function contextOf(conn: EntityConnection, entity: unknown): EntityContext {
+/** Where an operation on `entity` runs: its tables, the backend's SQL, its declaration and settings. */
+export function contextOf(conn: EntityConnection, entity: unknown): EntityContext {
   const tables = entityTables(entity);
   const database = conn.config.hash();
   const definition = definitionOf(tables.main);

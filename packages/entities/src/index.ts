@@ -45,3 +45,13 @@ export type {
   SavedSystemFields,
   StoredEntity,
 } from './types.js';
+export { exportEntities } from './export-entities.js';
+export type { ExportOptions, TransferProgress } from './export-entities.js';
+export { importEntities } from './import-entities.js';
+export type { ImportOptions, ImportResult, ImportedCounts } from './import-entities.js';
+export { copyEntities, entityChecksums } from './copy-entities.js';
+export type { CopyOptions, CopyResult, TableChecksum, TableVerification } from './copy-entities.js';
+export { restoreEntitiesAsOf } from './restore-as-of.js';
+export type { RestoreAsOfOptions, RestoreAsOfResult } from './restore-as-of.js';
+export { ENTITY_EXPORT_FORMAT } from './transfer-format.js';
+export type { ExportMetadata, ExportedEntity, ExportedField, ExportedRow } from './transfer-format.js';

@@ -156,7 +156,7 @@ function storedValue(schema: EntitySchema, name: string, value: ClassifiedValue)
 }
 
 /** Columns copied from a main row into its history row. */
-function copiedColumns(schema: EntitySchema): string[] {
+export function copiedColumns(schema: EntitySchema): string[] {
   return [...SYSTEM_FIELDS, ...schema.keys(), TYPES_COLUMN];
 }
 
@@ -209,7 +209,7 @@ function* assertSchemaCurrent(ctx: EntityContext, schema: EntitySchema): Op<void
  * `firstVersion` (ids this call generated: new rows, nothing in columns it does not know) skips
  * the version look-up and the schema check.
  */
-function* writeHistory(
+export function* writeHistory(
   ctx: EntityContext,
   schema: EntitySchema,
   ids: readonly string[],
@@ -462,7 +462,7 @@ function unknownEntity(ctx: EntityContext): EntityError {
   return new EntityError(`unknown entity ${ctx.entity}: nothing was ever saved under this name`);
 }
 
-function* existingSchema(ctx: EntityContext): Op<EntitySchema> {
+export function* existingSchema(ctx: EntityContext): Op<EntitySchema> {
   const schema = yield* readSchema(ctx);
   if (schema === null) throw unknownEntity(ctx);
   return schema;

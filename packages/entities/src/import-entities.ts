@@ -1,0 +1,322 @@
+import { AbortedError, EntityError, type Connection } from '@dal/core';
+import { contextOf, entitySqlOf } from './entities.js';
+import type { EntityDialect } from './entity-dialect.js';
+import { checkBatchSize, type TransferProgress } from './export-entities.js';
+import { Budget, query, runAsync, transaction, type Op } from './executor.js';
+import { checkFieldName } from './names.js';
+import { ensureSchema, loadSchema, type EntityContext } from './schema.js';
+import { invalidateSchema } from './schema-cache.js';
+import type { FieldType } from './serializers.js';
+import { bindValue, portableRow, readMetadata, selectColumns, tableLayout, type ExportedEntity, type TableLayout } from './transfer-format.js';
+
+/** Options of `importEntities`. */
+export interface ImportOptions {
+  /**
+   * What to do with a row (or history version) the target already holds with different data:
+   * fail with an `EntityError` naming it (default), keep the target's (`skip`), or overwrite it
+   * (`replace`). A row the target holds exactly as the file has it is left alone in every mode,
+   * which is what makes an import resumable.
+   */
+  onConflict?: 'fail' | 'skip' | 'replace';
+  /** Lines written per transaction (default 1000). */
+  batchSize?: number;
+  /** Stops the import between batches (the running batch rolls back); throws `AbortedError`. */
+  signal?: AbortSignal;
+  /** Called after each batch. */
+  onProgress?: (progress: TransferProgress) => void;
+}
+
+/** What an import did, per entity. */
+export interface ImportedCounts {
+  /** Rows written. */
+  rows: number;
+  /** History rows written. */
+  history: number;
+  /** Rows and history rows the target held with different data, kept (`onConflict: 'skip'`). */
+  skipped: number;
+  /** Rows and history rows the target already held exactly as the file has them (an earlier, interrupted run). */
+  unchanged: number;
+}
+
+export interface ImportResult {
+  entities: Record<string, ImportedCounts>;
+  /** Lines read (blank lines not counted). */
+  lines: number;
+}
+
+const CONFLICT_MODES = new Set(['fail', 'skip', 'replace']);
+/** Ids per look-up of existing rows. */
+const IDS_PER_LOOKUP = 500;
+/** Most rows in one INSERT. */
+const MAX_ROWS_PER_INSERT = 1_000;
+
+/** One entity being imported. */
+interface Target {
+  readonly name: string;
+  readonly entity: ExportedEntity;
+  readonly ctx: EntityContext;
+  readonly main: TableLayout;
+  readonly history: TableLayout;
+  readonly counts: ImportedCounts;
+  /** The last history line's id and version: versions of an id must follow each other from 1. */
+  lastId: string | undefined;
+  lastVersion: number;
+}
+
+/** One row line, checked and ready to write. */
+interface Pending {
+  readonly line: number;
+  readonly target: Target;
+  readonly history: boolean;
+  readonly id: string;
+  readonly version: number;
+  /** The row in portable form, as JSON: compared with what the target holds. */
+  readonly canonical: string;
+  readonly params: unknown[];
+}
+
+function keyOf(history: boolean, id: string, version: unknown): string {
+  return history ? `${id}\u0000${String(version)}` : id;
+}
+
+function describeRow(item: Pending): string {
+  return item.history ? `${item.target.name} history row ${JSON.stringify(item.id)} version ${item.version}` : `${item.target.name} row ${JSON.stringify(item.id)}`;
+}
+
+/**
+ * Compare the file's fields with the target's before anything changes: a field both have must
+ * have the same type (a field holding only nulls fits any).
+ * @throws {EntityError} naming the entity and field.
+ */
+function* checkTypes(ctx: EntityContext, entity: ExportedEntity): Op<void> {
+  const existing = yield* loadSchema(ctx);
+  for (const [field, { type, legacy }] of Object.entries(entity.fields)) {
+    const info = existing?.get(field);
+    if (info === undefined || info.type === 'null' || type === 'null') continue;
+    const sameLegacy = info.legacy === null || legacy === null || info.legacy === legacy;
+    if (info.type !== type || !sameLegacy) {
+      throw new EntityError(
+        `${entity.name}.${field}: the target stores it as ${info.type}${info.legacy === null ? '' : ` (before: ${info.legacy})`}, the file as ${type}${legacy === null ? '' : ` (before: ${legacy})`}; nothing was imported`,
+      );
+    }
+  }
+}
+
+/** Create the entity's tables and fields in the target (runtime DDL, as a save would), then record mixed fields' earlier types. */
+function* prepareTarget(ctx: EntityContext, entity: ExportedEntity): Op<void> {
+  // An import is rare and large: read the target's schema afresh rather than trust the cache.
+  invalidateSchema(ctx.database, ctx.entity);
+  yield* checkTypes(ctx, entity);
+  const needs = new Map<string, Set<FieldType>>(Object.entries(entity.fields).map(([field, { type }]) => [field, new Set([type])]));
+  const ensure = (): Op<unknown> => ensureSchema(ctx, needs);
+  yield* ctx.transactionalDdl ? transaction(ensure) : ensure();
+  const { q } = ctx.sql;
+  for (const [field, { type, legacy }] of Object.entries(entity.fields)) {
+    if (type !== 'mixed' || legacy === null) continue;
+    // Rows saved before the field became mixed carry no type tag: their type is the legacy one.
+    yield* query(`UPDATE ${q(ctx.tables.meta)} SET ${q('legacy_type')} = ? WHERE ${q('field_name')} = ? AND ${q('legacy_type')} IS NULL`, [legacy, field]);
+  }
+  invalidateSchema(ctx.database, ctx.entity);
+}
+
+/**
+ * Check one row line and turn it into statement parameters.
+ * @throws {EntityError} naming the line: unknown type or entity, missing id, a version that skips, a bad value.
+ */
+function readRow(item: Record<string, unknown>, line: number, targets: ReadonlyMap<string, Target>, sql: EntityDialect): Pending {
+  const type = item['type'];
+  if (type !== 'row' && type !== 'history') throw new EntityError(`line ${line}: unknown line type ${JSON.stringify(type)} (expected "row" or "history")`);
+  const target = targets.get(String(item['entity']));
+  if (target === undefined) throw new EntityError(`line ${line}: entity ${JSON.stringify(item['entity'])} is not listed in the metadata line`);
+  const row = item['row'];
+  if (typeof row !== 'object' || row === null || Array.isArray(row)) throw new EntityError(`line ${line}: a ${type} line needs a "row" object`);
+  const history = type === 'history';
+  const layout = history ? target.history : target.main;
+  const values = row as Record<string, unknown>;
+  const id = values['id'];
+  if (typeof id !== 'string' || id.length === 0 || id.length > 255) throw new EntityError(`line ${line}: ${target.name} ${type} row has no id (a non-empty string of at most 255 characters)`);
+  for (const column of Object.keys(values)) {
+    if (!layout.kinds.has(column)) throw new EntityError(`line ${line}: ${target.name} row ${JSON.stringify(id)} has the field "${column}", which the metadata line does not list`);
+  }
+  let version = 0;
+  if (history) {
+    version = values['version'] as number;
+    const expected = target.lastId === id ? target.lastVersion + 1 : 1;
+    if (version !== expected) {
+      throw new EntityError(
+        target.lastId === id
+          ? `line ${line}: ${target.name} history of ${JSON.stringify(id)} skips from version ${target.lastVersion} to ${JSON.stringify(version)}`
+          : `line ${line}: ${target.name} history of ${JSON.stringify(id)} starts at version ${JSON.stringify(version)}, not 1 (history lines must list each id's versions in order)`,
+      );
+    }
+    target.lastId = id;
+    target.lastVersion = version;
+  }
+  let params: unknown[];
+  try {
+    params = layout.columns.map((column) => bindValue(sql, column, layout.kinds.get(column) as never, values[column]));
+  } catch (error) {
+    throw new EntityError(`line ${line}: ${target.name} row ${JSON.stringify(id)}: ${(error as Error).message}`);
+  }
+  return { line, target, history, id, version, canonical: JSON.stringify(portableRow(layout, values)), params };
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** Write one table's lines of a batch: compare with what the target holds, then insert (or replace). */
+function* writeTable(items: readonly Pending[], onConflict: 'fail' | 'skip' | 'replace'): Op<void> {
+  const first = items[0] as Pending;
+  const { target, history } = first;
+  const { sql } = target.ctx;
+  const { q } = sql;
+  const layout = history ? target.history : target.main;
+  const seen = new Map<string, Pending>();
+  for (const item of items) {
+    const key = keyOf(history, item.id, item.version);
+    const earlier = seen.get(key);
+    if (earlier !== undefined) throw new EntityError(`line ${item.line}: ${describeRow(item)} appears twice (also line ${earlier.line})`);
+    seen.set(key, item);
+  }
+  const held = new Map<string, string>();
+  for (const ids of chunks([...new Set(items.map((item) => item.id))], IDS_PER_LOOKUP)) {
+    const found = yield* query(`${selectColumns(sql, layout, target.entity.fields)} WHERE ${q('id')} IN (${ids.map(() => '?').join(', ')})`, ids);
+    for (const row of found.rows as Record<string, unknown>[]) {
+      const portable = portableRow(layout, row);
+      held.set(keyOf(history, String(portable['id']), portable['version']), JSON.stringify(portable));
+    }
+  }
+  const inserts: Pending[] = [];
+  const replaced: Pending[] = [];
+  for (const item of items) {
+    const stored = held.get(keyOf(history, item.id, item.version));
+    if (stored === undefined) inserts.push(item);
+    else if (stored === item.canonical) target.counts.unchanged++;
+    else if (onConflict === 'skip') target.counts.skipped++;
+    else if (onConflict === 'replace') replaced.push(item);
+    else {
+      throw new EntityError(
+        `line ${item.line}: ${describeRow(item)} is already in the target with different data; nothing of this batch was written (import with onConflict 'skip' or 'replace')`,
+      );
+    }
+  }
+  for (const group of chunks(replaced, IDS_PER_LOOKUP)) {
+    if (history) {
+      yield* query(`DELETE FROM ${q(layout.table)} WHERE ${group.map(() => `(${q('id')} = ? AND ${q('version')} = ?)`).join(' OR ')}`, group.flatMap((item) => [item.id, item.version]));
+    } else {
+      yield* query(`DELETE FROM ${q(layout.table)} WHERE ${q('id')} IN (${group.map(() => '?').join(', ')})`, group.map((item) => item.id));
+    }
+  }
+  const written = [...inserts, ...replaced];
+  const perStatement = Math.max(1, Math.min(MAX_ROWS_PER_INSERT, Math.floor(sql.maxParams / layout.columns.length)));
+  const tuple = `(${layout.columns.map(() => '?').join(', ')})`;
+  for (const group of chunks(written, perStatement)) {
+    yield* query(`INSERT INTO ${q(layout.table)} (${layout.columns.map(q).join(', ')}) VALUES ${group.map(() => tuple).join(', ')}`, group.flatMap((item) => item.params));
+  }
+  if (history) target.counts.history += written.length;
+  else target.counts.rows += written.length;
+}
+
+/** Write a batch of lines in one transaction, table by table. */
+function* writeBatch(batch: readonly Pending[], onConflict: 'fail' | 'skip' | 'replace'): Op<void> {
+  const tables = new Map<string, Pending[]>();
+  for (const item of batch) {
+    const key = `${item.target.name}\u0000${item.history ? 'history' : 'row'}`;
+    const group = tables.get(key);
+    if (group === undefined) tables.set(key, [item]);
+    else group.push(item);
+  }
+  for (const items of tables.values()) yield* writeTable(items, onConflict);
+}
+
+function parseLine(text: string, line: number): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new EntityError(`line ${line}: malformed JSON (${(error as Error).message})`, { cause: error });
+  }
+}
+
+/**
+ * Import an export (`exportEntities`' lines) into `conn`'s database: tables and fields are
+ * created as needed, then rows and history rows are written with their ids, versions and
+ * timestamps exactly as in the file, `batchSize` lines per transaction.
+ *
+ * Resumable: run it again on the same file after a failure (or an abort) and it finishes the
+ * job without duplicates, since rows the target already holds exactly as the file has them are
+ * left alone. A row the target holds with different data is a conflict (see `onConflict`).
+ *
+ * ```ts
+ * const lines = createInterface({ input: createReadStream('backup.jsonl') });
+ * const result = await importEntities(conn, lines);
+ * result.entities.users; // { rows: 1000, history: 2500, skipped: 0, unchanged: 0 }
+ * ```
+ * @throws {EntityError} naming the line for a malformed line, a file of a newer format, a row
+ *   without id, a version that skips, a conflict; the batch being written is rolled back and
+ *   nothing after it is written.
+ * @throws {AbortedError} when `signal` aborts.
+ */
+export async function importEntities(conn: Connection, lines: AsyncIterable<string> | Iterable<string>, options: ImportOptions = {}): Promise<ImportResult> {
+  const onConflict = options.onConflict ?? 'fail';
+  if (!CONFLICT_MODES.has(onConflict)) throw new EntityError(`onConflict must be 'fail', 'skip' or 'replace', got ${JSON.stringify(onConflict)}`);
+  const batchSize = checkBatchSize(options.batchSize);
+  const { signal, onProgress } = options;
+  const sql = entitySqlOf(conn);
+  const targets = new Map<string, Target>();
+  const result: ImportResult = { entities: {}, lines: 0 };
+  let pending: Pending[] = [];
+  let rowsTotal: number | undefined;
+  let rowsDone = 0;
+  let lineNumber = 0;
+  let sawMetadata = false;
+
+  const flush = async (): Promise<void> => {
+    if (signal?.aborted === true) throw new AbortedError('entity import aborted', signal.reason);
+    if (pending.length === 0) return;
+    const batch = pending;
+    pending = [];
+    await runAsync(conn, transaction(() => writeBatch(batch, onConflict)), new Budget(conn, { signal }));
+    rowsDone += batch.length;
+    onProgress?.({ phase: 'import', entity: batch[batch.length - 1]?.target.name, rowsDone, ...(rowsTotal === undefined ? {} : { rowsTotal }) });
+  };
+
+  for await (const raw of lines) {
+    lineNumber++;
+    const text = String(raw).trim();
+    if (text === '') continue;
+    result.lines++;
+    const item = parseLine(text, lineNumber);
+    if (!sawMetadata) {
+      const metadata = readMetadata(item, lineNumber);
+      sawMetadata = true;
+      rowsTotal = metadata.entities.reduce((sum, entity) => sum + (Number(entity.rows) || 0) + (Number(entity.history) || 0), 0);
+      for (const entity of metadata.entities) {
+        const ctx = contextOf(conn, entity.name);
+        for (const field of Object.keys(entity.fields)) checkFieldName(entity.name, field);
+        await runAsync(conn, prepareTarget(ctx, entity), new Budget(conn, { signal }));
+        const counts: ImportedCounts = { rows: 0, history: 0, skipped: 0, unchanged: 0 };
+        result.entities[entity.name] = counts;
+        targets.set(entity.name, {
+          name: entity.name,
+          entity,
+          ctx,
+          main: tableLayout(ctx.tables.main, entity.fields, false),
+          history: tableLayout(ctx.tables.history, entity.fields, true),
+          counts,
+          lastId: undefined,
+          lastVersion: 0,
+        });
+      }
+      continue;
+    }
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) throw new EntityError(`line ${lineNumber}: expected a JSON object`);
+    pending.push(readRow(item as Record<string, unknown>, lineNumber, targets, sql));
+    if (pending.length >= batchSize) await flush();
+  }
+  if (!sawMetadata) throw new EntityError('the input is empty: an export starts with its metadata line');
+  await flush();
+  return result;
+}

@@ -1,0 +1,4 @@
+import { describeTransferScenarios } from './transfer.js';
+import { mysqlTarget } from './helpers.js';
+
+describeTransferScenarios(mysqlTarget());

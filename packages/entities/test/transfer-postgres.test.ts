@@ -1,0 +1,4 @@
+import { describeTransferScenarios } from './transfer.js';
+import { postgresTarget } from './helpers.js';
+
+describeTransferScenarios(postgresTarget());

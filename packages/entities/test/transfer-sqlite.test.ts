@@ -1,0 +1,4 @@
+import { describeTransferScenarios } from './transfer.js';
+import { sqliteTarget } from './helpers.js';
+
+describeTransferScenarios(sqliteTarget());
