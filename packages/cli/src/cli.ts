@@ -13,12 +13,12 @@ import { statusCommand } from './commands/status.js';
 import { Output, type OutputStream } from './output.js';
 import { DEFAULT_PROGRESS_EVERY_S, Progress } from './progress.js';
 
-export const COMMANDS: readonly CommandSpec[] = [exportCommand, importCommand, copyCommand, migratePlanCommand, migrateApplyCommand, statusCommand];
+const COMMANDS: readonly CommandSpec[] = [exportCommand, importCommand, copyCommand, migratePlanCommand, migrateApplyCommand, statusCommand];
 
 /** How long closing the databases may take at the end before the CLI gives up on them. */
 const CLOSE_TIMEOUT_MS = 5_000;
 
-export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
 export interface CliIo {
   readonly stdout: OutputStream;
@@ -87,7 +87,7 @@ function findCommand(args: readonly string[]): { spec: CommandSpec; rest: readon
 }
 
 /** `error DAL_CONNECTION: ...`: the code users can search for, and the message. */
-export function errorLine(error: unknown): string {
+function errorLine(error: unknown): string {
   if (DalError.isInstance(error)) return `error ${error.code}: ${oneLine(error.message)}`;
   if (error instanceof Error) return `error: ${oneLine(error.message)}`;
   return `error: ${oneLine(String(error))}`;
@@ -121,7 +121,7 @@ function version(): string {
   return (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 }
 
-export function mainHelp(): string {
+function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
   return [
     'dal: move and manage @dal entity databases on PostgreSQL, MySQL/MariaDB and SQLite',

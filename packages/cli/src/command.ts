@@ -58,7 +58,7 @@ export interface CommandSpec {
   run(positionals: string[], values: OptionValues, context: CommandContext): Promise<number>;
 }
 
-export const HELP_OPTION: Readonly<Record<string, OptionSpec>> = {
+const HELP_OPTION: Readonly<Record<string, OptionSpec>> = {
   help: { type: 'boolean', short: 'h', description: 'show this help' },
 };
 
@@ -149,6 +149,14 @@ export function numberOption(values: OptionValues, name: string): number | undef
 export const PROGRESS_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   quiet: { type: 'boolean', short: 'q', description: 'no progress display' },
   'progress-every': { type: 'string', value: 'seconds', description: 'seconds between progress lines when stderr is not a terminal (default 3)' },
+};
+
+/** What an import does with a row the target already holds with other data. */
+export const ON_CONFLICT = ['fail', 'skip', 'replace'] as const;
+
+/** The option choosing it, shared by import and copy. */
+export const CONFLICT_OPTIONS: Readonly<Record<string, OptionSpec>> = {
+  'on-conflict': { type: 'string', value: ON_CONFLICT.join('|'), description: 'what to do with rows the target already holds with other data (default fail)' },
 };
 
 /** Options choosing what to move, shared by export and copy. */

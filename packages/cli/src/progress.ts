@@ -115,7 +115,7 @@ export function count(n: number): string {
 }
 
 /** 4s, 2m05s, 1h02m */
-export function duration(seconds: number): string {
+function duration(seconds: number): string {
   if (seconds < 10) return `${seconds.toFixed(1)}s`;
   const s = Math.round(seconds);
   if (s < 60) return `${s}s`;

@@ -3,10 +3,11 @@
  * PostgreSQL, stdin and stdout, progress lines when stderr is not a terminal, and failures
  * (missing or malformed file, unknown entity, a copy that differs) that leave nothing behind.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServerDatabase, dal, seedEntities, tempDir, uniqueName, verificationRows, type ServerDatabase } from './helpers.js';
+import { BIN, createServerDatabase, dal, seedEntities, tempDir, uniqueName, verificationRows, type ServerDatabase } from './helpers.js';
 
 const ENTITY = 'cli_people';
 const COUNT = 3_000;
@@ -74,6 +75,19 @@ describe('dal export / import / copy', () => {
     expect(lines).toContainEqual(expect.stringMatching(/^done export cli_people: 6,300 rows in [\d.]+s$/));
     // No terminal control characters in a log.
     expect(stderr).not.toMatch(/[\r\u001b]/);
+  });
+
+  // `script` (util-linux) runs the command on a pseudo-terminal, as a user's shell would.
+  const script = spawnSync('script', ['--version']).status === 0;
+  it.skipIf(!script)('on a terminal (needs util-linux script), progress is one bar redrawn in place', async () => {
+    const target = join(dir.path, 'tty.jsonl');
+    const run = spawnSync('script', ['-qec', `${process.execPath} ${BIN} export ${source} -o ${target}`, '/dev/null'], { encoding: 'utf8', timeout: 60_000 });
+    expect(run.status).toBe(0);
+    const screen = run.stdout;
+    expect(screen).toMatch(/\r\u001b\[K\[[#-]{24}\] export cli_people: [\d,]+\/6,300 rows \(\d+%\)/);
+    expect(screen).toMatch(/\r\u001b\[K\[#{24}\] export cli_people: 6,300\/6,300 rows \(100%\), [\d,]+ rows\/s\r?\n/);
+    expect(screen).not.toMatch(/^progress /m);
+    expect(existsSync(target)).toBe(true);
   });
 
   it('an unknown entity fails the export and leaves no file behind', async () => {

@@ -1,5 +1,5 @@
 import { copyEntities } from '@dal/entities';
-import { choiceOption, listOption, PROGRESS_OPTIONS, SELECTION_OPTIONS, type CommandSpec } from '../command.js';
+import { choiceOption, CONFLICT_OPTIONS, listOption, ON_CONFLICT, PROGRESS_OPTIONS, SELECTION_OPTIONS, type CommandSpec } from '../command.js';
 import { count } from '../progress.js';
 import { table } from '../table.js';
 
@@ -14,13 +14,13 @@ export const copyCommand: CommandSpec = {
   positionals: ['from-url', 'to-url'],
   options: {
     ...SELECTION_OPTIONS,
-    'on-conflict': { type: 'string', value: 'fail|skip|replace', description: 'what to do with rows the target already holds (default fail)' },
+    ...CONFLICT_OPTIONS,
     ...PROGRESS_OPTIONS,
   },
   examples: ['dal copy sqlite:./app.db postgres://app@db/app', 'dal copy mysql://root@old/app postgres://app@new/app --entities users'],
   async run([fromUrl, toUrl], values, context) {
     const entities = listOption(values, 'entities');
-    const onConflict = choiceOption(values, 'on-conflict', ['fail', 'skip', 'replace'] as const);
+    const onConflict = choiceOption(values, 'on-conflict', ON_CONFLICT);
     const from = context.open(fromUrl!);
     const to = context.open(toUrl!);
     const progress = context.progress(values);

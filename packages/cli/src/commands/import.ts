@@ -3,12 +3,10 @@ import { open } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { ConfigError } from '@dal/core';
 import { importEntities, type ImportResult } from '@dal/entities';
-import { choiceOption, PROGRESS_OPTIONS, type CommandSpec } from '../command.js';
+import { choiceOption, CONFLICT_OPTIONS, ON_CONFLICT, PROGRESS_OPTIONS, type CommandSpec } from '../command.js';
 import type { Output } from '../output.js';
 import { count } from '../progress.js';
 import { table } from '../table.js';
-
-const ON_CONFLICT = ['fail', 'skip', 'replace'] as const;
 
 export const importCommand: CommandSpec = {
   name: 'import',
@@ -21,7 +19,7 @@ export const importCommand: CommandSpec = {
     'is overwritten (replace). <file> may be - for stdin.',
   positionals: ['url', 'file'],
   options: {
-    'on-conflict': { type: 'string', value: 'fail|skip|replace', description: 'what to do with rows the target already holds (default fail)' },
+    ...CONFLICT_OPTIONS,
     ...PROGRESS_OPTIONS,
   },
   examples: ['dal import postgres://app@db/app backup.jsonl', 'dal export sqlite:./app.db | dal import mysql://root@127.0.0.1/app - --on-conflict skip'],
@@ -61,7 +59,7 @@ async function openInput(path: string): Promise<NodeJS.ReadableStream & { destro
 }
 
 /** Rows, history and skipped rows per entity, on stdout. */
-export function printImportResult(output: Output, result: ImportResult): void {
+function printImportResult(output: Output, result: ImportResult): void {
   const rows = Object.entries(result.entities).map(([entity, r]) => [entity, count(r.rows), count(r.history), count(r.skipped)]);
   for (const line of table(['entity', 'rows', 'history', 'skipped'], rows)) output.line(line);
   output.note(`imported ${count(result.lines)} lines`);
