@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { EntityError, type Connection, type Database } from '@dal/core';
 import { contextOf, entitySqlOf } from './entities.js';
-import { exportEntities, type ExportOptions, type TransferProgress } from './export-entities.js';
-import { importEntities, type ImportOptions, type ImportResult } from './import-entities.js';
+import { DEFAULT_BATCH_SIZE, exportRecords, type ExportOptions, type TransferProgress } from './export-entities.js';
+import { importItems, type ImportOptions, type ImportResult } from './import-entities.js';
 import { listEntities } from './transfer-format.js';
 import { systemDate } from './serializers.js';
 
@@ -59,6 +59,31 @@ export async function entityChecksums(conn: Connection, options: { entities?: re
   return out;
 }
 
+/**
+ * Pull up to `limit` items of `source` ahead of the consumer, so that reading the source overlaps
+ * with the consumer's waits on its server (the import's statements). Memory holds `limit` items.
+ */
+async function* readAhead<T>(source: AsyncIterable<T>, limit: number): AsyncGenerator<T, void, undefined> {
+  const iterator = source[Symbol.asyncIterator]();
+  const pending: Promise<IteratorResult<T>>[] = [];
+  try {
+    for (;;) {
+      while (pending.length < limit) {
+        // An async generator runs queued next() calls one after another; a failure ends it and is
+        // seen (and thrown) when its turn comes: the handler only keeps it from counting as unhandled.
+        const next = iterator.next();
+        next.catch(() => undefined);
+        pending.push(next);
+      }
+      const next = await (pending.shift() as Promise<IteratorResult<T>>);
+      if (next.done === true) return;
+      yield next.value;
+    }
+  } finally {
+    await iterator.return?.();
+  }
+}
+
 /** Options of `copyEntities`: those of the export and of the import. */
 export interface CopyOptions extends Omit<ExportOptions, 'onProgress'>, Omit<ImportOptions, 'onProgress'> {
   /** Called with the export's progress as rows are written, then with the verification's. */
@@ -100,7 +125,8 @@ export async function copyEntities(from: Database, to: Database, options: CopyOp
   return from.withConnection((source) =>
     to.withConnection(async (target) => {
       // The import reports progress: rows written, out of the totals the export's metadata line carries.
-      const imported = await importEntities(target, exportEntities(source, rest), { ...rest, ...(onProgress === undefined ? {} : { onProgress }) });
+      const records = readAhead(exportRecords(source, rest), 2 * (rest.batchSize ?? DEFAULT_BATCH_SIZE));
+      const imported = await importItems(target, records, { ...rest, ...(onProgress === undefined ? {} : { onProgress }) });
       if (!verify) return { ...imported, verification: [], ok: true };
       const names = Object.keys(imported.entities);
       const check = { entities: names, includeHistory: rest.includeHistory !== false, ...(rest.signal === undefined ? {} : { signal: rest.signal }) };

@@ -12,6 +12,7 @@ import {
   tableLayout,
   type ExportMetadata,
   type ExportedEntity,
+  type ExportedRow,
 } from './transfer-format.js';
 
 /** Where a long transfer is; reported after each batch. */
@@ -39,7 +40,8 @@ export interface ExportOptions {
   onProgress?: (progress: TransferProgress) => void;
 }
 
-const DEFAULT_BATCH_SIZE = 1_000;
+/** Rows read (export) or lines written (import) at a time, by default. */
+export const DEFAULT_BATCH_SIZE = 1_000;
 
 /** The `batchSize` option, checked. */
 export function checkBatchSize(batchSize: unknown): number {
@@ -99,6 +101,11 @@ async function describe(conn: Connection, names: readonly string[], includeHisto
  * @throws {AbortedError} when `signal` aborts.
  */
 export async function* exportEntities(conn: Connection, options: ExportOptions = {}): AsyncGenerator<string, void, undefined> {
+  for await (const record of exportRecords(conn, options)) yield JSON.stringify(record);
+}
+
+/** The export as objects, before JSON: what `exportEntities` writes, and what `copyEntities` hands to the import directly. */
+export async function* exportRecords(conn: Connection, options: ExportOptions = {}): AsyncGenerator<ExportMetadata | ExportedRow, void, undefined> {
   const batchSize = checkBatchSize(options.batchSize);
   const includeHistory = options.includeHistory ?? true;
   const { signal, onProgress } = options;
@@ -114,7 +121,7 @@ export async function* exportEntities(conn: Connection, options: ExportOptions =
     includeHistory,
     entities,
   };
-  yield JSON.stringify(metadata);
+  yield metadata;
   const rowsTotal = entities.reduce((sum, entity) => sum + entity.rows + entity.history, 0);
   let rowsDone = 0;
   for (const entity of entities) {
@@ -126,7 +133,7 @@ export async function* exportEntities(conn: Connection, options: ExportOptions =
       const order = history ? ` ORDER BY ${sql.q('id')}, ${sql.q('version')}` : ` ORDER BY ${sql.q('id')}`;
       let inBatch = 0;
       for await (const row of conn.stream<Record<string, unknown>>(selectColumns(sql, layout, entity.fields) + order, [], { batchSize, signal })) {
-        yield JSON.stringify({ type, entity: entity.name, row: portableRow(layout, row) });
+        yield { type, entity: entity.name, row: portableRow(layout, row) };
         rowsDone++;
         if (++inBatch === batchSize) {
           inBatch = 0;

@@ -1,4 +1,4 @@
-import { AbortedError, EntityError, type Connection } from '@dal/core';
+import { AbortedError, DalError, EntityError, type Connection } from '@dal/core';
 import { contextOf, entitySqlOf } from './entities.js';
 import type { EntityDialect } from './entity-dialect.js';
 import { checkBatchSize, type TransferProgress } from './export-entities.js';
@@ -70,8 +70,8 @@ interface Pending {
   readonly history: boolean;
   readonly id: string;
   readonly version: number;
-  /** The row in portable form, as JSON: compared with what the target holds. */
-  readonly canonical: string;
+  /** The row as the file has it: compared with what the target holds, when it holds the row. */
+  readonly values: Readonly<Record<string, unknown>>;
   readonly params: unknown[];
 }
 
@@ -158,13 +158,23 @@ function readRow(item: Record<string, unknown>, line: number, targets: ReadonlyM
   } catch (error) {
     throw new EntityError(`line ${line}: ${target.name} row ${JSON.stringify(id)}: ${(error as Error).message}`);
   }
-  return { line, target, history, id, version, canonical: JSON.stringify(portableRow(layout, values)), params };
+  return { line, target, history, id, version, values, params };
 }
 
 function chunks<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
+}
+
+/** Multi-row INSERTs of `items`, as many rows per statement as the backend's placeholder limit allows. */
+function* insertRows(layout: TableLayout, sql: EntityDialect, items: readonly Pending[]): Op<void> {
+  const { q } = sql;
+  const perStatement = Math.max(1, Math.min(MAX_ROWS_PER_INSERT, Math.floor(sql.maxParams / layout.columns.length)));
+  const tuple = `(${layout.columns.map(() => '?').join(', ')})`;
+  for (const group of chunks(items, perStatement)) {
+    yield* query(`INSERT INTO ${q(layout.table)} (${layout.columns.map(q).join(', ')}) VALUES ${group.map(() => tuple).join(', ')}`, group.flatMap((item) => item.params));
+  }
 }
 
 /** Write one table's lines of a batch: compare with what the target holds, then insert (or replace). */
@@ -181,6 +191,17 @@ function* writeTable(items: readonly Pending[], onConflict: 'fail' | 'skip' | 'r
     if (earlier !== undefined) throw new EntityError(`line ${item.line}: ${describeRow(item)} appears twice (also line ${earlier.line})`);
     seen.set(key, item);
   }
+  // The common case, a target without these rows, needs no look-up: insert, and only when a row
+  // is already there (an earlier run, or other data) compare row by row. The savepoint keeps the
+  // batch's transaction usable after the failed insert (PostgreSQL aborts it otherwise).
+  try {
+    yield* transaction(() => insertRows(layout, sql, items));
+    if (history) target.counts.history += items.length;
+    else target.counts.rows += items.length;
+    return;
+  } catch (error) {
+    if (!(DalError.isInstance(error) && error.code === 'DAL_UNIQUE_VIOLATION')) throw error;
+  }
   const held = new Map<string, string>();
   for (const ids of chunks([...new Set(items.map((item) => item.id))], IDS_PER_LOOKUP)) {
     const found = yield* query(`${selectColumns(sql, layout, target.entity.fields)} WHERE ${q('id')} IN (${ids.map(() => '?').join(', ')})`, ids);
@@ -194,7 +215,7 @@ function* writeTable(items: readonly Pending[], onConflict: 'fail' | 'skip' | 'r
   for (const item of items) {
     const stored = held.get(keyOf(history, item.id, item.version));
     if (stored === undefined) inserts.push(item);
-    else if (stored === item.canonical) target.counts.unchanged++;
+    else if (stored === JSON.stringify(portableRow(layout, item.values))) target.counts.unchanged++;
     else if (onConflict === 'skip') target.counts.skipped++;
     else if (onConflict === 'replace') replaced.push(item);
     else {
@@ -211,11 +232,7 @@ function* writeTable(items: readonly Pending[], onConflict: 'fail' | 'skip' | 'r
     }
   }
   const written = [...inserts, ...replaced];
-  const perStatement = Math.max(1, Math.min(MAX_ROWS_PER_INSERT, Math.floor(sql.maxParams / layout.columns.length)));
-  const tuple = `(${layout.columns.map(() => '?').join(', ')})`;
-  for (const group of chunks(written, perStatement)) {
-    yield* query(`INSERT INTO ${q(layout.table)} (${layout.columns.map(q).join(', ')}) VALUES ${group.map(() => tuple).join(', ')}`, group.flatMap((item) => item.params));
-  }
+  yield* insertRows(layout, sql, written);
   if (history) target.counts.history += written.length;
   else target.counts.rows += written.length;
 }
@@ -259,7 +276,15 @@ function parseLine(text: string, line: number): unknown {
  *   nothing after it is written.
  * @throws {AbortedError} when `signal` aborts.
  */
-export async function importEntities(conn: Connection, lines: AsyncIterable<string> | Iterable<string>, options: ImportOptions = {}): Promise<ImportResult> {
+export function importEntities(conn: Connection, lines: AsyncIterable<string> | Iterable<string>, options: ImportOptions = {}): Promise<ImportResult> {
+  return importItems(conn, lines, options);
+}
+
+/**
+ * The import of `importEntities`, over lines of JSON or the objects they hold (`copyEntities`
+ * passes `exportRecords`' objects, skipping the JSON in between). Line numbers count both.
+ */
+export async function importItems(conn: Connection, lines: AsyncIterable<unknown> | Iterable<unknown>, options: ImportOptions = {}): Promise<ImportResult> {
   const onConflict = options.onConflict ?? 'fail';
   if (!CONFLICT_MODES.has(onConflict)) throw new EntityError(`onConflict must be 'fail', 'skip' or 'replace', got ${JSON.stringify(onConflict)}`);
   const batchSize = checkBatchSize(options.batchSize);
@@ -285,10 +310,13 @@ export async function importEntities(conn: Connection, lines: AsyncIterable<stri
 
   for await (const raw of lines) {
     lineNumber++;
-    const text = String(raw).trim();
-    if (text === '') continue;
+    let item = raw;
+    if (typeof raw === 'string') {
+      const text = raw.trim();
+      if (text === '') continue;
+      item = parseLine(text, lineNumber);
+    }
     result.lines++;
-    const item = parseLine(text, lineNumber);
     if (!sawMetadata) {
       const metadata = readMetadata(item, lineNumber);
       sawMetadata = true;

@@ -98,7 +98,11 @@ export function selectColumns(sql: EntityDialect, layout: TableLayout, fields: R
   return `SELECT ${list.join(', ')} FROM ${q(layout.table)}`;
 }
 
+/** What `Date.prototype.toISOString` writes (a timestamp already in portable form). */
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
 function isoOf(value: unknown): unknown {
+  if (typeof value === 'string' && ISO_UTC.test(value)) return value;
   const date = systemDate(value);
   return date instanceof Date ? date.toISOString() : String(value);
 }
@@ -141,6 +145,19 @@ export function portableRow(layout: TableLayout, row: Readonly<Record<string, un
   return out;
 }
 
+const isoTimestamps = new WeakMap<EntityDialect, boolean>();
+
+/** The backend binds system timestamps as ISO text (`sql.timestamp` is `toISOString`). */
+function takesIsoText(sql: EntityDialect): boolean {
+  let known = isoTimestamps.get(sql);
+  if (known === undefined) {
+    const sample = new Date(0);
+    known = sql.timestamp(sample) === sample.toISOString();
+    isoTimestamps.set(sql, known);
+  }
+  return known;
+}
+
 /**
  * A portable value as a statement parameter for `sql`'s backend: timestamps as the entity
  * framework binds them, dates as Date, 64-bit integers as bigint.
@@ -151,6 +168,8 @@ export function bindValue(sql: EntityDialect, column: string, kind: ColumnKind, 
   switch (kind) {
     case 'timestamp':
     case 'date': {
+      // Already in the form the backend stores (PostgreSQL, SQLite): no need to parse it.
+      if (kind === 'timestamp' && typeof value === 'string' && ISO_UTC.test(value) && takesIsoText(sql)) return value;
       const date = typeof value === 'string' || typeof value === 'number' ? new Date(value) : undefined;
       if (date === undefined || Number.isNaN(date.getTime())) throw new Error(`"${column}" holds ${JSON.stringify(value)}, not a timestamp`);
       return kind === 'date' ? date : sql.timestamp(date);

@@ -12,6 +12,8 @@ import {
   importEntities,
   restoreEntitiesAsOf,
 } from '../src/index.js';
+import { entitySqlOf } from '../src/entities.js';
+import { listEntities } from '../src/transfer-format.js';
 import { entityFixture, expectEntityError, sqliteTarget, type EntityTarget } from './helpers.js';
 
 async function collect(lines: AsyncIterable<string>): Promise<string[]> {
@@ -74,6 +76,14 @@ export function describeTransferScenarios(target: EntityTarget): void {
       expect(metadata.format).toBe(ENTITY_EXPORT_FORMAT);
       expect(metadata.entities[0]).toMatchObject({ name, rows: 11, history: 12 + 1 + 1 + 1 + 2 + 1 });
       expect(metadata.entities[0]?.fields).toMatchObject({ title: { type: 'string' }, big: { type: 'bigint' }, mixed: { type: 'mixed' }, nothing: { type: 'null' }, tags: { type: 'json' } });
+
+      const withoutHistory = await collect(exportEntities(conn, { entities: [name], includeHistory: false }));
+      expect(withoutHistory).toHaveLength(1 + 11);
+      expect(withoutHistory.slice(1)).toEqual(first.slice(1, 12));
+      // Without `entities`: every entity of the database, found by its three tables.
+      const listed = await listEntities(conn, entitySqlOf(conn));
+      expect(listed).toContain(name);
+      expect(listed.some((table) => table.endsWith('_history') || table.endsWith('_meta'))).toBe(false);
 
       await dropEntity(conn, name);
       const result = await importEntities(conn, first);
