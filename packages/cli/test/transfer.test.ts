@@ -10,7 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, createServerDatabase, dal, seedEntities, tempDir, uniqueName, verificationRows, type ServerDatabase } from './helpers.js';
 
 const ENTITY = 'cli_people';
-const COUNT = 3_000;
+const COUNT = 1_000;
+// seedEntities gives every entity one history version, and every tenth a second.
+const HISTORY = COUNT + COUNT / 10;
+const fmt = (n: number): string => n.toLocaleString('en-US');
 
 /** The data lines of an export, sorted: backends list ids in different orders. */
 function dataLines(text: string): string[] {
@@ -36,21 +39,22 @@ describe('dal export / import / copy', () => {
     const exported = await dal(['export', source, '-o', file]);
     expect(exported.stdout).toBe('');
     expect(exported.code).toBe(0);
-    expect(exported.stderr).toMatch(new RegExp(`^exported ${(1 + COUNT + COUNT * 1.1).toLocaleString('en-US')} lines to ${file.replace(/[.]/g, '\\.')}$`, 'm'));
+    expect(exported.stderr).toMatch(new RegExp(`^exported ${fmt(1 + COUNT + HISTORY)} lines to ${file.replace(/[.]/g, '\\.')}$`, 'm'));
     expect(existsSync(`${file}.partial`)).toBe(false);
     const text = readFileSync(file, 'utf8');
     expect(JSON.parse(text.split('\n')[0]!)).toMatchObject({ format: 1 });
 
     const imported = await dal(['import', pg.url, file]);
     expect(imported.code).toBe(0);
-    expect(imported.stdout).toMatch(new RegExp(`^${ENTITY}\\s+3,000\\s+3,300\\s+0$`, 'm'));
+    expect(imported.stdout).toMatch(new RegExp(`^${ENTITY}\\s+${fmt(COUNT)}\\s+${fmt(HISTORY)}\\s+0\\s+0$`, 'm'));
 
     // Importing the same file again finishes without duplicates (what a rerun after a failure does).
     const rerun = await dal(['import', pg.url, file]);
     expect(rerun.code).toBe(0);
+    expect(rerun.stdout).toMatch(new RegExp(`^${ENTITY}\\s+0\\s+0\\s+0\\s+${fmt(COUNT + HISTORY)}$`, 'm'));
     const status = await dal(['status', pg.url]);
-    expect(status.stdout).toMatch(new RegExp(`^${ENTITY}\\s+${ENTITY}\\s+3,000$`, 'm'));
-    expect(status.stdout).toMatch(new RegExp(`^${ENTITY}\\s+${ENTITY}_history\\s+3,300$`, 'm'));
+    expect(status.stdout).toMatch(new RegExp(`^${ENTITY}\\s+${ENTITY}\\s+${fmt(COUNT)}$`, 'm'));
+    expect(status.stdout).toMatch(new RegExp(`^${ENTITY}\\s+${ENTITY}_history\\s+${fmt(HISTORY)}$`, 'm'));
 
     const back = await dal(['export', pg.url, '--quiet']);
     expect(back.code).toBe(0);
@@ -64,7 +68,7 @@ describe('dal export / import / copy', () => {
     const target = `sqlite:${join(dir.path, 'from-stdin.db')}`;
     const imported = await dal(['import', target, '-'], { stdin: stdout });
     expect(imported.code).toBe(0);
-    expect(imported.stdout).toMatch(new RegExp(`^${ENTITY}\\s+3,000\\s+0\\s+0$`, 'm'));
+    expect(imported.stdout).toMatch(new RegExp(`^${ENTITY}\\s+${fmt(COUNT)}\\s+0\\s+0\\s+0$`, 'm'));
   });
 
   it('without a terminal, progress is a line every --progress-every seconds and a summary per phase', async () => {
@@ -72,7 +76,7 @@ describe('dal export / import / copy', () => {
     expect(code).toBe(0);
     const lines = stderr.trim().split('\n');
     expect(lines.some((line) => /^progress export cli_people: [\d,]+\/[\d,]+ rows \(\d+%\), [\d,]+ rows\/s/.test(line))).toBe(true);
-    expect(lines).toContainEqual(expect.stringMatching(/^done export cli_people: 6,300 rows in [\d.]+s$/));
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^done export cli_people: ${fmt(COUNT + HISTORY)} rows in [\\d.]+s$`)));
     // No terminal control characters in a log.
     expect(stderr).not.toMatch(/[\r\u001b]/);
   });
@@ -84,8 +88,9 @@ describe('dal export / import / copy', () => {
     const run = spawnSync('script', ['-qec', `${process.execPath} ${BIN} export ${source} -o ${target}`, '/dev/null'], { encoding: 'utf8', timeout: 60_000 });
     expect(run.status).toBe(0);
     const screen = run.stdout;
-    expect(screen).toMatch(/\r\u001b\[K\[[#-]{24}\] export cli_people: [\d,]+\/6,300 rows \(\d+%\)/);
-    expect(screen).toMatch(/\r\u001b\[K\[#{24}\] export cli_people: 6,300\/6,300 rows \(100%\), [\d,]+ rows\/s\r?\n/);
+    const total = fmt(COUNT + HISTORY);
+    expect(screen).toMatch(new RegExp(`\r\u001b\\[K\\[[#-]{24}\\] export cli_people: [\\d,]+/${total} rows \\(\\d+%\\)`));
+    expect(screen).toMatch(new RegExp(`\r\u001b\\[K\\[#{24}\\] export cli_people: ${total}/${total} rows \\(100%\\), [\\d,]+ rows/s\r?\n`));
     expect(screen).not.toMatch(/^progress /m);
     expect(existsSync(target)).toBe(true);
   });

@@ -58,9 +58,9 @@ async function openInput(path: string): Promise<NodeJS.ReadableStream & { destro
   }
 }
 
-/** Rows, history and skipped rows per entity, on stdout. */
+/** Per entity: rows and history rows written, skipped (conflicts kept) and unchanged (already there), on stdout. */
 function printImportResult(output: Output, result: ImportResult): void {
-  const rows = Object.entries(result.entities).map(([entity, r]) => [entity, count(r.rows), count(r.history), count(r.skipped)]);
-  for (const line of table(['entity', 'rows', 'history', 'skipped'], rows)) output.line(line);
+  const rows = Object.entries(result.entities).map(([entity, r]) => [entity, count(r.rows), count(r.history), count(r.skipped), count(r.unchanged)]);
+  for (const line of table(['entity', 'rows', 'history', 'skipped', 'unchanged'], rows)) output.line(line);
   output.note(`imported ${count(result.lines)} lines`);
 }
