@@ -30,7 +30,7 @@ interface Segment {
   rowsTotal: number | undefined;
 }
 
-/** Shows `TransferProgress` events; `finish()` closes the last segment. */
+/** Shows `TransferProgress` events; `finish()` closes the last segment, `abandon()` drops it after a failure. */
 export class Progress {
   readonly #output: Output;
   readonly #options: ProgressOptions;
@@ -80,6 +80,14 @@ export class Progress {
     } else {
       this.#output.note(`done ${segment.label}: ${count(segment.rowsDone)} rows in ${duration((now - segment.startedAt) / 1000)}`);
     }
+  }
+
+  /** End after a failure: the bar's line is ended, and no summary claims the segment was done. */
+  abandon(): void {
+    this.#segment = undefined;
+    if (!this.#barDrawn) return;
+    this.#output.noteRaw('\n');
+    this.#barDrawn = false;
   }
 
   #drawBar(segment: Segment, now: number): void {

@@ -61,4 +61,19 @@ describe('progress', () => {
       ].join('\n'),
     );
   });
+
+  it('after a failure, abandon() ends the bar line and prints no summary', () => {
+    for (const tty of [true, false]) {
+      const err = capture(tty);
+      let now = 0;
+      const progress = new Progress(new Output(capture(false).stream, err.stream), { tty, everyMs: 3_000, now: () => now });
+      progress.update({ phase: 'import', entity: 'users', rowsDone: 0, rowsTotal: 1_000 });
+      now = 500;
+      progress.update({ phase: 'import', entity: 'users', rowsDone: 200, rowsTotal: 1_000 });
+      const before = err.text();
+      progress.abandon();
+      progress.abandon();
+      expect(err.text()).toBe(tty ? `${before}\n` : '');
+    }
+  });
 });

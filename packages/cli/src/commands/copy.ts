@@ -33,8 +33,9 @@ export const copyCommand: CommandSpec = {
         signal: context.signal,
         ...(progress === undefined ? {} : { onProgress: progress.update }),
       });
-    } finally {
       progress?.finish();
+    } finally {
+      progress?.abandon();
     }
     const rows = result.verification.map((v) => [v.entity, v.table, count(v.sourceRows), count(v.targetRows), v.sourceChecksum, v.targetChecksum, v.ok ? 'ok' : 'DIFFERS']);
     for (const line of table(['entity', 'table', 'source rows', 'target rows', 'source checksum', 'target checksum', 'result'], rows)) context.output.line(line);

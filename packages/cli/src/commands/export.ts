@@ -47,8 +47,9 @@ export const exportCommand: CommandSpec = {
       })();
       if (target === undefined) await writeToStream(counted, context.output.stdout);
       else await writeFileAtomically(target, counted);
-    } finally {
       progress?.finish();
+    } finally {
+      progress?.abandon();
       await conn.release();
     }
     context.output.note(`exported ${count(lines)} lines${target === undefined ? '' : ` to ${target}`}`);

@@ -37,8 +37,9 @@ export const importCommand: CommandSpec = {
         signal: context.signal,
         ...(progress === undefined ? {} : { onProgress: progress.update }),
       });
-    } finally {
       progress?.finish();
+    } finally {
+      progress?.abandon();
       input.destroy();
       await conn.release();
     }
