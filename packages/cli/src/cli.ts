@@ -112,7 +112,9 @@ function cliLogger(output: Output): Logger {
   const warn = (_data: Record<string, unknown>, message: string): void => {
     if (shown.has(message)) return;
     shown.add(message);
-    output.note(`warning: ${oneLine(message)} (repeats not shown)`);
+    // On a terminal, over the progress bar's line (the next update draws the bar again below).
+    const clearBar = output.stderr.isTTY === true ? '\r\u001b[K' : '';
+    output.note(`${clearBar}warning: ${oneLine(message)} (repeats not shown)`);
   };
   return { warn, error: warn };
 }

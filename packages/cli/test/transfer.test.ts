@@ -95,6 +95,13 @@ describe('dal export / import / copy', () => {
     expect(existsSync(target)).toBe(true);
   });
 
+  it('a database without entities (a mistyped SQLite path) exports the metadata line and says so', async () => {
+    const { code, stdout, stderr } = await dal(['export', `sqlite:${join(dir.path, 'typo.db')}`]);
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({ type: 'metadata', entities: [] });
+    expect(stderr).toBe('exported 1 lines (no entities found: is it the right database?)\n');
+  });
+
   it('an unknown entity fails the export and leaves no file behind', async () => {
     const target = join(dir.path, 'none.jsonl');
     const { code, stderr } = await dal(['export', source, '-o', target, '--entities', 'cli_nobody']);

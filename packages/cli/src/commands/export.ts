@@ -52,7 +52,9 @@ export const exportCommand: CommandSpec = {
       progress?.abandon();
       await conn.release();
     }
-    context.output.note(`exported ${count(lines)} lines${target === undefined ? '' : ` to ${target}`}`);
+    // Only the metadata line: most often a mistyped URL (SQLite creates a missing file as empty).
+    const nothing = lines <= 1 ? ' (no entities found: is it the right database?)' : '';
+    context.output.note(`exported ${count(lines)} lines${target === undefined ? '' : ` to ${target}`}${nothing}`);
     return 0;
   },
 };
