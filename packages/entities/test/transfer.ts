@@ -85,6 +85,16 @@ export function describeTransferScenarios(target: EntityTarget): void {
       expect(listed).toContain(name);
       expect(listed.some((table) => table.endsWith('_history') || table.endsWith('_meta'))).toBe(false);
 
+      // Leaving early or aborting stops the read and leaves the connection usable.
+      let taken = 0;
+      for await (const _line of exportEntities(conn, { entities: [name], batchSize: 2 })) if (++taken === 3) break;
+      const controller = new AbortController();
+      const aborting = (async () => {
+        for await (const _line of exportEntities(conn, { entities: [name], batchSize: 2, signal: controller.signal })) controller.abort();
+      })();
+      await expect(aborting).rejects.toBeInstanceOf(AbortedError);
+      expect(await countRows(conn, name)).toBe(11);
+
       await dropEntity(conn, name);
       const result = await importEntities(conn, first);
       expect(result.entities[name]).toEqual({ rows: 11, history: 18, skipped: 0, unchanged: 0 });
