@@ -54,6 +54,12 @@ describe('DatabaseConfig', () => {
     expect(off.with({ alias: 'other' }).pipelining).toBe(false);
   });
 
+  it('pipelining is off behind a pooler, and asking for both is a ConfigError', () => {
+    expect(new DatabaseConfig({ database: 'app', pooler: 'pgbouncer-transaction' }).pipelining).toBe(false);
+    expect(DatabaseConfig.fromUrl('postgres://u@h/db?pooler=pgbouncer-transaction').pipelining).toBe(false);
+    expect(() => new DatabaseConfig({ database: 'app', pooler: 'pgbouncer-transaction', pipelining: true })).toThrow(ConfigError);
+  });
+
   it.each(['ftp://x/y', 'nonsense', 'postgres://[bad', 'postgres://u@h/db?poolMax=lots', 'postgres://u@h/db?pipelining=off'])('rejects the URL %s with ConfigError', (url) => {
     expect(() => DatabaseConfig.fromUrl(url)).toThrow(ConfigError);
   });
