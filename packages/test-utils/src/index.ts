@@ -27,3 +27,5 @@ export {
 export type { PasswordLogin, TestCertificates, TlsServerOptions, TlsTestServer } from './tls-servers.js';
 export { TEST_SERVERS, chooseTestServers, describeChoices, detectContainerRuntime, startTestServers } from './containers.js';
 export type { ChooseOptions, StartedTestServers, TestServerChoice, TestServerKind, TestServerSpec } from './containers.js';
+export { startMariadbReplicaCluster, startPostgresReplicaCluster } from './replica-clusters.js';
+export type { ReplicaCluster, ReplicaNodeAddress } from './replica-clusters.js';
