@@ -130,9 +130,27 @@ export class ReplicaHandle {
 
   async #lend(set: ReplicaSet, node: ReplicaNode, signal: AbortSignal | undefined): Promise<Chosen> {
     const runtime = node.runtime!;
-    const conn = new Connection(runtime, await runtime.acquire(signal));
+    if (node === set.writerNode) {
+      const lease = await runtime.acquire(signal);
+      node.reads++;
+      return { conn: new Connection(runtime, lease), node, set };
+    }
+    let lease: Lease;
+    // Waiting for a replica's breaker to close would stall a read the primary can serve now.
+    const breakerOpened = new AbortController();
+    const off = runtime.breaker?.on('open', () => breakerOpened.abort(runtime.gate.unavailableError(0)));
+    try {
+      lease = await runtime.acquire(signal === undefined ? breakerOpened.signal : AbortSignal.any([signal, breakerOpened.signal]));
+    } catch (error) {
+      if (signal?.aborted === true) throw error;
+      // A replica that cannot give a connection is ejected (so the next choice skips it) and the read goes elsewhere.
+      set.eject(node);
+      return this.#choose(signal, node);
+    } finally {
+      off?.();
+    }
     node.reads++;
-    return { conn, node, set };
+    return { conn: new Connection(runtime, lease), node, set };
   }
 
   /**

@@ -140,6 +140,8 @@ export class ReplicaSet {
         node.role === 'replica' &&
         node.runtime !== undefined &&
         !node.runtime.pool.closed &&
+        // Its breaker is open: it cannot be reached now, and a read would wait for the probe.
+        node.runtime.breaker?.state !== 'open' &&
         (maxLagMs === undefined || (node.lagMs !== undefined && node.lagMs <= maxLagMs)) &&
         (maxLagBytes === undefined || node.lagBytes === undefined || node.lagBytes <= maxLagBytes),
     );

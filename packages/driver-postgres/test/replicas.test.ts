@@ -1,0 +1,75 @@
+import { PoolManager, type DatabaseConfigOptions } from '@dal/core';
+import { describeReplicaConformance, useReplicaCluster } from '@dal/conformance';
+import { startPostgresReplicaCluster } from '@dal/test-utils';
+import { describe, expect, it } from 'vitest';
+import { PostgresDatabase } from '../src/index.js';
+import { waitFor } from './helpers.js';
+
+// A primary and a streaming replica of their own, on spare ports; the shared server is not touched.
+const { cluster, config } = useReplicaCluster(startPostgresReplicaCluster, 'pg_replicas');
+const replicatedDatabase = (overrides: Partial<DatabaseConfigOptions> = {}) => new PostgresDatabase(config(overrides));
+
+describeReplicaConformance({
+  name: 'postgres',
+  createDatabase: replicatedDatabase,
+  cluster,
+  serverPort: 'inet_server_port()',
+  types: { int: 'INTEGER' },
+});
+
+const portOf = (row: Record<string, unknown> | undefined) => Number(row?.['port']);
+
+describe('postgres read replicas: hot standby specifics', () => {
+  it('a read the standby cancels to apply WAL (recovery conflict, 40001) runs again on the primary', async () => {
+    const db = replicatedDatabase({ replicaRecheckMs: 200 });
+    await cluster().admin('replica', 'ALTER SYSTEM SET max_standby_streaming_delay = 0');
+    await cluster().admin('replica', 'SELECT pg_reload_conf()');
+    try {
+      await db.execute('CREATE TABLE conflict_t (x int)');
+      await cluster().waitForCatchUp();
+      const conflictsBefore = Number((await cluster().admin('replica', "SELECT confl_lock FROM pg_stat_database_conflicts WHERE datname = 'test'"))[0]?.[0]);
+      // Holds a lock on conflict_t on the standby for 1.5 s...
+      const read = db.replica().executeFirst('SELECT /* dal_conflict */ inet_server_port() AS port, (SELECT count(*) FROM conflict_t) AS n, pg_sleep(1.5) AS slept');
+      expect(await waitFor(async () => (await cluster().admin('replica', "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%dal_conflict%' AND pid <> pg_backend_pid()"))[0]?.[0] === '1', 5_000)).toBe(true);
+      // ...which replaying this exclusive lock may not wait for (max_standby_streaming_delay = 0).
+      await cluster().admin('primary', 'TRUNCATE conflict_t');
+      const row = await read;
+      expect(portOf(row)).toBe(cluster().primary.port);
+      const conflictsAfter = Number((await cluster().admin('replica', "SELECT confl_lock FROM pg_stat_database_conflicts WHERE datname = 'test'"))[0]?.[0]);
+      expect(conflictsAfter).toBe(conflictsBefore + 1);
+    } finally {
+      await cluster().admin('replica', 'ALTER SYSTEM RESET max_standby_streaming_delay');
+      await cluster().admin('replica', 'SELECT pg_reload_conf()');
+      await db.execute('DROP TABLE IF EXISTS conflict_t').catch(() => undefined);
+      await db.close();
+    }
+  }, 30_000);
+
+  // Last: it turns the replica into the primary for good.
+  it('after the primary fails and the replica is promoted, writes go to the new primary within the recheck interval', async () => {
+    const db = replicatedDatabase({ replicaRecheckMs: 200, circuitBreaker: { recoveryTimeoutMs: 200 } });
+    try {
+      expect(portOf(await db.executeFirst('SELECT inet_server_port() AS port'))).toBe(cluster().primary.port);
+      await cluster().stopNode('primary');
+      await cluster().promoteReplica();
+      const started = Date.now();
+      const writerPort = () => PoolManager.getPoolStatus(db.config.hash())?.nodes?.find((n) => n.writer)?.port;
+      expect(await waitFor(() => writerPort() === cluster().replica.port, 10_000)).toBe(true);
+      // Within a few recheck intervals (a statement already waiting on the old primary waits out its own timeout).
+      expect(Date.now() - started).toBeLessThan(3_000);
+      const row = await db.executeFirst('SELECT inet_server_port() AS port, pg_is_in_recovery() AS standby');
+      expect([portOf(row), row?.['standby']]).toEqual([cluster().replica.port, false]);
+      await db.execute('CREATE TABLE promoted_t (x int)');
+      await db.execute('INSERT INTO promoted_t VALUES (1)');
+      const nodes = PoolManager.getPoolStatus(db.config.hash())?.nodes ?? [];
+      expect(nodes.map((n) => [n.port, n.writer])).toEqual([
+        [cluster().primary.port, false],
+        [cluster().replica.port, true],
+      ]);
+      // No replica is left: reads fall back to the (new) primary.
+      expect(portOf(await db.replica().executeFirst('SELECT inet_server_port() AS port'))).toBe(cluster().replica.port);
+    } finally {
+      await db.close();
+    }
+  }, 40_000);
+});
