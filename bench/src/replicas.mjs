@@ -35,8 +35,16 @@ const BACKENDS = {
 const READ = `SELECT count(*) AS [n], avg([score]) AS [s] FROM [${TABLE}] WHERE [id] BETWEEN ? AND ?`;
 const WRITE = `UPDATE [${TABLE}] SET [score] = [score] + 1 WHERE [id] = ?`;
 
-/** Run the mix for `ms` with `concurrency` callers; reads through `read`. */
+/**
+ * Run the mix for `ms` with `concurrency` callers; reads through `read`.
+ * @param {import('@dal/core').Database} db
+ * @param {(id: number) => Promise<unknown>} read
+ * @param {number} ms
+ * @param {number} concurrency
+ * @param {number} readShare
+ */
 async function mix(db, read, ms, concurrency, readShare) {
+  /** @type {{ read: number[]; write: number[] }} */
   const latencies = { read: [], write: [] };
   const deadline = performance.now() + ms;
   const caller = async () => {
@@ -53,9 +61,15 @@ async function mix(db, read, ms, concurrency, readShare) {
   return latencies;
 }
 
-/** Insert a row and read it back at once from a replica, `probes` times: how many reads missed it. */
+/**
+ * Insert a row and read it back at once from a replica, `probes` times: how many reads missed it.
+ * @param {import('@dal/core').Database} db
+ * @param {number} probes
+ * @param {boolean} withToken
+ */
 async function readYourWrites(db, probes, withToken) {
   let missed = 0;
+  /** @type {number[]} */
   const waits = [];
   for (let i = 0; i < probes; i++) {
     const id = ROWS + 1 + i + (withToken ? probes : 0);
@@ -84,6 +98,7 @@ for (const backend of args.backend ?? Object.keys(BACKENDS)) {
     const ms = Number(args.ms);
     const concurrency = Number(args.concurrency);
     const readShare = Number(args.reads);
+    /** @type {Record<string, (id: number) => Promise<unknown>>} */
     const runs = {
       'primary alone': (id) => db.executeFirst(READ, [id, id + 500]),
       'primary + replica (db.replica())': (id) => db.replica().executeFirst(READ, [id, id + 500]),

@@ -1,7 +1,8 @@
-import type { DalError } from '@dal/resilience';
+import { setTimeout as delay } from 'node:timers/promises';
+import { AbortedError, type DalError } from '@dal/resilience';
 import type { DatabaseConfig, HostAddress } from '../config/database-config.js';
 import type { ReplicationSql } from '../driver/driver.js';
-import { ConfigError, ConnectionError } from '../errors/errors.js';
+import { ConfigError, ConnectionError, PoolTimeoutError } from '../errors/errors.js';
 import type { PoolRuntime } from '../pool/pool-runtime.js';
 import type { Lease } from '../pool/pool.js';
 import { LagClock } from './lag-clock.js';
@@ -107,7 +108,8 @@ export class ReplicaSet {
     ];
     this.#writer = first;
     primary.watchReadOnlyWrites(() => void this.rediscover());
-    this.ready = this.#checkAll();
+    // The first replica read waits for the first check, but not for a replica that does not answer.
+    this.ready = Promise.race([this.#checkAll(), delay(CHECK_TIMEOUT_MS, undefined, { ref: false })]);
     this.#timer = setInterval(() => void this.#checkAll(), config.replicaRecheckMs);
     this.#timer.unref();
   }
@@ -230,8 +232,10 @@ export class ReplicaSet {
       node.role = replica === true || replica === 't' || Number(replica) === 1 ? 'replica' : 'primary';
       node.position = positionIn(row);
       node.healthy = true;
-    } catch {
-      node.healthy = false;
+    } catch (error) {
+      // Every connection busy (the check could not get one in time) says nothing about the server.
+      const busy = (error instanceof AbortedError || error instanceof PoolTimeoutError) && node.runtime !== undefined && node.runtime.pool.sizes().inUse > 0;
+      if (!busy) node.healthy = false;
     }
     if (this.#closed) return;
     this.#chooseWriter();
