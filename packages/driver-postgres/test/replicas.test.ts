@@ -45,6 +45,24 @@ describe('postgres read replicas: hot standby specifics', () => {
     }
   }, 30_000);
 
+  it('maxLagBytes keeps a standby that many WAL bytes behind out of reads', async () => {
+    const db = replicatedDatabase({ replicaRecheckMs: 100, maxLagBytes: 1 });
+    const readPort = async () => portOf(await db.replica().executeFirst('SELECT inet_server_port() AS port'));
+    try {
+      await db.execute('CREATE TABLE lag_bytes_t (x int)');
+      await cluster().waitForCatchUp();
+      expect(await waitFor(async () => (await readPort()) === cluster().replica.port, 5_000)).toBe(true);
+      await cluster().setReplayDelay(3_000);
+      await db.execute('INSERT INTO lag_bytes_t VALUES (1)');
+      expect(await waitFor(() => (PoolManager.getPoolStatus(db.config.hash())?.nodes?.[1]?.lagBytes ?? 0) > 1, 5_000)).toBe(true);
+      expect(await readPort()).toBe(cluster().primary.port);
+    } finally {
+      await cluster().setReplayDelay(0);
+      await db.execute('DROP TABLE IF EXISTS lag_bytes_t').catch(() => undefined);
+      await db.close();
+    }
+  }, 30_000);
+
   // Last: it turns the replica into the primary for good.
   it('after the primary fails and the replica is promoted, writes go to the new primary within the recheck interval', async () => {
     const db = replicatedDatabase({ replicaRecheckMs: 200, circuitBreaker: { recoveryTimeoutMs: 200 } });
