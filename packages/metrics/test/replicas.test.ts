@@ -3,15 +3,17 @@ import { PostgresDatabase } from '@dal/driver-postgres';
 import { startPostgresReplicaCluster, type ReplicaCluster } from '@dal/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prometheusText } from '../src/index.js';
-import { parseExposition, sampleOf } from './helpers.js';
+import { otelHarness, otelValue, parseExposition, sampleOf } from './helpers.js';
 
 // A PostgreSQL primary and streaming replica of their own: the per-node numbers of a replica set
 // in the Prometheus exposition are the ones PoolManager reports.
 let cluster: ReplicaCluster;
+const otel = otelHarness();
 beforeAll(async () => {
   cluster = await startPostgresReplicaCluster();
 }, 120_000);
 afterAll(async () => {
+  await otel.shutdown();
   await PoolManager.closeAll();
   await cluster?.stop();
 }, 60_000);
@@ -35,6 +37,11 @@ describe('metrics: read replica nodes', () => {
       expect(sampleOf(samples, 'dal_replica_lag_seconds', replica)).toBeCloseTo(nodes[1]!.lagMs! / 1000, 3);
       // The writer has no lag of its own: no sample rather than a made-up 0.
       expect(() => sampleOf(samples, 'dal_replica_lag_bytes', primary)).toThrow(/found 0/);
+      const points = await otel.collect();
+      const replicaPoint = { 'db.client.connection.pool.name': 'metrics_replicas', 'server.address': cluster.replica.host, 'dal.replica.role': 'replica' };
+      expect(otelValue(points, 'dal.client.replica.reads', replicaPoint)).toBe(3);
+      expect(otelValue(points, 'dal.client.replica.healthy', replicaPoint)).toBe(1);
+      expect(otelValue(points, 'dal.client.replica.lag_bytes', replicaPoint)).toBe(nodes[1]!.lagBytes);
     } finally {
       await db.close();
     }
