@@ -1,7 +1,7 @@
 import { DalError, sleep } from '@dal/resilience';
 import { Connection, runAndRelease, type ExecuteOptions, type QueryResult, type Row } from '../connection/connection.js';
 import type { ResultShape } from '../connection/statement.js';
-import { ConfigError, ConnectionError } from '../errors/errors.js';
+import { ConfigError, ConnectionError, PoolTimeoutError } from '../errors/errors.js';
 import type { PoolRuntime } from '../pool/pool-runtime.js';
 import type { Lease } from '../pool/pool.js';
 import { nativeRowOn } from './native-row.js';
@@ -143,8 +143,8 @@ export class ReplicaHandle {
       lease = await runtime.acquire(signal === undefined ? breakerOpened.signal : AbortSignal.any([signal, breakerOpened.signal]));
     } catch (error) {
       if (signal?.aborted === true) throw error;
-      // A replica that cannot give a connection is ejected (so the next choice skips it) and the read goes elsewhere.
-      set.eject(node);
+      // A replica that cannot be reached is ejected (the next choice skips it); a busy one is only passed over. The read goes elsewhere.
+      if (!(error instanceof PoolTimeoutError)) set.eject(node);
       return this.#choose(signal, node);
     } finally {
       off?.();
@@ -162,7 +162,9 @@ export class ReplicaHandle {
     const deadline = performance.now() + this.#maxWaitMs;
     let lease: Lease;
     try {
-      lease = await runtime.acquire(signal);
+      // Getting a connection counts against maxWaitMs too.
+      const waited = AbortSignal.timeout(Math.max(1, this.#maxWaitMs));
+      lease = await runtime.acquire(signal === undefined ? waited : AbortSignal.any([signal, waited]));
     } catch {
       return undefined;
     }
