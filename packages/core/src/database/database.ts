@@ -36,6 +36,13 @@ function writerOf(runtime: PoolRuntime): PoolRuntime {
   return runtime.replicas?.writer ?? runtime;
 }
 
+/** A connection of the pool writes go to (see `writerOf`). */
+function connectionOf(runtime: PoolRuntime, signal: AbortSignal | undefined): Promise<Connection> {
+  const replicas = runtime.replicas;
+  if (replicas !== undefined) return replicas.acquireWriter(signal).then(({ runtime: writer, lease }) => new Connection(writer, lease));
+  return runtime.acquire(signal).then((entry) => new Connection(runtime, entry));
+}
+
 function isLoader(source: Driver | DriverLoader): source is DriverLoader {
   return typeof (source as DriverLoader).load === 'function';
 }
@@ -92,14 +99,8 @@ export class Database {
    */
   connection(options: { signal?: AbortSignal } = {}): Promise<Connection> {
     const live = this.#runtime;
-    if (live !== undefined && !live.pool.closed) {
-      const runtime = writerOf(live);
-      return runtime.acquire(options.signal).then((entry) => new Connection(runtime, entry));
-    }
-    return this.#openRuntime().then((opened) => {
-      const runtime = writerOf(opened);
-      return runtime.acquire(options.signal).then((entry) => new Connection(runtime, entry));
-    });
+    if (live !== undefined && !live.pool.closed) return connectionOf(live, options.signal);
+    return this.#openRuntime().then((opened) => connectionOf(opened, options.signal));
   }
 
   /** Acquire a connection, run `fn`, and always release it. */

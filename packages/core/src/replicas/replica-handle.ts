@@ -4,6 +4,7 @@ import type { ResultShape } from '../connection/statement.js';
 import { ConfigError, ConnectionError, PoolTimeoutError } from '../errors/errors.js';
 import type { PoolRuntime } from '../pool/pool-runtime.js';
 import type { Lease } from '../pool/pool.js';
+import { timeoutSignal } from '../timeout-signal.js';
 import { nativeRowOn } from './native-row.js';
 import type { ReplicaNode, ReplicaSet } from './replica-set.js';
 
@@ -163,8 +164,8 @@ export class ReplicaHandle {
     let lease: Lease;
     try {
       // Getting a connection counts against maxWaitMs too.
-      const waited = AbortSignal.timeout(Math.max(1, this.#maxWaitMs));
-      lease = await runtime.acquire(signal === undefined ? waited : AbortSignal.any([signal, waited]));
+      const waited = timeoutSignal(Math.max(1, this.#maxWaitMs), () => new Error('maxWaitMs passed'), signal);
+      lease = await runtime.acquire(waited.signal).finally(() => waited.clear());
     } catch {
       return undefined;
     }

@@ -1,12 +1,21 @@
+import { setMaxListeners } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
-import { AbortedError, type DalError } from '@dal/resilience';
+import type { DalError } from '@dal/resilience';
 import type { DatabaseConfig, HostAddress } from '../config/database-config.js';
-import type { ReplicationSql } from '../driver/driver.js';
-import { ConfigError, ConnectionError, PoolTimeoutError } from '../errors/errors.js';
+import type { DriverConnection, ReplicationSql } from '../driver/driver.js';
+import { ConfigError, ConnectionError } from '../errors/errors.js';
+import { timeoutSignal } from '../timeout-signal.js';
 import type { PoolRuntime } from '../pool/pool-runtime.js';
 import type { Lease } from '../pool/pool.js';
 import { LagClock } from './lag-clock.js';
-import { nativeRow, nativeRowOn } from './native-row.js';
+import { nativeRowOn } from './native-row.js';
+
+/** Every caller waiting on the writer listens to its signal: more than the default 10 is normal, not a leak. */
+function unboundedController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(Number.POSITIVE_INFINITY, controller.signal);
+  return controller;
+}
 
 function positionIn(row: Record<string, unknown> | undefined): string | undefined {
   const value = row?.['position'];
@@ -54,8 +63,52 @@ export class ReplicaNode {
   lagTransactions: number | undefined;
   reads = 0;
   #checking: Promise<void> | undefined;
+  /**
+   * The connection checks run on, outside the pool: a pool whose connections are all taken (or
+   * stuck on a dead server) must not decide whether the server answers.
+   */
+  #monitor: DriverConnection | undefined;
+  #closed = false;
 
   constructor(readonly config: DatabaseConfig) {}
+
+  /**
+   * The first row of `sql` on the monitor connection (opened through the pool's gate, so through
+   * its breaker and host failover), all within `timeoutMs`.
+   * @throws why the server did not answer; the monitor connection is then dropped.
+   */
+  async readState(runtime: PoolRuntime, sql: string, timeoutMs: number): Promise<Record<string, unknown> | undefined> {
+    const deadline = timeoutSignal(timeoutMs, () => new ConnectionError(`${this.config.alias}: no answer to the replica check within ${timeoutMs} ms`));
+    const gaveUp = new Promise<never>((_, reject) => deadline.signal.addEventListener('abort', () => reject(deadline.signal.reason), { once: true }));
+    gaveUp.catch(() => undefined);
+    try {
+      if (this.#monitor === undefined || this.#monitor.broken) {
+        this.#monitor?.destroy();
+        this.#monitor = undefined;
+        const opened = await runtime.gate.open(deadline.signal);
+        if (this.#closed) {
+          opened.destroy();
+          throw new ConnectionError(`${this.config.alias}: the replica set was closed`);
+        }
+        this.#monitor = opened;
+      }
+      const result = await Promise.race([this.#monitor.execute<Record<string, unknown>>(sql, [], { rowMode: 'object', timeoutMs }), gaveUp]);
+      return result.rows[0];
+    } catch (error) {
+      this.#monitor?.destroy();
+      this.#monitor = undefined;
+      throw error;
+    } finally {
+      deadline.clear();
+    }
+  }
+
+  closeMonitor(): void {
+    this.#closed = true;
+    const monitor = this.#monitor;
+    this.#monitor = undefined;
+    if (monitor !== undefined) void monitor.close().catch(() => monitor.destroy());
+  }
 
   get address(): HostAddress & { port: number | undefined } {
     return { host: this.config.host, port: this.config.port };
@@ -85,6 +138,8 @@ export class ReplicaSet {
   readonly #pools: NodePools;
   readonly #lag = new LagClock();
   #writer: ReplicaNode;
+  /** Aborted when writes move to another node, so callers waiting on the old one's pool move too. */
+  #writerMoved = unboundedController();
   #timer: NodeJS.Timeout | undefined;
   #next = 0;
   #closed = false;
@@ -121,6 +176,22 @@ export class ReplicaSet {
 
   get writerNode(): ReplicaNode {
     return this.#writer;
+  }
+
+  /**
+   * A connection of the writer for a caller of the primary's API. A caller still waiting when
+   * writes move (the old primary is gone and a replica was promoted) waits on the new one instead.
+   */
+  async acquireWriter(signal: AbortSignal | undefined): Promise<{ runtime: PoolRuntime; lease: Lease }> {
+    for (;;) {
+      const runtime = this.writer;
+      const moved = this.#writerMoved.signal;
+      try {
+        return { runtime, lease: await runtime.acquire(signal === undefined ? moved : AbortSignal.any([signal, moved])) };
+      } catch (error) {
+        if (!moved.aborted || signal?.aborted === true) throw error;
+      }
+    }
   }
 
   /** Check every node now (a write was refused as read-only: the primary may have moved). */
@@ -208,6 +279,7 @@ export class ReplicaSet {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#timer);
+    for (const node of this.nodes) node.closeMonitor();
     await Promise.all(this.nodes.slice(1).map((node) => this.#pools.close(node.config).catch(() => undefined)));
   }
 
@@ -226,16 +298,13 @@ export class ReplicaSet {
       const { runtime } = node;
       // Its breaker is open: nobody may dial it now, and waiting for the probe would stall this check.
       if (runtime.gate.unavailableError(0) !== undefined) throw runtime.gate.unavailableError(0);
-      const signal = AbortSignal.timeout(Math.min(CHECK_TIMEOUT_MS, this.#config.replicaRecheckMs * 2));
-      const row = await nativeRow(runtime, this.replication.stateSql, CHECK_TIMEOUT_MS, signal);
+      const row = await node.readState(runtime, this.replication.stateSql, Math.min(CHECK_TIMEOUT_MS, this.#config.replicaRecheckMs * 2));
       const replica = row?.['replica'];
       node.role = replica === true || replica === 't' || Number(replica) === 1 ? 'replica' : 'primary';
       node.position = positionIn(row);
       node.healthy = true;
-    } catch (error) {
-      // Every connection busy (the check could not get one in time) says nothing about the server.
-      const busy = (error instanceof AbortedError || error instanceof PoolTimeoutError) && node.runtime !== undefined && node.runtime.pool.sizes().inUse > 0;
-      if (!busy) node.healthy = false;
+    } catch {
+      node.healthy = false;
     }
     if (this.#closed) return;
     this.#chooseWriter();
@@ -249,6 +318,9 @@ export class ReplicaSet {
     const promoted = this.nodes.find((node) => node !== current && node.healthy && node.role === 'primary' && node.runtime !== undefined);
     if (promoted === undefined) return;
     this.#writer = promoted;
+    const moved = this.#writerMoved;
+    this.#writerMoved = unboundedController();
+    moved.abort();
     promoted.runtime!.logger.warn?.({ alias: this.#config.alias, host: promoted.config.host, port: promoted.config.port }, '[dal] writes move to the new primary');
   }
 
