@@ -18,12 +18,15 @@ import { streamSuite } from './suites/stream.js';
 import { syncSuite } from './suites/sync.js';
 import { timeoutSuite } from './suites/timeout.js';
 import { tlsSuite } from './suites/tls.js';
+import { replicaSuite, useReplicaCluster } from './suites/replicas.js';
 import { transactionsSuite } from './suites/transactions.js';
 import { typesSuite } from './suites/types.js';
 import type { ConformanceTarget } from './target.js';
+import type { ReplicaTarget } from './suites/replicas.js';
 
 export type { ConformanceTarget, ConformanceTlsTarget, StatementRunner, TlsServerUnderTest } from './target.js';
-export { connectSuite, entryPointsSuite, errorsSuite, poolSuite, querySuite, resilienceSuite, streamSuite, syncSuite, timeoutSuite, tlsSuite, transactionsSuite, typesSuite };
+export type { ReplicaClusterUnderTest, ReplicaTarget } from './suites/replicas.js';
+export { replicaSuite, useReplicaCluster, connectSuite, entryPointsSuite, errorsSuite, poolSuite, querySuite, resilienceSuite, streamSuite, syncSuite, timeoutSuite, tlsSuite, transactionsSuite, typesSuite };
 
 /**
  * Every suite, in one `describe` named after the backend. A whole section is skipped when `skip`
@@ -62,4 +65,12 @@ export function describeTlsConformance(target: ConformanceTarget & { readonly tl
     connectSuite(target);
     tlsSuite(target);
   });
+}
+
+/**
+ * Read replicas on a real primary and replica (`target.cluster()`): routing asserted on the
+ * server, read-your-writes, lag limits, a stopped replica. The file starts and stops the cluster.
+ */
+export function describeReplicaConformance(target: ReplicaTarget): void {
+  describe(`@dal conformance with read replicas: ${target.name}`, () => replicaSuite(target));
 }

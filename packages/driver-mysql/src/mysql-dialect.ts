@@ -1,3 +1,4 @@
+import { mysqlReplication } from './mysql-replication.js';
 import { TransactionError, type Dialect, type IsolationLevel } from '@dal/core';
 import { mapMysqlError } from './map-error.js';
 import { classifyMysqlSchemaError, mysqlSchemaSql } from './mysql-schema-sql.js';
@@ -49,4 +50,5 @@ export const mysqlDialect: Dialect = Object.freeze({
     "SELECT @@max_connections AS max_connections, (SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND <> 'Daemon') AS current_connections",
   schemaSql: mysqlSchemaSql,
   classifySchemaError: classifyMysqlSchemaError,
+  replication: mysqlReplication,
 });

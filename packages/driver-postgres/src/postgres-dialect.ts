@@ -1,3 +1,4 @@
+import { postgresReplication } from './postgres-replication.js';
 import { TransactionError, type Dialect, type IsolationLevel } from '@dal/core';
 import { mapPostgresError } from './map-error.js';
 import { classifyPostgresSchemaError, postgresSchemaSql } from './postgres-schema-sql.js';
@@ -50,4 +51,5 @@ export const postgresDialect: Dialect = Object.freeze({
     "SELECT current_setting('max_connections')::int AS max_connections, (SELECT count(*)::int FROM pg_stat_activity WHERE backend_type = 'client backend') AS current_connections",
   schemaSql: postgresSchemaSql,
   classifySchemaError: classifyPostgresSchemaError,
+  replication: postgresReplication,
 });

@@ -59,6 +59,11 @@ export function registerOtelMetrics(meterProvider: MeterProvider, options: OtelM
   const queries = meter.createObservableCounter('dal.client.operation.count', { unit: '{operation}', description: 'Statements run.' });
   const errors = meter.createObservableCounter('dal.client.errors', { unit: '{error}', description: 'Failed statements and acquisitions by error.type category.' });
   const circuitState = meter.createObservableGauge('dal.client.circuit.state', { unit: '1', description: 'Circuit breaker state: 1 for the current state, 0 for the others.' });
+  const replicaHealthy = meter.createObservableGauge('dal.client.replica.healthy', { unit: '1', description: 'Per server of a replica set: 1 when it answered the last check.' });
+  const replicaLag = meter.createObservableGauge('dal.client.replica.lag', { unit: 's', description: 'How long ago the primary was first seen past what the replica replayed.' });
+  const replicaLagBytes = meter.createObservableGauge('dal.client.replica.lag_bytes', { unit: 'By', description: 'WAL bytes the replica is behind the primary (PostgreSQL).' });
+  const replicaLagTransactions = meter.createObservableGauge('dal.client.replica.lag_transactions', { unit: '{transaction}', description: 'Transactions the replica is behind the primary (MariaDB GTIDs).' });
+  const replicaReads = meter.createObservableCounter('dal.client.replica.reads', { unit: '{read}', description: 'Reads db.replica() sent to each server of a replica set.' });
   const waitTime = meter.createHistogram('db.client.connection.wait_time', { unit: 's', description: 'The time it took to obtain an open connection from the pool.', advice });
   const useTime = meter.createHistogram('db.client.connection.use_time', { unit: 's', description: 'The time between borrowing a connection and returning it to the pool.', advice });
   const shardRequests = meter.createObservableCounter('dal.shard.requests', { unit: '{operation}', description: 'Operations on a logical shard (dal.shard), with the database that holds it now.' });
@@ -82,6 +87,7 @@ export function registerOtelMetrics(meterProvider: MeterProvider, options: OtelM
   const observables: Observable[] = [
     count, max, idleMax, idleMin, pending, timeouts, acquisitions, utilisation, timeoutRate, scalingLevel, queries, errors, circuitState,
     shardRequests, shardErrors, shardDatabaseRequests, shardDatabaseErrors, shardMapVersion,
+    replicaHealthy, replicaLag, replicaLagBytes, replicaLagTransactions, replicaReads,
   ];
   const callback = (result: BatchObservableResult): void => {
     const pools = readPools();
@@ -110,6 +116,14 @@ export function registerOtelMetrics(meterProvider: MeterProvider, options: OtelM
         for (const state of ['closed', 'open', 'half-open'] as const) {
           result.observe(circuitState, Number(circuit.state === state), { ...attrs, 'dal.circuit.state': state });
         }
+      }
+      for (const node of p.status.nodes ?? []) {
+        const nodeAttrs = { ...attrs, 'server.address': node.host, ...(node.port === undefined ? {} : { 'server.port': node.port }), 'dal.replica.role': node.role };
+        result.observe(replicaHealthy, Number(node.healthy), nodeAttrs);
+        result.observe(replicaReads, node.reads, nodeAttrs);
+        if (node.lagMs !== undefined) result.observe(replicaLag, node.lagMs / 1000, nodeAttrs);
+        if (node.lagBytes !== undefined) result.observe(replicaLagBytes, node.lagBytes, nodeAttrs);
+        if (node.lagTransactions !== undefined) result.observe(replicaLagTransactions, node.lagTransactions, nodeAttrs);
       }
       const key = `\u0000${p.status.hash}\u0000`;
       replay(waitTime, `wait${key}`, metrics.waitTime, attrs);

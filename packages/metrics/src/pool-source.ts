@@ -1,4 +1,4 @@
-import { PoolManager, type PoolStatus } from '@dal/core';
+import { PoolManager, type PoolStatus, type ReplicaNodeStatus } from '@dal/core';
 
 /** One pool as the exporters see it: core's status plus the names both exporters label it with. */
 export interface PoolView {
@@ -56,4 +56,12 @@ export function readPools(): PoolView[] {
     cached = undefined;
   });
   return pools;
+}
+
+/**
+ * One row per server of a pool with read replicas (none without), labelled `node` (host:port)
+ * and `role`, with `value` picked from the node's status.
+ */
+export function replicaNodeRows(p: PoolView, value: (node: ReplicaNodeStatus) => number | undefined): Array<{ labels: Record<string, string>; value: number | undefined }> {
+  return (p.status.nodes ?? []).map((node) => ({ labels: { node: `${node.host}:${node.port ?? 'default'}`, role: node.role }, value: value(node) }));
 }

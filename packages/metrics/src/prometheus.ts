@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { HistogramSnapshot } from '@dal/core';
-import { readPools, scalingLevelNumber, type PoolView } from './pool-source.js';
+import { readPools, replicaNodeRows, scalingLevelNumber, type PoolView } from './pool-source.js';
 import { readShardings, type ShardingView } from './sharding-source.js';
 
 /** The label names every pool metric carries. */
@@ -82,6 +82,12 @@ const SPECS: readonly Spec[] = [
   { name: 'dal_server_connections_max', help: 'The server connection limit (max_connections), after a capacity check.', kind: 'gauge', rows: (p) => one(p.status.capacity?.serverMaxConnections) },
   { name: 'dal_server_connections', help: 'Connections open on the server from every client, at the last capacity check.', kind: 'gauge', rows: (p) => one(p.status.capacity?.serverConnections) },
   { name: 'dal_server_additional_instances', help: 'More app instances with this pool size the server can take.', kind: 'gauge', rows: (p) => one(p.status.capacity?.additionalInstances) },
+  { name: 'dal_replica_node_healthy', help: 'Per server of a replica set: 1 when it answered the last check.', kind: 'gauge', labels: ['node', 'role'], rows: (p) => replicaNodeRows(p, (n) => Number(n.healthy)) },
+  { name: 'dal_replica_node_writer', help: 'Per server of a replica set: 1 for the one writes go to.', kind: 'gauge', labels: ['node', 'role'], rows: (p) => replicaNodeRows(p, (n) => Number(n.writer)) },
+  { name: 'dal_replica_lag_seconds', help: 'How long ago the primary was first seen past what the replica replayed.', kind: 'gauge', labels: ['node', 'role'], rows: (p) => replicaNodeRows(p, (n) => (n.lagMs === undefined ? undefined : n.lagMs / 1000)) },
+  { name: 'dal_replica_lag_bytes', help: 'WAL bytes the replica is behind the primary (PostgreSQL).', kind: 'gauge', labels: ['node', 'role'], rows: (p) => replicaNodeRows(p, (n) => n.lagBytes) },
+  { name: 'dal_replica_lag_transactions', help: 'Transactions the replica is behind the primary (MariaDB GTIDs).', kind: 'gauge', labels: ['node', 'role'], rows: (p) => replicaNodeRows(p, (n) => n.lagTransactions) },
+  { name: 'dal_replica_reads_total', help: 'Reads db.replica() sent to each server of a replica set.', kind: 'counter', labels: ['node', 'role'], rows: (p) => replicaNodeRows(p, (n) => n.reads) },
   {
     name: 'dal_cache_hits_total',
     help: 'Cache hits by cache.',

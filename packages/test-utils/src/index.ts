@@ -29,3 +29,5 @@ export { TEST_SERVERS, chooseTestServers, describeChoices, detectContainerRuntim
 export type { ChooseOptions, StartedTestServers, TestServerChoice, TestServerKind, TestServerSpec } from './containers.js';
 export { startPgBouncer } from './pgbouncer.js';
 export type { PgBouncerOptions, PgBouncerTestServer } from './pgbouncer.js';
+export { startMariadbReplicaCluster, startPostgresReplicaCluster } from './replica-clusters.js';
+export type { ReplicaCluster, ReplicaNodeAddress } from './replica-clusters.js';

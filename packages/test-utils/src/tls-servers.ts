@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
  * ```
  */
 
-const PG_BIN = '/usr/lib/postgresql/15/bin';
+export const PG_BIN = '/usr/lib/postgresql/15/bin';
 const COMMAND_TIMEOUT_MS = 120_000;
 
 /** The address the test servers listen on. */
@@ -72,7 +72,8 @@ export interface TlsServerOptions {
 
 const PASSWORD_LOGIN: PasswordLogin = { user: 'dal_tls_pw', password: 'tls-pw-7d3f9a' };
 
-function run(file: string, args: readonly string[], options: { uid?: number; gid?: number } = {}): Promise<string> {
+/** Run a program without a shell (optionally as another account); rejects with its stderr. */
+export function run(file: string, args: readonly string[], options: { uid?: number; gid?: number } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(file, args, { timeout: COMMAND_TIMEOUT_MS, killSignal: 'SIGKILL', ...options }, (error, stdout, stderr) => {
       if (error !== null) reject(new Error(`${file} ${args.join(' ')} failed: ${String(stderr).trim() || error.message}`));
@@ -126,7 +127,7 @@ async function issueServerCertificate(certificates: TestCertificates, names: rea
 }
 
 /** The uid/gid of a system account (initdb refuses to run as root). */
-async function account(name: string): Promise<{ uid: number; gid: number }> {
+export async function account(name: string): Promise<{ uid: number; gid: number }> {
   return { uid: Number(await run('id', ['-u', name])), gid: Number(await run('id', ['-g', name])) };
 }
 
@@ -309,7 +310,7 @@ async function startTlsMariadbOnce(options: TlsServerOptions): Promise<TlsTestSe
 }
 
 /** `freePort()` can race with another test file taking the same port: start again on a new one. */
-async function retryOnPortClash(start: () => Promise<TlsTestServer>, attempts = 3): Promise<TlsTestServer> {
+export async function retryOnPortClash<T>(start: () => Promise<T>, attempts = 3): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await start();
@@ -319,7 +320,8 @@ async function retryOnPortClash(start: () => Promise<TlsTestServer>, attempts = 
   }
 }
 
-async function spawnServer(file: string, args: readonly string[]): Promise<ChildProcess> {
+/** Start a server process in the background; `stop()` of its owner ends it. */
+export async function spawnServer(file: string, args: readonly string[]): Promise<ChildProcess> {
   const child = spawn(file, args, { stdio: 'ignore' });
   await new Promise<void>((resolve, reject) => {
     child.once('spawn', resolve);
@@ -330,7 +332,8 @@ async function spawnServer(file: string, args: readonly string[]): Promise<Child
   return child;
 }
 
-async function waitFor(probe: () => Promise<unknown>, timeoutMs: number, log: () => Promise<string>): Promise<void> {
+/** Poll `probe` until it resolves; on timeout, throw with the tail of the server's log. */
+export async function waitFor(probe: () => Promise<unknown>, timeoutMs: number, log: () => Promise<string>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
@@ -345,7 +348,8 @@ async function waitFor(probe: () => Promise<unknown>, timeoutMs: number, log: ()
   throw new Error(`server did not start within ${timeoutMs} ms: ${last instanceof Error ? last.message : ''}\n${(await log()).slice(-2_000)}`);
 }
 
-async function waitForExit(child: ChildProcess, timeoutMs = 30_000): Promise<void> {
+/** Wait for a child process to exit, killing it after `timeoutMs`. */
+export async function waitForExit(child: ChildProcess, timeoutMs = 30_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);

@@ -86,6 +86,19 @@ export interface DatabaseConfigOptions {
    * one is a ConfigError); set false for a server or proxy that mishandles pipelined statements.
    */
   pipelining?: boolean;
+  /**
+   * Read replicas of this database ('host:port' or objects). Everything still runs on the primary
+   * unless asked: `db.replica()` reads from a healthy replica (see docs/scaling.md).
+   */
+  replicas?: ReadonlyArray<string | HostAddress>;
+  /** A replica more than this far behind the primary (in time) takes no reads until it catches up (default: no limit). */
+  maxLagMs?: number;
+  /** A replica more than this many WAL bytes behind takes no reads (PostgreSQL; default: no limit). */
+  maxLagBytes?: number;
+  /** How often each node's role, health and position are checked again (default 2 s). */
+  replicaRecheckMs?: number;
+  /** Where `db.replica()` reads go when no replica is usable: the primary (default) or an error. */
+  replicaFallback?: ReplicaFallback;
 }
 
 /**
@@ -122,11 +135,19 @@ const OPTION_NAMES: Readonly<Record<keyof DatabaseConfigOptions, true>> = {
   logParameterValues: true,
   pooler: true,
   pipelining: true,
+  replicas: true,
+  maxLagMs: true,
+  maxLagBytes: true,
+  replicaRecheckMs: true,
+  replicaFallback: true,
 };
 
 /** Connection poolers @dal knows how to work behind (see `DatabaseConfigOptions.pooler`). */
 export const POOLER_MODES = ['pgbouncer-transaction'] as const;
 export type PoolerMode = (typeof POOLER_MODES)[number];
+
+/** What `db.replica()` does when no replica is usable. */
+export type ReplicaFallback = 'primary' | 'error';
 
 /** A password, or a function giving the current one for each new connection. */
 export type PasswordSource = string | (() => string | Promise<string>);
@@ -176,6 +197,7 @@ const DEFAULTS = {
   failbackAfterMs: 30_000,
   leakDetectionThresholdMs: 300_000,
   metricsWindowMs: 300_000,
+  replicaRecheckMs: 2_000,
 } as const;
 
 const BREAKER_DEFAULTS: Required<CircuitBreakerSettings> = {
@@ -205,6 +227,7 @@ const DURATION_KEYS = [
   'failbackAfterMs',
   'leakDetectionThresholdMs',
   'metricsWindowMs',
+  'replicaRecheckMs',
 ] as const;
 
 function defaultPoolMax(): number {
@@ -256,6 +279,12 @@ export class DatabaseConfig {
   readonly pipelining: boolean;
   /** The validated TLS settings, or undefined when the config sets none (plaintext unless driverOptions say otherwise). */
   readonly tls: TlsSettings | undefined;
+  /** The read replicas, in order; empty when there are none. */
+  readonly replicas: ReadonlyArray<Readonly<HostAddress>>;
+  readonly maxLagMs: number | undefined;
+  readonly maxLagBytes: number | undefined;
+  readonly replicaRecheckMs: number;
+  readonly replicaFallback: ReplicaFallback;
   readonly #password: PasswordSource | undefined;
   #hash: string | undefined;
 
@@ -351,6 +380,20 @@ export class DatabaseConfig {
       this.host = this.hosts[0]!.host;
       this.port = this.hosts[0]!.port;
     }
+    this.replicas = Object.freeze(options.replicas === undefined || (Array.isArray(options.replicas) && options.replicas.length === 0) ? [] : parseHosts(where, options.replicas, this.host, this.port, 'replicas'));
+    for (const key of ['maxLagMs', 'maxLagBytes'] as const) {
+      const value = options[key];
+      if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value) || value < 0)) {
+        throw new ConfigError(`${where}: "${key}" must be a non-negative number, got ${String(value)}`);
+      }
+    }
+    this.maxLagMs = options.maxLagMs;
+    this.maxLagBytes = options.maxLagBytes;
+    this.replicaRecheckMs = durations.replicaRecheckMs;
+    if (options.replicaFallback !== undefined && options.replicaFallback !== 'primary' && options.replicaFallback !== 'error') {
+      throw new ConfigError(`${where}: "replicaFallback" must be 'primary' or 'error', got ${String(options.replicaFallback)}`);
+    }
+    this.replicaFallback = options.replicaFallback ?? 'primary';
     this.circuitBreaker = settingsOrFalse(where, 'circuitBreaker', options.circuitBreaker, BREAKER_DEFAULTS, [], ['failureThreshold', 'halfOpenMaxCalls']);
     this.retry = settingsOrFalse(where, 'retry', options.retry, RETRY_DEFAULTS, ['maxRetries'], ['maxRetries']);
     Object.freeze(this);
@@ -463,6 +506,11 @@ export class DatabaseConfig {
       pooler: this.pooler,
       pipelining: this.pipelining,
       tls: this.tls?.toJSON(),
+      replicas: this.replicas,
+      maxLagMs: this.maxLagMs,
+      maxLagBytes: this.maxLagBytes,
+      replicaRecheckMs: this.replicaRecheckMs,
+      replicaFallback: this.replicaFallback,
     };
   }
 
@@ -575,9 +623,9 @@ function sortedKeys(obj: Readonly<Record<string, unknown>>): Record<string, unkn
   return out;
 }
 
-function parseHosts(where: string, hosts: DatabaseConfigOptions['hosts'], host: string, port: number | undefined): HostAddress[] {
+function parseHosts(where: string, hosts: DatabaseConfigOptions['hosts'], host: string, port: number | undefined, name = 'hosts'): HostAddress[] {
   if (hosts === undefined) return [port === undefined ? { host } : { host, port }];
-  if (!Array.isArray(hosts) || hosts.length === 0) throw new ConfigError(`${where}: "hosts" must be a non-empty array`);
+  if (!Array.isArray(hosts) || hosts.length === 0) throw new ConfigError(`${where}: "${name}" must be a non-empty array`);
   return hosts.map((entry) => {
     if (typeof entry === 'string') {
       const match = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(entry);
@@ -586,7 +634,7 @@ function parseHosts(where: string, hosts: DatabaseConfigOptions['hosts'], host: 
       return checkedHost(where, { host: match[1]!.replace(/^\[|\]$/g, ''), ...(parsedPort === undefined ? {} : { port: parsedPort }) });
     }
     if (entry === null || typeof entry !== 'object' || typeof entry.host !== 'string' || entry.host === '') {
-      throw new ConfigError(`${where}: each of "hosts" must be "host:port" or { host, port }`);
+      throw new ConfigError(`${where}: each of "${name}" must be "host:port" or { host, port }`);
     }
     return checkedHost(where, entry.port === undefined ? { host: entry.host } : { host: entry.host, port: entry.port });
   });

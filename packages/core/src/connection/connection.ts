@@ -157,6 +157,16 @@ class Session implements StatementRunner {
   }
 }
 
+/** Run one statement of the shape the caller asked for on `conn`, and always release it. */
+export async function runAndRelease(conn: Connection, sql: string, params: readonly unknown[] | undefined, options: ExecuteOptions | undefined, shape: ResultShape): Promise<unknown> {
+  try {
+    if (shape === 'rows') return await conn.execute(sql, params, options);
+    return await (shape === 'first' ? conn.executeFirst(sql, params, options) : conn.query(sql, params, options));
+  } finally {
+    await conn.release();
+  }
+}
+
 /**
  * A pooled connection. Get one from `db.connection()` or `db.withConnection(fn)`; release it
  * with `release()` (or `await using`).

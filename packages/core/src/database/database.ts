@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { ConfigError, ConnectionError, PoolClosedError, PoolTimeoutError, UnsupportedFeatureError } from '../errors/errors.js';
 import type { DatabaseConfig } from '../config/database-config.js';
-import { Connection, type ExecuteOptions, type QueryResult, type Row } from '../connection/connection.js';
+import { Connection, runAndRelease, type ExecuteOptions, type QueryResult, type Row } from '../connection/connection.js';
 import { LentConnection } from '../connection/lent-connection.js';
 import { SharedConnection } from '../connection/pipelined-statement.js';
 import { WAITS, runStatement, settle, type ResultShape } from '../connection/statement.js';
@@ -12,6 +12,8 @@ import type { Driver } from '../driver/driver.js';
 import { consoleLogger, type Logger } from '../logger.js';
 import { PoolManager } from '../pool/pool-manager.js';
 import type { PoolRuntime } from '../pool/pool-runtime.js';
+import { ReplicaHandle, type ReplicaReadOptions } from '../replicas/replica-handle.js';
+import { nativeRow } from '../replicas/native-row.js';
 
 /** A driver that is loaded on first use (what DatabaseFactory hands to Database). */
 export interface DriverLoader {
@@ -31,13 +33,16 @@ export interface DatabaseOptions {
   trackAcquireStacks?: boolean;
 }
 
-async function runAndRelease(conn: Connection, sql: string, params: readonly unknown[] | undefined, options: ExecuteOptions | undefined, shape: ResultShape): Promise<unknown> {
-  try {
-    if (shape === 'rows') return await conn.execute(sql, params, options);
-    return await (shape === 'first' ? conn.executeFirst(sql, params, options) : conn.query(sql, params, options));
-  } finally {
-    await conn.release();
-  }
+/** Where writes (and everything not sent to `db.replica()`) go: the replica set's primary, or the pool itself. */
+function writerOf(runtime: PoolRuntime): PoolRuntime {
+  return runtime.replicas?.writer ?? runtime;
+}
+
+/** A connection of the pool writes go to (see `writerOf`). */
+function connectionOf(runtime: PoolRuntime, signal: AbortSignal | undefined): Promise<Connection> {
+  const replicas = runtime.replicas;
+  if (replicas !== undefined) return replicas.acquireWriter(signal).then(({ runtime: writer, lease }) => new Connection(writer, lease));
+  return runtime.acquire(signal).then((entry) => new Connection(runtime, entry));
 }
 
 function isLoader(source: Driver | DriverLoader): source is DriverLoader {
@@ -95,11 +100,9 @@ export class Database {
    * @throws {DriverNotInstalledError} when the backend's package is missing.
    */
   connection(options: { signal?: AbortSignal } = {}): Promise<Connection> {
-    const runtime = this.#runtime;
-    if (runtime !== undefined && !runtime.pool.closed) {
-      return runtime.acquire(options.signal).then((entry) => new Connection(runtime, entry));
-    }
-    return this.#openRuntime().then((opened) => opened.acquire(options.signal).then((entry) => new Connection(opened, entry)));
+    const live = this.#runtime;
+    if (live !== undefined && !live.pool.closed) return connectionOf(live, options.signal);
+    return this.#openRuntime().then((opened) => connectionOf(opened, options.signal));
   }
 
   /** Acquire a connection, run `fn`, and always release it. */
@@ -175,6 +178,44 @@ export class Database {
     return sync;
   }
 
+  /**
+   * The read API on this database's replicas (`replicas` in the config): each statement or
+   * connection goes to a healthy replica within the lag limits, else to the primary. With
+   * `consistentWith: await db.commitToken()` only a replica that has replayed that commit is
+   * used (waiting up to `maxWaitMs`, default 100 ms), else the primary. Send only reads through it.
+   * Without replicas configured it reads from the primary.
+   * @throws {ConfigError} for options of the wrong type.
+   */
+  replica(options: ReplicaReadOptions = {}): ReplicaHandle {
+    this.#assertOpen();
+    return new ReplicaHandle(
+      async () => {
+        const live = this.#runtime;
+        const primary = live !== undefined && !live.pool.closed ? live : await this.#openRuntime();
+        return { primary: writerOf(primary), set: primary.replicas };
+      },
+      options,
+      this.alias,
+    );
+  }
+
+  /**
+   * An opaque token for the primary's position now, taken after your commit: pass it to
+   * `db.replica({ consistentWith: token })` to read your own writes from a replica (PostgreSQL:
+   * the WAL LSN; MariaDB: the GTID position). A plain string, safe to keep in a session or cookie.
+   * @throws {UnsupportedFeatureError} for a backend without replication support.
+   */
+  async commitToken(options: { signal?: AbortSignal } = {}): Promise<string> {
+    const live = this.#runtime;
+    const runtime = writerOf(live !== undefined && !live.pool.closed ? live : await this.#openRuntime());
+    const sql = runtime.dialect.replication?.commitPositionSql;
+    if (sql === undefined) {
+      throw new UnsupportedFeatureError(`${this.alias}: the ${runtime.dialect.name} backend has no commit positions (read replicas)`, 'commitToken', runtime.dialect.name);
+    }
+    const row = await nativeRow(runtime, sql, this.config.queryExecutionTimeoutMs, options.signal);
+    return String(row?.['position']);
+  }
+
   /** Drain and close this database's pool (and its sync connection). Safe to call twice. */
   async close(options: { timeoutMs?: number } = {}): Promise<void> {
     if (this.#closed) return;
@@ -189,10 +230,11 @@ export class Database {
 
   /** One statement on a pooled connection; `shape` says what the caller gets. */
   #statement(sql: string, params: readonly unknown[] | undefined, options: ExecuteOptions | undefined, shape: ResultShape): Promise<unknown> {
-    const runtime = this.#runtime;
-    if (runtime === undefined || runtime.pool.closed) {
-      return this.#openRuntime().then((opened) => this.#pooledStatement(opened, sql, params, options, shape));
+    const live = this.#runtime;
+    if (live === undefined || live.pool.closed) {
+      return this.#openRuntime().then((opened) => this.#pooledStatement(writerOf(opened), sql, params, options, shape));
     }
+    const runtime = writerOf(live);
     if (runtime.pipelines) {
       const shared = SharedConnection.share(runtime);
       if (shared !== undefined) return this.#pipelinedStatement(runtime, shared, sql, params, options, shape);

@@ -132,6 +132,42 @@ export interface Dialect {
    * when it is none of these. Without it, only SQL-standard SQLSTATEs are recognised.
    */
   classifySchemaError?(error: DalError): SchemaErrorKind | undefined;
+  /**
+   * Optional: how to learn a server's role and replication position, for read replicas
+   * (`replicas` in the config, `db.replica()`, `db.commitToken()`). Without it a config with
+   * replicas is rejected on first use.
+   */
+  readonly replication?: ReplicationSql;
+}
+
+/**
+ * The replication SQL of one backend. Positions travel as text (a PostgreSQL LSN, a MariaDB GTID
+ * list); core compares them only through `behind`.
+ */
+export interface ReplicationSql {
+  /**
+   * One row: `replica` true/non-zero when the server takes no writes (a standby, a read-only
+   * replica); `position` what it has (primary: written; replica: replayed), as text.
+   */
+  readonly stateSql: string;
+  /** One row `position`: the primary's current position, read after a commit (the commit token). */
+  readonly commitPositionSql: string;
+  /**
+   * How far `replayed` is behind `target`: `{ bytes }` where positions measure bytes (WAL),
+   * `{ transactions }` where they count transactions (GTIDs); 0 when it has reached it.
+   * @throws {Error} when a position is not one of this backend's.
+   */
+  behind(target: string, replayed: string): { bytes?: number; transactions?: number };
+  /**
+   * Optional: a statement that waits on the server until it replayed `position`, for at most
+   * `timeoutMs`, returning one row whose `reached` is 0 when it did (MariaDB `MASTER_GTID_WAIT`).
+   * Without it core polls `stateSql`.
+   */
+  waitForPosition?(position: string, timeoutMs: number): SqlWithParams;
+  /** True for the error of a write sent to a read-only node (PostgreSQL 25006, MariaDB 1290). */
+  isReadOnlyError(error: DalError): boolean;
+  /** True for a read a hot standby cancelled to apply replication (PostgreSQL 40001 there); it may run elsewhere. */
+  isRecoveryConflict?(error: DalError): boolean;
 }
 
 /** How features store a value in a column: one SQL type per kind (see `SchemaSql.columnTypes`). */

@@ -10,6 +10,7 @@ import { PoolRuntime } from './pool-runtime.js';
 import { HostSelector } from './host-selector.js';
 import { ConnectionGate } from './connection-gate.js';
 import { ReaderCache } from '../connection/reader-cache.js';
+import { ReplicaSet, type ReplicaNodeStatus } from '../replicas/replica-set.js';
 
 export interface PoolStatus {
   alias: string;
@@ -33,6 +34,8 @@ export interface PoolStatus {
   capacity: CapacityAdvice | undefined;
   /** Hit/miss/eviction counts of the caches on this pool's path (translation, entity metadata, ...). */
   caches: Record<string, CacheStats>;
+  /** With `replicas` in the config: every server (the configured primary first) with its role, health, lag and reads served. */
+  nodes?: ReplicaNodeStatus[];
 }
 
 export interface CircuitStatus {
@@ -155,8 +158,10 @@ export class PoolManager {
   static openSync(config: DatabaseConfig, backend: string, driver: Driver, options: OpenPoolOptions): PoolRuntime {
     const live = PoolManager.#live(config.hash(), backend);
     if (live !== undefined) return live;
-    PoolManager.#register(PoolManager.#build(config, backend, driver, options));
-    return PoolManager.#live(config.hash(), backend)!;
+    const managed = PoolManager.#build(config, backend, driver, options);
+    PoolManager.#register(managed);
+    PoolManager.#attachReplicas(managed, options);
+    return managed.runtime;
   }
 
   static #live(hash: string, backend: string): PoolRuntime | undefined {
@@ -206,7 +211,21 @@ export class PoolManager {
       return meanwhile;
     }
     PoolManager.#register(managed);
+    PoolManager.#attachReplicas(managed, options);
     return managed.runtime;
+  }
+
+  /** A config with replicas: start watching its servers; their pools are opened here too, one per server. */
+  static #attachReplicas(managed: ManagedPool, options: OpenPoolOptions): void {
+    const { runtime, backend } = managed;
+    if (runtime.config.replicas.length === 0) return;
+    const driver = runtime.driver;
+    runtime.replicas = new ReplicaSet(runtime, {
+      open: (config) => PoolManager.open(config, backend, () => Promise.resolve(driver), options),
+      close: async (config) => {
+        await PoolManager.closePool(config.hash(), { backend });
+      },
+    });
   }
 
   /** A pool for `config` and everything around it, not yet registered, with no connection open. */
@@ -217,6 +236,9 @@ export class PoolManager {
         'driver-spec',
         driver.dialect?.name,
       );
+    }
+    if (config.replicas.length > 0 && driver.dialect.replication === undefined) {
+      throw new UnsupportedFeatureError(`${config.alias}: the ${driver.dialect.name} backend does not support read replicas`, 'replicas', driver.dialect.name);
     }
     let gate = PoolManager.#gates.get(poolKey(config.hash(), backend));
     if (gate === undefined) {
@@ -304,6 +326,7 @@ export class PoolManager {
           : { state: breaker.state, failures: breaker.failures, rejected: breaker.rejected, opens: managed.opens, retryAfterMs: breaker.retryAfterMs },
       capacity: managed.capacity,
       caches,
+      ...(runtime.replicas === undefined ? {} : { nodes: runtime.replicas.statuses() }),
     };
   }
 
@@ -434,6 +457,7 @@ export class PoolManager {
 
   static async #close(managed: ManagedPool, timeoutMs = 30_000): Promise<void> {
     PoolManager.#pools.delete(poolKey(managed.hash, managed.backend));
+    await managed.runtime.replicas?.close();
     managed.runtime.stop();
     await managed.runtime.pool.close(timeoutMs);
     await managed.runtime.driver.close?.().catch(() => undefined);

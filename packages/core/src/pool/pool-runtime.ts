@@ -11,6 +11,7 @@ import { registeredBackend } from '../config/backends.js';
 import type { ConnectionGate } from './connection-gate.js';
 import type { Lease, Pool } from './pool.js';
 import type { ErrorsByCategory, PoolMetrics } from './pool-metrics.js';
+import type { ReplicaSet } from '../replicas/replica-set.js';
 
 /** The port a config without one connects to, for the instrumentation's `server.port`. */
 const DEFAULT_PORTS: Readonly<Record<string, number>> = { postgres: 5432, mysql: 3306 };
@@ -45,6 +46,8 @@ export class PoolRuntime {
   readonly breaker: CircuitBreaker | undefined;
   /** The pool shortcuts pipeline statements on shared connections (see pipelined-statement.ts). */
   readonly pipelines: boolean;
+  /** The config's replicas and where writes go now, when it has replicas (set by PoolManager). */
+  replicas: ReplicaSet | undefined;
   readonly #slowMs: number;
   readonly #errorContext: { alias: string; sql?: string };
   #leakTimer: NodeJS.Timeout | undefined;
@@ -142,8 +145,16 @@ export class PoolRuntime {
 
   /** Native error -> DalError through the dialect; DalErrors pass through. */
   mapError(error: unknown, sql: string | undefined): DalError {
-    if (DalError.isInstance(error)) return error;
-    return this.dialect.mapError(error, sql === undefined ? this.#errorContext : { alias: this.config.alias, sql });
+    const mapped = DalError.isInstance(error) ? error : this.dialect.mapError(error, sql === undefined ? this.#errorContext : { alias: this.config.alias, sql });
+    if (this.#onReadOnlyWrite !== undefined && this.dialect.replication?.isReadOnlyError(mapped) === true) this.#onReadOnlyWrite();
+    return mapped;
+  }
+
+  #onReadOnlyWrite: (() => void) | undefined;
+
+  /** Call `listener` when a statement on this pool is refused because the server is read-only (a replica set then looks for the primary). */
+  watchReadOnlyWrites(listener: () => void): void {
+    this.#onReadOnlyWrite = listener;
   }
 
   /** Count one statement, and log it when slow (tags, alias and SQL; parameter values only when configured). */
