@@ -28,7 +28,7 @@
  *   the lease, which leaves the other half for clock differences between hosts.
  */
 import { DalError, type Connection, type Database, type TransactionOptions } from '@dal/core';
-import { ShardMovingError, StaleShardMapError } from './errors.js';
+import { ShardKeyError, ShardMovingError, StaleShardMapError } from './errors.js';
 
 export const FENCE_TABLE = 'dal_shard_fence';
 /** First key of the PostgreSQL advisory locks (the second is the shard): 'dals' in ASCII. */
@@ -107,36 +107,26 @@ export class ShardFence {
         acquire,
       );
     }
+    const { lock, unlock } = advisorySql(target.shard);
     return db.withConnection(async (conn) => {
-      await conn.execute('SELECT pg_advisory_lock_shared(?, ?)', [FENCE_LOCK_KEY, target.shard]);
       try {
-        // A statement of its own: its snapshot is taken after the lock was granted.
-        await this.#check(conn, target, '');
+        // One round trip for the lock and the row (see advisorySql). Inside the try: a failure
+        // after the grant (the row missing, a timeout) must still unlock.
+        checkRow(await conn.executeFirst<FenceRow>(lock), target);
         return await (transaction === undefined ? body(conn) : conn.transaction(body, transaction));
       } finally {
         // Once more if the first try failed (e.g. timed out): a pooled session that kept the lock
         // would make moves of this shard wait for it in vain (they give up after drainTimeoutMs). A
         // connection that cannot unlock at all is broken, and its session ends with the lock.
-        const unlock = (): Promise<unknown> => conn.execute('SELECT pg_advisory_unlock_shared(?, ?)', [FENCE_LOCK_KEY, target.shard]);
-        await unlock().catch(unlock).catch(() => undefined);
+        const release = (): Promise<unknown> => conn.execute(unlock);
+        await release().catch(release).catch(() => undefined);
       }
     }, acquire);
   }
 
   /** Read the shard's row (with `lock`) and refuse to go on when the shard is frozen or gone. */
-  async #check(conn: Connection, { database, shard, mapVersion }: FenceTarget, lock: string): Promise<void> {
-    const row = await conn.executeFirst<FenceRow>(`SELECT [left_version], [frozen_until] FROM [${FENCE_TABLE}] WHERE [shard] = ?${lock}`, [shard]);
-    if (row === undefined) throw new ShardMovingError(`the fence row of logical shard ${shard} is missing on "${database}" (was ${FENCE_TABLE} dropped?); retry`, shard, 0);
-    const leftVersion = Number(row.left_version);
-    if (leftVersion > mapVersion) {
-      throw new StaleShardMapError(
-        `logical shard ${shard} left "${database}" at shard map version ${leftVersion}; this process routes by version ${mapVersion}: load the newer map (the loadMap option does it) and retry`,
-        shard,
-        leftVersion,
-      );
-    }
-    const until = Number(row.frozen_until);
-    if (until > Date.now()) throw new FrozenByFence(shard, database, until);
+  async #check(conn: Connection, target: FenceTarget, lock: string): Promise<void> {
+    checkRow(await conn.executeFirst<FenceRow>(`SELECT [left_version], [frozen_until] FROM [${FENCE_TABLE}] WHERE [shard] = ?${lock}`, [target.shard]), target);
   }
 
   /**
@@ -172,6 +162,38 @@ export class ShardFence {
     if (leftVersion === undefined) await db.execute(`UPDATE [${FENCE_TABLE}] SET [frozen_until] = 0 WHERE [shard] = ?`, [shard]);
     else await db.execute(`UPDATE [${FENCE_TABLE}] SET [frozen_until] = 0, [left_version] = ? WHERE [shard] = ?`, [leftVersion, shard]);
   }
+}
+
+/**
+ * PostgreSQL's statements around a fenced operation, with the shard inlined (an integer: nothing
+ * to quote) so that `lock` can be two statements in one simple-protocol round trip, which takes no
+ * parameters. Two statements, not one SELECT calling the lock function: in READ COMMITTED each
+ * statement takes its snapshot when it starts, so the row is read after the lock was granted; a
+ * single statement's snapshot would predate the wait and could miss a freeze committed meanwhile.
+ * The session's connection answers with the last statement's rows: the fence row.
+ */
+function advisorySql(shard: number): { lock: string; unlock: string } {
+  // Routing only yields shards of the map; the check keeps anything else out of the SQL text.
+  if (!Number.isSafeInteger(shard)) throw new ShardKeyError(`logical shard ${String(shard)} is not an integer`);
+  return {
+    lock: `SELECT pg_advisory_lock_shared(${FENCE_LOCK_KEY}, ${shard}); SELECT [left_version], [frozen_until] FROM [${FENCE_TABLE}] WHERE [shard] = ${shard}`,
+    unlock: `SELECT pg_advisory_unlock_shared(${FENCE_LOCK_KEY}, ${shard})`,
+  };
+}
+
+/** Refuse to go on when the shard's fence row says it is frozen or gone from this database. */
+function checkRow(row: FenceRow | undefined, { database, shard, mapVersion }: FenceTarget): void {
+  if (row === undefined) throw new ShardMovingError(`the fence row of logical shard ${shard} is missing on "${database}" (was ${FENCE_TABLE} dropped?); retry`, shard, 0);
+  const leftVersion = Number(row.left_version);
+  if (leftVersion > mapVersion) {
+    throw new StaleShardMapError(
+      `logical shard ${shard} left "${database}" at shard map version ${leftVersion}; this process routes by version ${mapVersion}: load the newer map (the loadMap option does it) and retry`,
+      shard,
+      leftVersion,
+    );
+  }
+  const until = Number(row.frozen_until);
+  if (until > Date.now()) throw new FrozenByFence(shard, database, until);
 }
 
 const isCode = (error: unknown, code: string): boolean => DalError.isInstance(error) && error.code === code;

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AbortedError, DalError, type Database } from '@dal/core';
 import '@dal/entities';
-import { CrossShardError, FENCE_TABLE, hashRouter, ShardMap, ShardMovingError, ShardedDatabase, type ShardedTable } from '../src/index.js';
+import { CrossShardError, FENCE_LOCK_KEY, FENCE_TABLE, hashRouter, ShardMap, ShardMovingError, ShardedDatabase, type ShardedTable } from '../src/index.js';
 import { closedPort, createPhysicalDatabases, keysOn, mapOver, type ServerBackend } from './helpers.js';
 
 const TABLES: ShardedTable[] = [
@@ -316,6 +316,39 @@ export function shardingScenarios(backend: ServerBackend): void {
         expect(await idsOn(sharded.database(to), 'entries', '[id] IN (?, ?)', [refusedId, heldRowId])).toEqual([heldRowId]);
         expect(await idsOn(sharded.database(from), 'entries', '[id] IN (?, ?)', [refusedId, heldRowId])).toEqual([]);
         expect(sharded.status().shards[shard]).toMatchObject({ state: 'serving', database: to, errors: 1 });
+      } finally {
+        await sharded.close();
+      }
+    });
+
+    it('an operation that waited for the fence reads the freeze committed while it waited: it never runs', async () => {
+      // The mover's order (see shard-fence.ts): hold the fence exclusively, commit the freeze, let go.
+      // An operation that queued meanwhile must read the row after its lock is granted: a read whose
+      // snapshot predates the wait (one statement doing both) would miss the freeze and write.
+      const shard = 5;
+      const [tenant] = keysOn((k) => hashRouter(k, LOGICAL), shard, 1);
+      const sharded = new ShardedDatabase(ShardMap.fromJSON(mapOver(backend, physical.names, LOGICAL)), { tables: TABLES, freezeWaitMs: 300 });
+      try {
+        await sharded.shard(tenant!).execute('SELECT 1'); // the fence row exists
+        const source = sharded.database(sharded.map.databaseOf(shard));
+        const id = String(sharded.newId(tenant!));
+        let settled = false;
+        let write: Promise<unknown> | undefined;
+        await source.withConnection((conn) => conn.transaction(async (tx) => {
+          if (backend === 'postgres') await tx.execute('SELECT pg_advisory_xact_lock(?, ?)', [FENCE_LOCK_KEY, shard]);
+          else await tx.execute(`SELECT [frozen_until] FROM [${FENCE_TABLE}] WHERE [shard] = ? FOR UPDATE`, [shard]);
+          write = sharded.shard(tenant!).execute('INSERT INTO [entries] ([id], [tenant_id], [amount]) VALUES (?, ?, 1)', [id, tenant]);
+          write.then(
+            () => (settled = true),
+            () => (settled = true),
+          );
+          await sleep(200);
+          expect(settled).toBe(false); // it waits for the lock
+          await tx.execute(`UPDATE [${FENCE_TABLE}] SET [frozen_until] = ? WHERE [shard] = ?`, [Date.now() + 10_000, shard]);
+        }));
+        const error = await write!.catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(ShardMovingError);
+        expect(await idsOn(source, 'entries', '[id] = ?', [id])).toEqual([]);
       } finally {
         await sharded.close();
       }
