@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AbortedError, DalError, type Database } from '@dal/core';
 import '@dal/entities';
-import { CrossShardError, FENCE_TABLE, hashRouter, ShardMap, ShardMovingError, ShardedDatabase, type ShardedTable } from '../src/index.js';
+import { CrossShardError, FENCE_LOCK_KEY, FENCE_TABLE, hashRouter, ShardMap, ShardMovingError, ShardedDatabase, type ShardedTable } from '../src/index.js';
 import { closedPort, createPhysicalDatabases, keysOn, mapOver, type ServerBackend } from './helpers.js';
 
 const TABLES: ShardedTable[] = [
@@ -318,6 +318,63 @@ export function shardingScenarios(backend: ServerBackend): void {
         expect(sharded.status().shards[shard]).toMatchObject({ state: 'serving', database: to, errors: 1 });
       } finally {
         await sharded.close();
+      }
+    });
+
+    it('an operation that waited for the fence reads the freeze committed while it waited: it never runs', async () => {
+      // The mover's order (see shard-fence.ts): hold the fence exclusively, commit the freeze, let go.
+      // An operation that queued meanwhile must read the row after its lock is granted: a read whose
+      // snapshot predates the wait (one statement doing both, or a transaction's single snapshot)
+      // would miss the freeze and write.
+      const shard = 5;
+      const [tenant] = keysOn((k) => hashRouter(k, LOGICAL), shard, 1);
+      const insert = 'INSERT INTO [entries] ([id], [tenant_id], [amount]) VALUES (?, ?, 1)';
+      const ways: Record<string, (sharded: ShardedDatabase, id: string) => Promise<unknown>> = {
+        statement: (sharded, id) => sharded.shard(tenant!).execute(insert, [id, tenant]),
+        transaction: (sharded, id) => sharded.shard(tenant!).transaction((tx) => tx.execute(insert, [id, tenant])),
+        'repeatable read transaction': (sharded, id) => sharded.shard(tenant!).transaction((tx) => tx.execute(insert, [id, tenant]), { isolationLevel: 'repeatable read' }),
+      };
+      const admin = new ShardedDatabase(ShardMap.fromJSON(mapOver(backend, physical.names, LOGICAL)));
+      const sourceName = physical.names[Number(admin.map.databaseOf(shard).slice('db'.length))]!;
+      const setDefaultIsolation = (to: string) => admin.database('db0').execute(`ALTER DATABASE "${sourceName}" ${to === 'reset' ? 'RESET default_transaction_isolation' : `SET default_transaction_isolation = '${to}'`}`);
+      const cases = [...Object.keys(ways).map((way) => ({ way, serverDefault: undefined as string | undefined }))];
+      // PostgreSQL: a transaction without a level gets the server's default, which may take one snapshot for the whole transaction.
+      if (backend === 'postgres') cases.push({ way: 'transaction', serverDefault: 'repeatable read' });
+      try {
+        for (const { way, serverDefault } of cases) {
+          if (serverDefault !== undefined) await setDefaultIsolation(serverDefault);
+          const sharded = new ShardedDatabase(ShardMap.fromJSON(mapOver(backend, physical.names, LOGICAL)), { tables: TABLES, freezeWaitMs: 300 });
+          try {
+            await sharded.shard(tenant!).execute('SELECT 1'); // the fence row exists
+            const source = sharded.database(sharded.map.databaseOf(shard));
+            const id = String(sharded.newId(tenant!));
+            let settled = false;
+            let write: Promise<unknown> | undefined;
+            await source.withConnection((conn) =>
+              conn.transaction(async (tx) => {
+                if (backend === 'postgres') await tx.execute('SELECT pg_advisory_xact_lock(?, ?)', [FENCE_LOCK_KEY, shard]);
+                else await tx.execute(`SELECT [frozen_until] FROM [${FENCE_TABLE}] WHERE [shard] = ? FOR UPDATE`, [shard]);
+                write = ways[way]!(sharded, id);
+                write.then(
+                  () => (settled = true),
+                  () => (settled = true),
+                );
+                await sleep(200);
+                expect(settled, way).toBe(false); // it waits for the lock
+                await tx.execute(`UPDATE [${FENCE_TABLE}] SET [frozen_until] = ? WHERE [shard] = ?`, [Date.now() + 10_000, shard]);
+              }),
+            );
+            const error = await write!.catch((e: unknown) => e);
+            expect(error, `${way}, server default ${serverDefault}`).toBeInstanceOf(ShardMovingError);
+            expect(await idsOn(source, 'entries', '[id] = ?', [id])).toEqual([]);
+            await source.execute(`UPDATE [${FENCE_TABLE}] SET [frozen_until] = 0 WHERE [shard] = ?`, [shard]);
+          } finally {
+            await sharded.close();
+            if (serverDefault !== undefined) await setDefaultIsolation('reset');
+          }
+        }
+      } finally {
+        await admin.close();
       }
     });
 
