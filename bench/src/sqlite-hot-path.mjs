@@ -29,6 +29,8 @@ const PASS_THROUGH = { statement: (_info, run) => run(), acquisition: (_pool, ru
 /** @type {Record<string, (id: number) => unknown>} */
 const contenders = {
   'better-sqlite3 (raw)': (id) => select.get(id),
+  // What db.execute does natively: every row of the statement as an array (.all steps past the last row).
+  'better-sqlite3 .all() (raw execute)': (id) => select.all(id),
   'raw, in a promise': (id) => Promise.resolve(select.get(id)),
   'raw, in a promise, timed': (id) => {
     const started = performance.now();

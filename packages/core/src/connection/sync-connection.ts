@@ -46,9 +46,10 @@ class SyncSession implements StatementRunner {
     // Nothing to mark: a sync connection is not pooled; its next statement reports the same failure.
   }
 
-  live(alias: string): SyncDriverConnection {
+  /** The driver connection; the alias is looked up only for the error, as this runs for every statement. */
+  live(): SyncDriverConnection {
     if (this.conn === undefined) {
-      throw new ConnectionReleasedError(`${alias}: this sync connection was released; call db.syncConnection() again`);
+      throw new ConnectionReleasedError(`${this.runtime.config.alias}: this sync connection was released; call db.syncConnection() again`);
     }
     return this.conn;
   }
@@ -132,7 +133,7 @@ export class SyncConnection {
 
   beginTransaction(options: { isolationLevel?: IsolationLevel } = {}): void {
     const session = this.#session;
-    session.live(this.alias);
+    session.live();
     if (session.transactionDepth > 0) {
       throw new TransactionError(`${this.alias}: a transaction is already open; use transaction() to nest with savepoints`);
     }
@@ -168,7 +169,7 @@ export class SyncConnection {
 
   getVersionDetails(): VersionDetails {
     const session = this.#session;
-    return { dbServerVersion: session.live(this.alias).serverVersion(), dbDriver: session.runtime.driver.clientName };
+    return { dbServerVersion: session.live().serverVersion(), dbDriver: session.runtime.driver.clientName };
   }
 
   /** Close the connection (rolling back an open transaction). Safe to call twice. */
@@ -195,13 +196,13 @@ export class SyncConnection {
 
   #statement<T>(sql: string, params: readonly unknown[] | undefined, options: SyncExecuteOptions | undefined, shape: ResultShape): T {
     const session = this.#session;
-    session.live(this.alias);
+    session.live();
     return runStatement(session.runtime, session, sql, params, options, shape) as T;
   }
 
   #native(nativeSql: string, params: readonly unknown[], options?: SyncExecuteOptions): QueryResult {
     const session = this.#session;
-    session.live(this.alias);
+    session.live();
     return runNativeStatement(session.runtime, session, nativeSql, params, options) as QueryResult;
   }
 
