@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { publint } from 'publint';
 import { formatMessage } from 'publint/utils';
-import { ESM_ONLY } from '../examples/consumer-check/esm-only.mjs';
+import { COMMANDS, ESM_ONLY } from '../examples/consumer-check/esm-only.mjs';
 
 const root = join(import.meta.dirname, '..');
 /** Resolutions each attw profile (the CLI's `--profile`) leaves out. */
@@ -31,6 +31,10 @@ for (const tarball of tarballs) {
   for (const message of lintProblems) console.log(`    ${formatMessage(message, pkg)}`);
   report(`publint --strict ${name}`, lintProblems.length === 0);
 
+  if (COMMANDS[name] !== undefined) {
+    report(`attw skipped for ${name}: a command (bin ${COMMANDS[name]}), no library or types`, true);
+    continue;
+  }
   const profile = ESM_ONLY[name] === undefined ? 'strict' : 'esm-only';
   const analysis = await attw.checkPackage(attw.createPackageFromTarballData(new Uint8Array(data)));
   const typeProblems = analysis.types === false ? [{ kind: 'NoTypes' }] : analysis.problems.filter((problem) => !ATTW_PROFILES[profile].includes(problem.resolutionKind));

@@ -5,3 +5,10 @@ export const ESM_ONLY = {
   // packages/conformance/tsup.config.ts builds ESM only.
   '@dal/conformance': 'vitest, which the suite registers its tests with, cannot be required from CommonJS',
 };
+
+// Public packages that are commands, not libraries (package name -> its bin): nothing to import and
+// no types, so the export check runs the command's --help instead and the install check does not
+// ask attw for types.
+export const COMMANDS = {
+  '@dal/cli': 'dal',
+};

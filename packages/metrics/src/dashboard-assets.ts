@@ -86,6 +86,8 @@ tr.empty td { color: var(--muted); }
 .sharding td:nth-child(n+4), .sharding th:nth-child(n+4) { text-align: right; }
 .sharding tr.frozen td { background: #fff4e0; font-weight: 600; }
 .sharding tr.failing td[data-field="errors"] { color: var(--critical); font-weight: 600; }
+.replica-nodes { margin: 8px 0; }
+.replica-nodes tr.failing td[data-field="healthy"] { color: var(--critical); font-weight: 600; }
 #errors-chart svg { width: 100%; height: 130px; }
 #errors-chart polyline { fill: none; stroke-width: 1.5; vector-effect: non-scaling-stroke; }
 .legend { font-size: 12px; margin: 4px 0 0; } .legend span { margin-right: 10px; white-space: nowrap; }
@@ -228,6 +230,7 @@ export const DASHBOARD_JS = `'use strict';
     field(dl, 'room for instances', 'instances', pool.capacity ? '+' + pool.capacity.additionalInstances : 'n/a');
     field(dl, 'errors by kind', 'errors', Object.entries(pool.errorsByCategory).filter(([, n]) => n > 0).map(([k, n]) => k + ' ' + n).join(', ') || 'none');
     c.append(dl);
+    if (pool.nodes && pool.nodes.length > 0) c.append(nodeTable(pool.nodes));
     const charts = el('div', 'charts');
     charts.append(
       sparkline(points, 'rate', 'rate', 'timeout rate (%)', (x) => (x * 100).toFixed(x > 0 && x < 0.01 ? 2 : 1) + '%', 0.001),
@@ -349,6 +352,22 @@ export const DASHBOARD_JS = `'use strict';
       tr.append(td);
     }
     return tr;
+  }
+
+  /** The servers of a pool with read replicas: role, health, where writes go, lag and reads. */
+  function nodeTable(nodes) {
+    const lag = (n) => {
+      if (n.writer) return '–';
+      const parts = [];
+      if (n.lagMs !== undefined) parts.push(ms(n.lagMs));
+      if (n.lagBytes !== undefined) parts.push(n.lagBytes + ' B');
+      if (n.lagTransactions !== undefined) parts.push(n.lagTransactions + ' tx');
+      return parts.join(' · ') || 'unknown';
+    };
+    return table('replica-nodes', ['server', 'role', 'healthy', 'writes', 'lag', 'reads'], nodes.map((n) => {
+      const name = n.host + ':' + (n.port === undefined ? 'default' : n.port);
+      return row([['node', name], ['role', n.role], ['healthy', n.healthy ? 'yes' : 'no'], ['writer', n.writer ? 'here' : ''], ['lag', lag(n)], ['reads', n.reads]], { node: name }, n.healthy ? '' : 'failing');
+    }));
   }
 
   /** One panel per sharding source: its physical databases and its logical shards. */

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConfigError, onDalEvent, type DalEvent } from '@dal/core';
+import { ConfigError, onDalEvent, type DalEvent, type ReplicaNodeStatus } from '@dal/core';
 import { DASHBOARD_CSS, DASHBOARD_JS, dashboardHtml } from './dashboard-assets.js';
 import { histogramQuantile } from './histogram-replay.js';
 import { redactSql } from './sql-summary.js';
@@ -49,6 +49,8 @@ export interface DashboardPool {
   capacity: PoolView['status']['capacity'] | null;
   /** Latency per `tags.operation` (percentiles estimated from core's histogram buckets, in ms). */
   operations: DashboardOperation[];
+  /** The primary and replicas of a config with `replicas` (role, health, lag, reads), else empty. */
+  nodes: ReplicaNodeStatus[];
 }
 
 /** One `tags.operation` of one pool. */
@@ -130,6 +132,7 @@ export function dashboardSnapshot(): { generatedAt: string; pools: DashboardPool
       errorsByCategory: m.errorsByCategory,
       circuit: status.circuit ?? null,
       capacity: status.capacity ?? null,
+      nodes: status.nodes ?? [],
       operations: Object.entries(m.operations).map(([operation, op]) => ({
         operation,
         count: op.count,

@@ -98,6 +98,8 @@ export class SharedConnection implements StatementRunner {
 
   /** Its connection failed: nothing more is sent on it, and it is closed once the statements in flight settled. */
   connectionFailed(): void {
-    this.#runtime.pool.discardOnRelease(this.#lease);
+    const { pool } = this.#runtime;
+    pool.markSuspect(this.#lease); // the idle connections are pinged before their next use
+    pool.discardOnRelease(this.#lease);
   }
 }

@@ -400,9 +400,14 @@ export class Pool {
     return (lease as PoolEntry).discard || lease.conn.broken;
   }
 
-  /** The connection saw a connection-level error: ping it before it is handed out again. */
+  /**
+   * The connection saw a connection-level error: ping it before it is handed out again, and the
+   * idle ones too, which the same cause (a server restart, sessions killed together) has likely
+   * broken without their clients noticing yet.
+   */
   markSuspect(lease: Lease): void {
     (lease as PoolEntry).needsValidation = true;
+    for (const entry of this.#idle) entry.needsValidation = true;
   }
 
   /** A connection no longer in use: destroyed when marked `discard`, broken or too old, else idle again. */
