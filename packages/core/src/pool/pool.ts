@@ -281,12 +281,19 @@ export class Pool {
    */
   tryAcquireIdle(): Lease | undefined {
     if (this.#closed || this.#waiterHead !== this.#waiters.length) return undefined;
-    const now = performance.now();
+    return this.#checkOutIdle(performance.now()) ?? undefined;
+  }
+
+  /**
+   * The idle connection handed out at `now` (checked out, its acquisition counted); undefined when
+   * none is idle, null when the one there must be pinged first (it stays idle for `acquire`).
+   */
+  #checkOutIdle(now: number): PoolEntry | null | undefined {
     const entry = this.#takeIdle(now);
     if (entry === undefined) return undefined;
     if (entry.needsValidation) {
       this.#idle.push(entry);
-      return undefined;
+      return null;
     }
     this.#checkOut(entry, now);
     this.#options.metrics.recordAcquire(0, now);
@@ -351,14 +358,9 @@ export class Pool {
   share(stuckAfterMs: number, force = false): Lease | undefined {
     if (this.#closed || (!force && this.#waiterHead !== this.#waiters.length)) return undefined;
     const now = performance.now();
-    let entry = this.#takeIdle(now);
-    if (entry !== undefined && entry.needsValidation) {
-      this.#idle.push(entry);
-      return undefined;
-    }
+    let entry = this.#checkOutIdle(now);
+    if (entry === null) return undefined;
     if (entry !== undefined) {
-      this.#checkOut(entry, now);
-      this.#options.metrics.recordAcquire(0, now);
       this.#shared.push(entry);
     } else {
       if (!force && this.#inUse.size + this.#creating < this.#options.max) return undefined;
