@@ -1,4 +1,4 @@
-import { PoolManager, type DatabaseConfigOptions } from '@dal/core';
+import { PoolManager, QueryError, type DatabaseConfigOptions } from '@dal/core';
 import { describeReplicaConformance, useReplicaCluster } from '@dal/conformance';
 import { startPostgresReplicaCluster } from '@dal/test-utils';
 import { describe, expect, it } from 'vitest';
@@ -64,6 +64,38 @@ describe('postgres read replicas: hot standby specifics', () => {
       await db.close();
     }
   }, 30_000);
+
+  // The nodes trade roles for good; later tests follow them through cluster().primary / .replica.
+  it('a write refused by a standby (25006) makes writes look for the primary at once', async () => {
+    // Rechecks far apart: only the refused write can move writes within this test.
+    const db = replicatedDatabase({ replicaRecheckMs: 600_000 });
+    const [oldPrimary, oldReplica] = [cluster().primary.port, cluster().replica.port];
+    const writerPort = () => PoolManager.getPoolStatus(db.config.hash())?.nodes?.find((n) => n.writer)?.port;
+    try {
+      await db.execute('CREATE TABLE roles_t (x int)');
+      expect(writerPort()).toBe(oldPrimary);
+      await cluster().waitForCatchUp();
+      await cluster().swapRoles();
+      expect([cluster().primary.port, cluster().replica.port]).toEqual([oldReplica, oldPrimary]);
+      // The pool's connections died with the old primary; the write dials the same port, now a standby.
+      const refused = await db.execute('INSERT INTO roles_t VALUES (1)').catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(QueryError);
+      expect((refused as QueryError).sqlState).toBe('25006');
+      const started = Date.now();
+      expect(await waitFor(() => writerPort() === oldReplica, 5_000)).toBe(true);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      const row = await db.executeFirst('INSERT INTO roles_t VALUES (2) RETURNING inet_server_port() AS port, pg_is_in_recovery() AS standby');
+      expect([portOf(row), row?.['standby']]).toEqual([oldReplica, false]);
+      const nodes = PoolManager.getPoolStatus(db.config.hash())?.nodes ?? [];
+      expect(nodes.map((n) => [n.port, n.role, n.writer])).toEqual([
+        [oldPrimary, 'replica', false],
+        [oldReplica, 'primary', true],
+      ]);
+    } finally {
+      await db.execute('DROP TABLE IF EXISTS roles_t').catch(() => undefined);
+      await db.close();
+    }
+  }, 60_000);
 
   // Last: it turns the replica into the primary for good.
   it('after the primary fails and the replica is promoted, writes go to the new primary within the recheck interval', async () => {

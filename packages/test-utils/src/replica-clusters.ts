@@ -38,6 +38,13 @@ export interface ReplicaCluster {
   startNode(node: 'primary' | 'replica'): Promise<void>;
   /** PostgreSQL only: promote the replica to a primary (`pg_ctl promote`). */
   promoteReplica(): Promise<void>;
+  /**
+   * PostgreSQL only: the two nodes trade roles, each keeping its port. The primary is stopped, the
+   * replica promoted, and the old primary's data dir replaced by a `pg_basebackup -R -X stream`
+   * of the new primary, started again as its standby. Afterwards `primary`, `replica` and every
+   * `node` argument name the nodes by their new roles (so `primary.port` is the old replica's).
+   */
+  swapRoles(): Promise<void>;
   /** Stop every node and delete the directories. */
   stop(): Promise<void>;
 }
@@ -63,12 +70,13 @@ async function startPostgresReplicaClusterOnce(): Promise<ReplicaCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'dal-replicas-pg-'));
   // initdb and postgres refuse to run as root: run them as the postgres account, which owns the dir.
   const owner: { uid?: number; gid?: number } = process.getuid?.() === 0 ? await account('postgres') : {};
+  // Keyed by role: swapRoles() swaps the entries, each node keeps its dir, port and log.
   const nodes = {
-    primary: { data: join(dir, 'primary'), port: await freePort(), running: false },
-    replica: { data: join(dir, 'replica'), port: await freePort(), running: false },
+    primary: { data: join(dir, 'primary'), log: join(dir, 'primary.log'), port: await freePort(), running: false },
+    replica: { data: join(dir, 'replica'), log: join(dir, 'replica.log'), port: await freePort(), running: false },
   };
   const pgCtl = (node: 'primary' | 'replica', ...args: string[]) => run(join(PG_BIN, 'pg_ctl'), [...args, '-D', nodes[node].data], owner);
-  const log = (node: 'primary' | 'replica') => join(dir, `${node}.log`);
+  const log = (node: 'primary' | 'replica') => nodes[node].log;
   const psql = async (node: 'primary' | 'replica', sql: string) =>
     rowsOf(await run('psql', ['-h', dir, '-p', String(nodes[node].port), '-U', 'postgres', '-d', 'test', '-XAtq', '-F', '\t', '-v', 'ON_ERROR_STOP=1', '-c', sql]));
   const startNode = async (node: 'primary' | 'replica') => {
@@ -87,6 +95,16 @@ async function startPostgresReplicaClusterOnce(): Promise<ReplicaCluster> {
     await stopNode('primary');
     await rm(dir, { recursive: true, force: true });
   };
+  /** Copy the primary into the replica's (empty) data dir and start it as a streaming standby. */
+  const startStandby = async () => {
+    await run(join(PG_BIN, 'pg_basebackup'), ['-h', HOST, '-p', String(nodes.primary.port), '-U', 'postgres', '-D', nodes.replica.data, '-R', '-X', 'stream', '--checkpoint=fast', '--no-sync'], owner);
+    // The copy carries the primary's port; the later line wins.
+    await writeFile(join(nodes.replica.data, 'postgresql.auto.conf'), `${await readFile(join(nodes.replica.data, 'postgresql.auto.conf'), 'utf8')}\nport = ${nodes.replica.port}\n`);
+    await startNode('replica');
+    await waitFor(async () => {
+      if ((await psql('replica', 'SELECT pg_is_in_recovery()'))[0]?.[0] !== 't') throw new Error('replica not in recovery');
+    }, 30_000, () => readFile(log('replica'), 'utf8').catch(() => ''));
+  };
   const settings = (port: number) =>
     [`port = ${port}`, `listen_addresses = '${HOST}'`, `unix_socket_directories = '${dir}'`, 'fsync = off', 'max_connections = 60', 'max_wal_senders = 4', 'wal_level = replica', ''].join('\n');
   try {
@@ -99,21 +117,19 @@ async function startPostgresReplicaClusterOnce(): Promise<ReplicaCluster> {
     );
     await startNode('primary');
     await run('psql', ['-h', dir, '-p', String(nodes.primary.port), '-U', 'postgres', '-d', 'postgres', '-XAtq', '-c', 'CREATE DATABASE test']);
-    await run(join(PG_BIN, 'pg_basebackup'), ['-h', HOST, '-p', String(nodes.primary.port), '-U', 'postgres', '-D', nodes.replica.data, '-R', '-X', 'stream', '--checkpoint=fast', '--no-sync'], owner);
-    // The copy carries the primary's port; the later line wins.
-    await writeFile(join(nodes.replica.data, 'postgresql.auto.conf'), `${await readFile(join(nodes.replica.data, 'postgresql.auto.conf'), 'utf8')}\nport = ${nodes.replica.port}\n`);
-    await startNode('replica');
-    await waitFor(async () => {
-      if ((await psql('replica', 'SELECT pg_is_in_recovery()'))[0]?.[0] !== 't') throw new Error('replica not in recovery');
-    }, 30_000, () => readFile(log('replica'), 'utf8').catch(() => ''));
+    await startStandby();
   } catch (error) {
     await stop();
     throw error;
   }
   const cluster: ReplicaCluster = {
     kind: 'postgres',
-    primary: { host: HOST, port: nodes.primary.port },
-    replica: { host: HOST, port: nodes.replica.port },
+    get primary() {
+      return { host: HOST, port: nodes.primary.port };
+    },
+    get replica() {
+      return { host: HOST, port: nodes.replica.port };
+    },
     database: 'test',
     user: 'postgres',
     admin: psql,
@@ -136,6 +152,14 @@ async function startPostgresReplicaClusterOnce(): Promise<ReplicaCluster> {
     startNode,
     promoteReplica: async () => {
       await pgCtl('replica', 'promote', '-w', '-t', '60');
+    },
+    swapRoles: async () => {
+      await stopNode('primary');
+      await pgCtl('replica', 'promote', '-w', '-t', '60');
+      [nodes.primary, nodes.replica] = [nodes.replica, nodes.primary];
+      // A fresh copy rather than pg_rewind, which needs wal_log_hints or checksums and a clean shutdown.
+      await rm(nodes.replica.data, { recursive: true, force: true });
+      await startStandby();
     },
     stop,
   };
@@ -255,6 +279,7 @@ async function startMariadbReplicaClusterOnce(): Promise<ReplicaCluster> {
     stopNode,
     startNode,
     promoteReplica: () => Promise.reject(new Error('promoteReplica: only the PostgreSQL cluster supports it')),
+    swapRoles: () => Promise.reject(new Error('swapRoles: only the PostgreSQL cluster supports it')),
     stop,
   };
 }
