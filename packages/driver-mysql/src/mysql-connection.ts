@@ -16,6 +16,7 @@ import type { MysqlCanceller } from './mysql-canceller.js';
 import {
   destroyNative,
   holdEventLoop,
+  isMariadbVersion,
   openNativeConnection,
   type NativeConnection,
   type NativeError,
@@ -45,7 +46,7 @@ type BoundSql = (ms: number) => string;
 
 function boundSqlFor(serverVersion: string): BoundSql | undefined {
   // MariaDB: seconds, applies to every statement. MySQL >= 5.7.8: milliseconds, SELECT only.
-  if (/mariadb/i.test(serverVersion)) return (ms) => `max_statement_time = ${ms / 1000}`;
+  if (isMariadbVersion(serverVersion)) return (ms) => `max_statement_time = ${ms / 1000}`;
   const [major = 0, minor = 0, patch = 0] = serverVersion.split(/[.-]/, 3).map(Number);
   if (major > 5 || (major === 5 && (minor > 7 || (minor === 7 && patch >= 8)))) return (ms) => `max_execution_time = ${ms}`;
   return undefined;
@@ -375,7 +376,7 @@ export class MysqlConnection implements DriverConnection {
       {
         alias: this.#alias,
         native: this.#native as unknown as StreamingNative,
-        unboundPrefix: /mariadb/i.test(this.#serverVersion) && this.#boundSql !== undefined ? 'SET STATEMENT max_statement_time = 0 FOR ' : '',
+        unboundPrefix: isMariadbVersion(this.#serverVersion) && this.#boundSql !== undefined ? 'SET STATEMENT max_statement_time = 0 FOR ' : '',
         // Once per statement: a second KILL QUERY could reach the session after the statement ended.
         killQuery: () => {
           if (threadId === null || this.#cancelRequested) return Promise.resolve();

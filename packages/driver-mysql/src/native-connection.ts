@@ -117,6 +117,11 @@ export function destroyNative(native: NativeConnection): void {
 
 function noop(): void {}
 
+/** True for a MariaDB server's version string ('10.11.19-MariaDB-0+deb12u1'); MySQL's is '8.4.3'. */
+export function isMariadbVersion(serverVersion: string): boolean {
+  return /mariadb/i.test(serverVersion);
+}
+
 /**
  * Open one mysql2 connection within `signal`, then run `initSql` (session settings) on it.
  * A password function is called first, once per connection (mysql2 takes only strings).

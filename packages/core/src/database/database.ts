@@ -13,7 +13,7 @@ import { consoleLogger, type Logger } from '../logger.js';
 import { PoolManager } from '../pool/pool-manager.js';
 import type { PoolRuntime } from '../pool/pool-runtime.js';
 import { ReplicaHandle, type ReplicaReadOptions } from '../replicas/replica-handle.js';
-import { nativeRow } from '../replicas/native-row.js';
+import { replicationRow } from '../replicas/native-row.js';
 
 /** A driver that is loaded on first use (what DatabaseFactory hands to Database). */
 export interface DriverLoader {
@@ -202,17 +202,17 @@ export class Database {
   /**
    * An opaque token for the primary's position now, taken after your commit: pass it to
    * `db.replica({ consistentWith: token })` to read your own writes from a replica (PostgreSQL:
-   * the WAL LSN; MariaDB: the GTID position). A plain string, safe to keep in a session or cookie.
+   * the WAL LSN; MariaDB: the GTID position; MySQL: the GTID set). A plain string, safe to keep in a session or cookie.
    * @throws {UnsupportedFeatureError} for a backend without replication support.
    */
   async commitToken(options: { signal?: AbortSignal } = {}): Promise<string> {
     const live = this.#runtime;
     const runtime = writerOf(live !== undefined && !live.pool.closed ? live : await this.#openRuntime());
-    const sql = runtime.dialect.replication?.commitPositionSql;
-    if (sql === undefined) {
+    const replication = runtime.dialect.replication;
+    if (replication === undefined) {
       throw new UnsupportedFeatureError(`${this.alias}: the ${runtime.dialect.name} backend has no commit positions (read replicas)`, 'commitToken', runtime.dialect.name);
     }
-    const row = await nativeRow(runtime, sql, this.config.queryExecutionTimeoutMs, options.signal);
+    const row = await replicationRow(runtime, replication, (sql) => sql.commitPositionSql, this.config.queryExecutionTimeoutMs, options.signal);
     return String(row?.['position']);
   }
 

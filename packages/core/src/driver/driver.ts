@@ -164,10 +164,20 @@ export interface ReplicationSql {
    * Without it core polls `stateSql`.
    */
   waitForPosition?(position: string, timeoutMs: number): SqlWithParams;
-  /** True for the error of a write sent to a read-only node (PostgreSQL 25006, MariaDB 1290). */
+  /**
+   * True for the error of a write sent to a read-only node (PostgreSQL 25006, MariaDB 1290). It
+   * judges errors from any server, so core always takes it from the dialect's own object.
+   */
   isReadOnlyError(error: DalError): boolean;
   /** True for a read a hot standby cancelled to apply replication (PostgreSQL 40001 there); it may run elsewhere. */
   isRecoveryConflict?(error: DalError): boolean;
+  /**
+   * Optional, for a backend whose servers differ in replication SQL: the flavour for a server,
+   * from the version string its connection reports (`DriverConnection.serverVersion()`). Core
+   * asks on each connection it reads positions on and uses what comes back; the servers of one
+   * replica set are taken to be of one flavour. Without it this object serves every server.
+   */
+  forServer?(serverVersion: string): ReplicationSql;
 }
 
 /** How features store a value in a column: one SQL type per kind (see `SchemaSql.columnTypes`). */

@@ -1,3 +1,4 @@
+import type { DriverConnection, ReplicationSql } from '../driver/driver.js';
 import { ConnectionError } from '../errors/errors.js';
 import type { PoolRuntime } from '../pool/pool-runtime.js';
 import type { Lease } from '../pool/pool.js';
@@ -17,11 +18,25 @@ export async function nativeRowOn(runtime: PoolRuntime, lease: Lease, sql: strin
   }
 }
 
-/** `nativeRowOn` on a connection of `runtime`'s pool, acquired within `signal` and released after. */
-export async function nativeRow(runtime: PoolRuntime, sql: string, timeoutMs: number, signal?: AbortSignal): Promise<Record<string, unknown> | undefined> {
+/** The dialect's replication SQL in the flavour of the server `conn` is on (see `ReplicationSql.forServer`). */
+export async function replicationOn(replication: ReplicationSql, conn: DriverConnection): Promise<ReplicationSql> {
+  return replication.forServer === undefined ? replication : replication.forServer(await conn.serverVersion());
+}
+
+/**
+ * `nativeRowOn` with the statement `pick` takes from the replication SQL of the server it runs
+ * on, on a connection of `runtime`'s pool acquired within `signal` and released after.
+ */
+export async function replicationRow(
+  runtime: PoolRuntime,
+  replication: ReplicationSql,
+  pick: (sql: ReplicationSql) => string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<Record<string, unknown> | undefined> {
   const lease = await runtime.acquire(signal);
   try {
-    return await nativeRowOn(runtime, lease, sql, [], timeoutMs);
+    return await nativeRowOn(runtime, lease, pick(await replicationOn(replication, lease.conn)), [], timeoutMs);
   } finally {
     runtime.pool.release(lease);
   }

@@ -8,7 +8,7 @@ import { timeoutSignal } from '../timeout-signal.js';
 import type { PoolRuntime } from '../pool/pool-runtime.js';
 import type { Lease } from '../pool/pool.js';
 import { LagClock } from './lag-clock.js';
-import { nativeRowOn } from './native-row.js';
+import { nativeRowOn, replicationOn } from './native-row.js';
 
 /** Every caller waiting on the writer listens to its signal: more than the default 10 is normal, not a leak. */
 function unboundedController(): AbortController {
@@ -73,11 +73,11 @@ export class ReplicaNode {
   constructor(readonly config: DatabaseConfig) {}
 
   /**
-   * The first row of `sql` on the monitor connection (opened through the pool's gate, so through
-   * its breaker and host failover), all within `timeoutMs`.
+   * The first row of the statement `sqlOn` gives for the monitor connection (opened through the
+   * pool's gate, so through its breaker and host failover), all within `timeoutMs`.
    * @throws why the server did not answer; the monitor connection is then dropped.
    */
-  async readState(runtime: PoolRuntime, sql: string, timeoutMs: number): Promise<Record<string, unknown> | undefined> {
+  async readState(runtime: PoolRuntime, sqlOn: (conn: DriverConnection) => Promise<string>, timeoutMs: number): Promise<Record<string, unknown> | undefined> {
     const deadline = timeoutSignal(timeoutMs, () => new ConnectionError(`${this.config.alias}: no answer to the replica check within ${timeoutMs} ms`));
     const gaveUp = new Promise<never>((_, reject) => deadline.signal.addEventListener('abort', () => reject(deadline.signal.reason), { once: true }));
     gaveUp.catch(() => undefined);
@@ -92,7 +92,8 @@ export class ReplicaNode {
         }
         this.#monitor = opened;
       }
-      const result = await Promise.race([this.#monitor.execute<Record<string, unknown>>(sql, [], { rowMode: 'object', timeoutMs }), gaveUp]);
+      const monitor = this.#monitor;
+      const result = await Promise.race([sqlOn(monitor).then((sql) => monitor.execute<Record<string, unknown>>(sql, [], { rowMode: 'object', timeoutMs })), gaveUp]);
       return result.rows[0];
     } catch (error) {
       this.#monitor?.destroy();
@@ -131,10 +132,12 @@ export class ReplicaNode {
  */
 export class ReplicaSet {
   readonly nodes: readonly ReplicaNode[];
-  readonly replication: ReplicationSql;
   /** Resolves once every node answered (or failed) its first check. */
   readonly ready: Promise<void>;
   readonly #config: DatabaseConfig;
+  /** The dialect's replication SQL; `#replication` is its flavour for these servers. */
+  readonly #dialectReplication: ReplicationSql;
+  #replication: ReplicationSql;
   readonly #pools: NodePools;
   readonly #lag = new LagClock();
   #writer: ReplicaNode;
@@ -147,7 +150,7 @@ export class ReplicaSet {
   constructor(primary: PoolRuntime, pools: NodePools) {
     const { config } = primary;
     // PoolManager accepts a config with replicas only for a dialect that has this.
-    this.replication = primary.dialect.replication!;
+    this.#dialectReplication = this.#replication = primary.dialect.replication!;
     this.#config = config;
     this.#pools = pools;
     const first = new ReplicaNode(config);
@@ -167,6 +170,11 @@ export class ReplicaSet {
     this.ready = Promise.race([this.#checkAll(), delay(CHECK_TIMEOUT_MS, undefined, { ref: false })]);
     this.#timer = setInterval(() => void this.#checkAll(), config.replicaRecheckMs);
     this.#timer.unref();
+  }
+
+  /** The replication SQL of these servers' flavour (the dialect's own until a server answered a check). */
+  get replication(): ReplicationSql {
+    return this.#replication;
   }
 
   /** The pool writes (and everything not asked of `db.replica()`) go to now. */
@@ -298,7 +306,7 @@ export class ReplicaSet {
       const { runtime } = node;
       // Its breaker is open: nobody may dial it now, and waiting for the probe would stall this check.
       if (runtime.gate.unavailableError(0) !== undefined) throw runtime.gate.unavailableError(0);
-      const row = await node.readState(runtime, this.replication.stateSql, Math.min(CHECK_TIMEOUT_MS, this.#config.replicaRecheckMs * 2));
+      const row = await node.readState(runtime, (conn) => this.#stateSqlOn(conn), Math.min(CHECK_TIMEOUT_MS, this.#config.replicaRecheckMs * 2));
       const replica = row?.['replica'];
       node.role = replica === true || replica === 't' || Number(replica) === 1 ? 'replica' : 'primary';
       node.position = positionIn(row);
@@ -309,6 +317,12 @@ export class ReplicaSet {
     if (this.#closed) return;
     this.#chooseWriter();
     this.#measureLag(node);
+  }
+
+  /** The state statement for the server `conn` is on; its flavour is the set's from then on. */
+  async #stateSqlOn(conn: DriverConnection): Promise<string> {
+    this.#replication = await replicationOn(this.#dialectReplication, conn);
+    return this.#replication.stateSql;
   }
 
   /** Keep the writer while it says it is the primary; else the first healthy node that does. */
