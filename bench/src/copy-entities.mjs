@@ -52,6 +52,14 @@ async function dropTables() {
   });
 }
 
+/** Columns the target stores as timestamps (DATETIME(6) on MySQL). */
+const TIMESTAMPS = new Set(['created_at', 'updated_at', 'deleted_at', 'history_timestamp', 'joined']);
+
+/** MySQL's DATETIME takes no ISO 8601 'T' and 'Z': SQLite's UTC text as 'YYYY-MM-DD HH:MM:SS.sss'. */
+function mysqlValue(/** @type {string} */ column, /** @type {unknown} */ value) {
+  return typeof value === 'string' && TIMESTAMPS.has(column) ? `${value.slice(0, 10)} ${value.slice(11, 23)}` : value;
+}
+
 /**
  * The raw batched insert: the same rows, streamed from SQLite in the same order as the copy reads
  * them (by key), with executeMany into tables of the same columns and primary keys.
@@ -78,7 +86,7 @@ async function rawCopy() {
       };
       for await (const row of source.stream(`SELECT * FROM [${from}] ORDER BY ${key}`)) {
         const names = (columns ??= Object.keys(row));
-        batch.push(names.map((c) => row[c]));
+        batch.push(names.map(args.target === 'mysql' ? (c) => mysqlValue(c, row[c]) : (c) => row[c]));
         if (batch.length === 1_000) await flush();
       }
       await flush();
