@@ -178,9 +178,10 @@ function textOf(value: unknown): string {
   return String(value);
 }
 
+/** `convert` for values; null, and a missing value, stay null. */
 const nullable =
-  (convert: ToPortable): ToPortable =>
-  (value) =>
+  (convert: (value: unknown) => unknown) =>
+  (value: unknown): unknown =>
     value === null || value === undefined ? null : convert(value);
 
 /** How a column of `kind` puts a stored value (or an already portable one) in its portable form. */
