@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Issue 19: copy entities with history from SQLite to PostgreSQL (or MariaDB) with copyEntities,
 // against the raw batched insert of the same rows (streamed out of SQLite, written with
-// executeMany's multi-row INSERTs into tables of the same columns). Goal: within 2x of it.
+// executeMany's multi-row INSERTs into tables of the same columns and primary keys). Goal: within 2x of it.
 // See docs/BENCHMARKS.md, "Moving entities between backends".
 //
 //   node src/copy-entities.mjs [--target postgres|mysql] [--entities 100000] [--updated-every 5]
