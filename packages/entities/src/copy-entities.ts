@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { EntityError, type Connection, type Database } from '@dal/core';
 import { contextOf, entitySqlOf } from './entities.js';
-import { DEFAULT_BATCH_SIZE, exportRecords, type ExportOptions, type TransferProgress } from './export-entities.js';
+import { exportBatches, type ExportOptions, type TransferProgress } from './export-entities.js';
 import { importItems, type ImportOptions, type ImportResult } from './import-entities.js';
 import { listEntities } from './transfer-format.js';
 import { systemDate } from './serializers.js';
@@ -125,8 +125,9 @@ export async function copyEntities(from: Database, to: Database, options: CopyOp
   return from.withConnection((source) =>
     to.withConnection(async (target) => {
       // The import reports progress: rows written, out of the totals the export's metadata line carries.
-      const records = readAhead(exportRecords(source, rest), 2 * (rest.batchSize ?? DEFAULT_BATCH_SIZE));
-      const imported = await importItems(target, records, { ...rest, ...(onProgress === undefined ? {} : { onProgress }) });
+      // Two batches of rows read ahead: the source is read while the target writes.
+      const batches = readAhead(exportBatches(source, rest), 2);
+      const imported = await importItems(target, batches, { ...rest, ...(onProgress === undefined ? {} : { onProgress }) });
       if (!verify) return { ...imported, verification: [], ok: true };
       const names = Object.keys(imported.entities);
       const check = { entities: names, includeHistory: rest.includeHistory !== false, ...(rest.signal === undefined ? {} : { signal: rest.signal }) };

@@ -7,12 +7,13 @@ import {
   ENTITY_EXPORT_FORMAT,
   exportedFields,
   listEntities,
-  portableRow,
-  selectColumns,
+  portableValues,
+  rowObject,
+  RowBatch,
   tableLayout,
+  tableRead,
   type ExportMetadata,
   type ExportedEntity,
-  type ExportedRow,
 } from './transfer-format.js';
 
 /** Where a long transfer is; reported after each batch. */
@@ -101,11 +102,22 @@ async function describe(conn: Connection, names: readonly string[], includeHisto
  * @throws {AbortedError} when `signal` aborts.
  */
 export async function* exportEntities(conn: Connection, options: ExportOptions = {}): AsyncGenerator<string, void, undefined> {
-  for await (const record of exportRecords(conn, options)) yield JSON.stringify(record);
+  for await (const item of exportBatches(conn, options)) {
+    if (!(item instanceof RowBatch)) {
+      yield JSON.stringify(item);
+      continue;
+    }
+    const { type, entity, columns, rows } = item;
+    for (const values of rows) yield JSON.stringify({ type, entity, row: rowObject(columns, values) });
+  }
 }
 
-/** The export as objects, before JSON: what `exportEntities` writes, and what `copyEntities` hands to the import directly. */
-export async function* exportRecords(conn: Connection, options: ExportOptions = {}): AsyncGenerator<ExportMetadata | ExportedRow, void, undefined> {
+/**
+ * The export before JSON: the metadata, then each table's rows a batch (`batchSize` rows) at a
+ * time, as portable values; what `exportEntities` writes, and what `copyEntities` hands to the
+ * import directly.
+ */
+export async function* exportBatches(conn: Connection, options: ExportOptions = {}): AsyncGenerator<ExportMetadata | RowBatch, void, undefined> {
   const batchSize = checkBatchSize(options.batchSize);
   const includeHistory = options.includeHistory ?? true;
   const { signal, onProgress } = options;
@@ -129,18 +141,25 @@ export async function* exportRecords(conn: Connection, options: ExportOptions = 
     const kinds = includeHistory ? (['row', 'history'] as const) : (['row'] as const);
     for (const type of kinds) {
       const history = type === 'history';
-      const layout = tableLayout(history ? tables.history : tables.main, entity.fields, history);
+      const read = tableRead(sql, tableLayout(history ? tables.history : tables.main, entity.fields, history), entity.fields);
       const order = history ? ` ORDER BY ${sql.q('id')}, ${sql.q('version')}` : ` ORDER BY ${sql.q('id')}`;
-      let inBatch = 0;
-      for await (const row of conn.stream<Record<string, unknown>>(selectColumns(sql, layout, entity.fields) + order, [], { batchSize, signal })) {
-        yield { type, entity: entity.name, row: portableRow(layout, row) };
-        rowsDone++;
-        if (++inBatch === batchSize) {
-          inBatch = 0;
+      let rows: unknown[][] = [];
+      const batch = (): RowBatch => {
+        const out = new RowBatch(type, entity.name, read.layout.columns, rows);
+        rowsDone += rows.length;
+        rows = [];
+        return out;
+      };
+      // Rows as arrays: no object per row, and converted in place.
+      for await (const row of conn.stream<unknown[]>(read.sql + order, [], { batchSize, signal, rowMode: 'array' })) {
+        rows.push(portableValues(read, row));
+        if (rows.length === batchSize) {
+          yield batch();
           onProgress?.({ phase: 'export', entity: entity.name, rowsDone, rowsTotal });
         }
       }
       if (signal?.aborted === true) throw new AbortedError('entity export aborted', signal.reason);
+      if (rows.length > 0) yield batch();
       onProgress?.({ phase: 'export', entity: entity.name, rowsDone, rowsTotal });
     }
   }

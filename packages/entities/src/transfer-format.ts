@@ -49,14 +49,33 @@ export interface ExportedRow {
   row: Record<string, unknown>;
 }
 
+/**
+ * Rows of one table as the export reads them, a batch at a time: each an array of portable values
+ * in `columns` order. `exportEntities` writes them as row lines; `copyEntities` hands them to the
+ * import as they are (a class, so that no parsed line can pass for one).
+ */
+export class RowBatch {
+  constructor(
+    readonly type: 'row' | 'history',
+    readonly entity: string,
+    readonly columns: readonly string[],
+    readonly rows: readonly unknown[][],
+  ) {}
+}
+
 /** How a column's values are carried. */
 type ColumnKind = 'text' | 'timestamp' | 'version' | FieldType;
+
+/** A stored value (or an already portable one) of a column in its portable form. */
+type ToPortable = (value: unknown) => unknown;
 
 /** The columns of an entity's table (or history table), in file order, with how each is carried. */
 export interface TableLayout {
   readonly table: string;
   readonly columns: readonly string[];
   readonly kinds: ReadonlyMap<string, ColumnKind>;
+  /** Per column, in `columns` order: its values in portable form (chosen once, not per value). */
+  readonly portable: readonly ToPortable[];
 }
 
 const TIMESTAMPS = new Set<string>(['created_at', 'updated_at', 'deleted_at', 'history_timestamp']);
@@ -70,7 +89,7 @@ export function tableLayout(table: string, fields: Readonly<Record<string, Expor
   if (history) {
     for (const name of HISTORY_FIELDS) kinds.set(name, name === 'version' ? 'version' : TIMESTAMPS.has(name) ? 'timestamp' : 'text');
   }
-  return { table, columns: [...kinds.keys()], kinds };
+  return { table, columns: [...kinds.keys()], kinds, portable: [...kinds.values()].map(toPortable) };
 }
 
 /** The fields of a schema as the metadata line lists them. */
@@ -83,19 +102,64 @@ export function exportedFields(schema: EntitySchema): Record<string, ExportedFie
   return fields;
 }
 
+/** How a table is read: the SELECT, and where the exact text copy of each column is, if it has one. */
+export interface TableRead {
+  readonly layout: TableLayout;
+  /** `SELECT <columns> FROM <table>`, the layout's columns first, in order. */
+  readonly sql: string;
+  /** The select list's names, in order (to read a row returned as an object). */
+  readonly names: readonly string[];
+  /** Per layout column: the select list position of its exact text copy, or -1. */
+  readonly exactAt: readonly number[];
+}
+
 /**
- * `SELECT <columns> FROM <table>`: where the driver rounds 64-bit integers (SQLite), integer
+ * How to read a table's layout: where the driver rounds 64-bit integers (SQLite), integer
  * fields are read a second time as exact text (see `BIGINT_TEXT_PREFIX`).
  */
-export function selectColumns(sql: EntityDialect, layout: TableLayout, fields: Readonly<Record<string, ExportedField>>): string {
+export function tableRead(sql: EntityDialect, layout: TableLayout, fields: Readonly<Record<string, ExportedField>>): TableRead {
   const { q } = sql;
-  const list = layout.columns.map(q);
+  const names = [...layout.columns];
+  const list = names.map(q);
+  const exactAt = layout.columns.map(() => -1);
   if (sql.inexactBigints) {
     for (const [name, field] of Object.entries(fields)) {
-      if (field.type === 'bigint' || field.legacy === 'bigint') list.push(`CAST(${q(name)} AS TEXT) AS ${q(BIGINT_TEXT_PREFIX + name)}`);
+      if (field.type !== 'bigint' && field.legacy !== 'bigint') continue;
+      exactAt[layout.columns.indexOf(name)] = names.length;
+      names.push(BIGINT_TEXT_PREFIX + name);
+      list.push(`CAST(${q(name)} AS TEXT) AS ${q(BIGINT_TEXT_PREFIX + name)}`);
     }
   }
-  return `SELECT ${list.join(', ')} FROM ${q(layout.table)}`;
+  return { layout, sql: `SELECT ${list.join(', ')} FROM ${q(layout.table)}`, names, exactAt };
+}
+
+const INTEGER_TEXT = /^-?\d+$/;
+
+/**
+ * A row read by `read.sql` as an array (select list order) in portable form, in place: the
+ * layout's values, integers the driver rounded taken from their exact copy, the copies dropped.
+ */
+export function portableValues(read: TableRead, row: unknown[]): unknown[] {
+  const { portable } = read.layout;
+  const { exactAt } = read;
+  for (let i = 0; i < portable.length; i++) {
+    let value = row[i];
+    const at = exactAt[i] as number;
+    if (at >= 0 && typeof value === 'number') {
+      const exact = row[at];
+      if (typeof exact === 'string' && INTEGER_TEXT.test(exact)) value = exact;
+    }
+    row[i] = (portable[i] as ToPortable)(value);
+  }
+  row.length = portable.length;
+  return row;
+}
+
+/** Portable values as the row object of a line: keyed by `columns`, in their order. */
+export function rowObject(columns: readonly string[], values: readonly unknown[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i < columns.length; i++) out[columns[i] as string] = values[i];
+  return out;
 }
 
 /** What `Date.prototype.toISOString` writes (a timestamp already in portable form). */
@@ -114,35 +178,31 @@ function textOf(value: unknown): string {
   return String(value);
 }
 
-/** A stored value (or an already portable one) in its portable form. */
-function portable(kind: ColumnKind, value: unknown, exact: unknown): unknown {
-  if (value === null || value === undefined) return null;
-  // Integers the driver rounded come back exact from the text copy.
-  if (typeof value === 'number' && typeof exact === 'string' && /^-?\d+$/.test(exact)) value = exact;
+/** `convert` for values; null, and a missing value, stay null. */
+const nullable =
+  (convert: (value: unknown) => unknown) =>
+  (value: unknown): unknown =>
+    value === null || value === undefined ? null : convert(value);
+
+/** How a column of `kind` puts a stored value (or an already portable one) in its portable form. */
+function toPortable(kind: ColumnKind): ToPortable {
   switch (kind) {
     case 'timestamp':
     case 'date':
-      return isoOf(value);
+      return nullable(isoOf);
     case 'version':
     case 'number':
-      return typeof value === 'number' ? value : Number(value);
+      return nullable((value) => (typeof value === 'number' ? value : Number(value)));
     case 'bigint':
-      return String(fromStored('bigint', value));
+      return nullable((value) => String(fromStored('bigint', value)));
     case 'boolean':
-      return fromStored('boolean', value);
+      return nullable((value) => fromStored('boolean', value));
     case 'null':
-      return value;
+      return nullable((value) => value);
     default:
       // text, string, json, custom types and mixed (always text-stored): text.
-      return textOf(value);
+      return nullable(textOf);
   }
-}
-
-/** A row read from a table (or a file's row) in portable form, keys in layout order. */
-export function portableRow(layout: TableLayout, row: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const column of layout.columns) out[column] = portable(layout.kinds.get(column) as ColumnKind, row[column], row[BIGINT_TEXT_PREFIX + column]);
-  return out;
 }
 
 const isoTimestamps = new WeakMap<EntityDialect, boolean>();
@@ -158,38 +218,61 @@ function takesIsoText(sql: EntityDialect): boolean {
   return known;
 }
 
-/**
- * A portable value as a statement parameter for `sql`'s backend: timestamps as the entity
- * framework binds them, dates as Date, 64-bit integers as bigint.
- * @throws {Error} with a short reason when the value does not fit its column (the caller names the line).
- */
-export function bindValue(sql: EntityDialect, column: string, kind: ColumnKind, value: unknown): unknown {
-  if (value === null || value === undefined) return null;
+/** A portable value as a statement parameter. @throws {Error} with a short reason when it does not fit its column. */
+export type ToParam = (value: unknown) => unknown;
+
+function timestampOf(column: string, value: unknown): Date {
+  const date = typeof value === 'string' || typeof value === 'number' ? new Date(value) : undefined;
+  if (date === undefined || Number.isNaN(date.getTime())) throw new Error(`"${column}" holds ${JSON.stringify(value)}, not a timestamp`);
+  return date;
+}
+
+function toParam(sql: EntityDialect, column: string, kind: ColumnKind): ToParam {
+  // Timestamps already in the form the backend stores (PostgreSQL, SQLite) need no parsing.
+  const iso = takesIsoText(sql);
+  const isIso = (value: unknown): boolean => iso && typeof value === 'string' && ISO_UTC.test(value);
   switch (kind) {
     case 'timestamp':
-    case 'date': {
-      // Already in the form the backend stores (PostgreSQL, SQLite): no need to parse it.
-      if (kind === 'timestamp' && typeof value === 'string' && ISO_UTC.test(value) && takesIsoText(sql)) return value;
-      const date = typeof value === 'string' || typeof value === 'number' ? new Date(value) : undefined;
-      if (date === undefined || Number.isNaN(date.getTime())) throw new Error(`"${column}" holds ${JSON.stringify(value)}, not a timestamp`);
-      return kind === 'date' ? date : sql.timestamp(date);
-    }
+      return (value) => (isIso(value) ? value : sql.timestamp(timestampOf(column, value)));
+    case 'date':
+      return (value) => (isIso(value) ? value : timestampOf(column, value));
     case 'version':
-      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) throw new Error(`"${column}" must be a positive integer, got ${JSON.stringify(value)}`);
-      return value;
+      return (value) => {
+        if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) throw new Error(`"${column}" must be a positive integer, got ${JSON.stringify(value)}`);
+        return value;
+      };
     case 'number':
-      if (typeof value !== 'number') throw new Error(`"${column}" must be a number, got ${JSON.stringify(value)}`);
-      return value;
+      return (value) => {
+        if (typeof value !== 'number') throw new Error(`"${column}" must be a number, got ${JSON.stringify(value)}`);
+        return value;
+      };
     case 'bigint':
-      if (typeof value !== 'string' || !/^-?\d+$/.test(value)) throw new Error(`"${column}" must be an integer in a string, got ${JSON.stringify(value)}`);
-      return BigInt(value);
+      return (value) => {
+        if (typeof value !== 'string' || !INTEGER_TEXT.test(value)) throw new Error(`"${column}" must be an integer in a string, got ${JSON.stringify(value)}`);
+        return BigInt(value);
+      };
     case 'boolean':
-      if (typeof value !== 'boolean') throw new Error(`"${column}" must be true or false, got ${JSON.stringify(value)}`);
-      return value;
+      return (value) => {
+        if (typeof value !== 'boolean') throw new Error(`"${column}" must be true or false, got ${JSON.stringify(value)}`);
+        return value;
+      };
+    case 'null':
+      return (value) => value;
     default:
-      if (typeof value !== 'string' && kind !== 'null') throw new Error(`"${column}" must be a string, got ${JSON.stringify(value)}`);
-      return value;
+      return (value) => {
+        if (typeof value !== 'string') throw new Error(`"${column}" must be a string, got ${JSON.stringify(value)}`);
+        return value;
+      };
   }
+}
+
+/**
+ * Per column of `layout`, in order: how a portable value becomes a statement parameter for
+ * `sql`'s backend (timestamps as the entity framework binds them, dates as Date or, where the
+ * backend stores ISO text, as that text, 64-bit integers as bigint), checking that it fits.
+ */
+export function paramsOf(sql: EntityDialect, layout: TableLayout): ToParam[] {
+  return layout.columns.map((column) => nullable(toParam(sql, column, layout.kinds.get(column) as ColumnKind)));
 }
 
 /**

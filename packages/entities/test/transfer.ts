@@ -288,6 +288,21 @@ export function describeTransferScenarios(target: EntityTarget): void {
         expect(differs.ok).toBe(false);
         expect(differs.verification.find((t) => t.table === second)).toMatchObject({ sourceRows: 1, targetRows: 2, ok: false });
       });
+
+      it('copyEntities into a target holding the first part of the rows (an interrupted copy) writes the rest and leaves that part alone', async () => {
+        const name = fixture.entity('partial');
+        // 40 entities, e005 purged: 39 rows; 40 first versions and 6 more in history.
+        await seed(sourceConn, name, 40);
+        await copyEntities(sourceDb, fixture.db, { entities: [name], verify: false });
+        for (const table of [name, `${name}_history`]) await fixture.conn.execute(`DELETE FROM [${table}] WHERE [id] >= ?`, ['e020']);
+        // Small batches: the first ones find their rows there and compare them, the later ones find none and insert.
+        const result = await copyEntities(sourceDb, fixture.db, { entities: [name], batchSize: 8 });
+        expect(result.entities[name]).toEqual({ rows: 20, history: 20, skipped: 0, unchanged: 19 + 26 });
+        expect(result.ok).toBe(true);
+        const fromSource = await collect(exportEntities(sourceConn, { entities: [name] }));
+        const fromTarget = await collect(exportEntities(fixture.conn, { entities: [name] }));
+        expect(dataLines(fromTarget)).toEqual(dataLines(fromSource));
+      });
     });
   });
 }
