@@ -1,11 +1,12 @@
 import { performance } from 'node:perf_hooks';
 import { ConfigError, ConnectionError, PoolClosedError, PoolTimeoutError, UnsupportedFeatureError } from '../errors/errors.js';
 import type { DatabaseConfig } from '../config/database-config.js';
-import { Connection, runAndRelease, type ExecuteOptions, type QueryResult, type Row } from '../connection/connection.js';
+import { Connection, runAndRelease, type ExecuteOptions, type Row } from '../connection/connection.js';
 import { LentConnection } from '../connection/lent-connection.js';
 import { SharedConnection } from '../connection/pipelined-statement.js';
 import { WAITS, runStatement, settle, type ResultShape } from '../connection/statement.js';
 import { instrumentation } from '../instrumentation.js';
+import { PooledStatements } from './pooled-statements.js';
 import { SyncConnection } from '../connection/sync-connection.js';
 import type { StreamOptions } from '../connection/stream.js';
 import type { Driver } from '../driver/driver.js';
@@ -60,7 +61,7 @@ function isLoader(source: Driver | DriverLoader): source is DriverLoader {
  * await db.close();
  * ```
  */
-export class Database {
+export class Database extends PooledStatements {
   readonly config: DatabaseConfig;
   readonly #source: Driver | DriverLoader;
   readonly #logger: Logger;
@@ -74,6 +75,7 @@ export class Database {
 
   /** @throws {ConfigError} when `config.backend` names another backend than `driver`'s. */
   constructor(config: DatabaseConfig, driver: Driver | DriverLoader, options: DatabaseOptions = {}) {
+    super();
     this.config = config;
     this.#source = driver;
     if (isLoader(driver)) {
@@ -103,31 +105,6 @@ export class Database {
     const live = this.#runtime;
     if (live !== undefined && !live.pool.closed) return connectionOf(live, options.signal);
     return this.#openRuntime().then((opened) => connectionOf(opened, options.signal));
-  }
-
-  /** Acquire a connection, run `fn`, and always release it. */
-  async withConnection<T>(fn: (conn: Connection) => Promise<T>, options: { signal?: AbortSignal } = {}): Promise<T> {
-    const conn = await this.connection(options);
-    try {
-      return await fn(conn);
-    } finally {
-      await conn.release();
-    }
-  }
-
-  /** Run one statement on a pooled connection (acquire, execute, release). */
-  execute<R = Row>(sql: string, params?: readonly unknown[], options?: ExecuteOptions): Promise<R[]> {
-    return this.#statement(sql, params, options, 'rows') as Promise<R[]>;
-  }
-
-  /** Like `execute`, with `affectedRows` and `insertId`. */
-  query<R = Row>(sql: string, params?: readonly unknown[], options?: ExecuteOptions): Promise<QueryResult<R>> {
-    return this.#statement(sql, params, options, 'result') as Promise<QueryResult<R>>;
-  }
-
-  /** The first row of one statement on a pooled connection, or undefined (see `Connection.executeFirst`). */
-  executeFirst<R = Row>(sql: string, params?: readonly unknown[], options?: ExecuteOptions): Promise<R | undefined> {
-    return this.#statement(sql, params, options, 'first') as Promise<R | undefined>;
   }
 
   /**
@@ -228,8 +205,8 @@ export class Database {
 
   // --- internals ---------------------------------------------------------------------------
 
-  /** One statement on a pooled connection; `shape` says what the caller gets. */
-  #statement(sql: string, params: readonly unknown[] | undefined, options: ExecuteOptions | undefined, shape: ResultShape): Promise<unknown> {
+  /** On the writer: pipelined on a shared connection, on the lent idle one (SQLite inline), or on a checked-out one. */
+  protected override statement(sql: string, params: readonly unknown[] | undefined, options: ExecuteOptions | undefined, shape: ResultShape): Promise<unknown> {
     const live = this.#runtime;
     if (live === undefined || live.pool.closed) {
       return this.#openRuntime().then((opened) => this.#pooledStatement(writerOf(opened), sql, params, options, shape));

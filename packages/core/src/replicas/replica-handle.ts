@@ -1,6 +1,7 @@
 import { DalError, sleep } from '@dal/resilience';
-import { Connection, runAndRelease, type ExecuteOptions, type QueryResult, type Row } from '../connection/connection.js';
+import { Connection, runAndRelease, type ExecuteOptions } from '../connection/connection.js';
 import type { ResultShape } from '../connection/statement.js';
+import { PooledStatements } from '../database/pooled-statements.js';
 import { ConfigError, ConnectionError, PoolTimeoutError } from '../errors/errors.js';
 import type { PoolRuntime } from '../pool/pool-runtime.js';
 import type { Lease } from '../pool/pool.js';
@@ -44,13 +45,14 @@ interface Chosen {
  * const rows = await db.replica({ consistentWith: token, maxWaitMs: 200 }).execute('SELECT * FROM [orders] WHERE [id] = ?', [id]);
  * ```
  */
-export class ReplicaHandle {
+export class ReplicaHandle extends PooledStatements {
   readonly #source: ReplicaSource;
   readonly #token: string | undefined;
   readonly #maxWaitMs: number;
 
   /** @throws {ConfigError} for options of the wrong type. */
   constructor(source: ReplicaSource, options: ReplicaReadOptions, alias: string) {
+    super();
     if (options === null || typeof options !== 'object') throw new ConfigError(`${alias}: db.replica() takes an options object`);
     const { consistentWith, maxWaitMs } = options;
     if (consistentWith !== undefined && typeof consistentWith !== 'string') {
@@ -69,29 +71,8 @@ export class ReplicaHandle {
     return (await this.#choose(options.signal, undefined)).conn;
   }
 
-  /** Acquire a connection on the chosen node, run `fn`, and always release it. */
-  async withConnection<T>(fn: (conn: Connection) => Promise<T>, options: { signal?: AbortSignal } = {}): Promise<T> {
-    const conn = await this.connection(options);
-    try {
-      return await fn(conn);
-    } finally {
-      await conn.release();
-    }
-  }
-
-  execute<R = Row>(sql: string, params?: readonly unknown[], options?: ExecuteOptions): Promise<R[]> {
-    return this.#statement(sql, params, options, 'rows') as Promise<R[]>;
-  }
-
-  query<R = Row>(sql: string, params?: readonly unknown[], options?: ExecuteOptions): Promise<QueryResult<R>> {
-    return this.#statement(sql, params, options, 'result') as Promise<QueryResult<R>>;
-  }
-
-  executeFirst<R = Row>(sql: string, params?: readonly unknown[], options?: ExecuteOptions): Promise<R | undefined> {
-    return this.#statement(sql, params, options, 'first') as Promise<R | undefined>;
-  }
-
-  async #statement(sql: string, params: readonly unknown[] | undefined, options: ExecuteOptions | undefined, shape: ResultShape): Promise<unknown> {
+  /** The statement, on the chosen node; a read cut off there runs once more elsewhere. */
+  protected override async statement(sql: string, params: readonly unknown[] | undefined, options: ExecuteOptions | undefined, shape: ResultShape): Promise<unknown> {
     const first = await this.#choose(options?.signal, undefined);
     try {
       return await runAndRelease(first.conn, sql, params, options, shape);
