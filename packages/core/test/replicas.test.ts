@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError, DatabaseConfig, UnsupportedFeatureError } from '../src/index.js';
+import { ConfigError, DatabaseConfig, UnsupportedFeatureError, type ReplicationSql } from '../src/index.js';
 import { LagClock } from '../src/replicas/lag-clock.js';
 import { closeAllPools, testDatabase } from './support/test-database.js';
 
@@ -40,6 +40,33 @@ describe('read replicas: settings', () => {
   it('without replicas, db.replica() reads from the primary', async () => {
     const { db } = testDatabase();
     await expect(db.replica().execute('SELECT 1')).resolves.toEqual([{ value: 1 }]);
+  });
+});
+
+describe('read replicas: commit tokens', () => {
+  afterEach(closeAllPools);
+
+  const replication: ReplicationSql = {
+    stateSql: 'SELECT replica_state',
+    commitPositionSql: 'SELECT commit_position',
+    behind: () => ({ transactions: 0 }),
+    isReadOnlyError: () => false,
+  };
+
+  it('is the position the server reports, as a string', async () => {
+    const { db, driver } = testDatabase({}, { replication });
+    driver.script('SELECT commit_position', [{ position: 'uuid:1-42' }]);
+    await expect(db.commitToken()).resolves.toBe('uuid:1-42');
+  });
+
+  it('is refused when the server reports no position (MySQL with GTIDs off), rather than a token every replica passes', async () => {
+    const { db, driver, status } = testDatabase({}, { replication });
+    driver.script('SELECT commit_position', [{ position: null }]);
+    const refused = await db.commitToken().catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(UnsupportedFeatureError);
+    expect((refused as UnsupportedFeatureError).message).toMatch(/no replication position/);
+    expect(driver.violations).toEqual([]);
+    expect(status().sizes.inUse).toBe(0);
   });
 });
 

@@ -112,8 +112,11 @@ export const mariadbReplication: ReplicationSql = Object.freeze({
   isReadOnlyError,
 });
 
-/** The server's GTID set, on one line (a token travels in cookies). */
-const GTID_EXECUTED = "REPLACE(@@GLOBAL.gtid_executed, '\\n', '')";
+/**
+ * The server's GTID set, on one line (a token travels in cookies); NULL with GTIDs off, where the
+ * set stays empty and would make every replica look caught up (core refuses such a token).
+ */
+const GTID_EXECUTED = "IF(@@GLOBAL.gtid_mode = 'ON', REPLACE(@@GLOBAL.gtid_executed, '\\n', ''), NULL)";
 
 /**
  * MySQL GTID replication (`gtid_mode = ON`, 5.7.8+): a replica runs with `super_read_only` (or

@@ -112,9 +112,9 @@ describe('mysql dialect: MySQL GTID sets', () => {
 
   it('asks the server for gtid_executed and the read_only flags, and waits with WAIT_FOR_EXECUTED_GTID_SET in seconds', () => {
     expect(mysqlGtidReplication.stateSql).toBe(
-      "SELECT @@GLOBAL.read_only OR @@GLOBAL.super_read_only AS replica, REPLACE(@@GLOBAL.gtid_executed, '\\n', '') AS position",
+      "SELECT @@GLOBAL.read_only OR @@GLOBAL.super_read_only AS replica, IF(@@GLOBAL.gtid_mode = 'ON', REPLACE(@@GLOBAL.gtid_executed, '\\n', ''), NULL) AS position",
     );
-    expect(mysqlGtidReplication.commitPositionSql).toBe("SELECT REPLACE(@@GLOBAL.gtid_executed, '\\n', '') AS position");
+    expect(mysqlGtidReplication.commitPositionSql).toBe("SELECT IF(@@GLOBAL.gtid_mode = 'ON', REPLACE(@@GLOBAL.gtid_executed, '\\n', ''), NULL) AS position");
     expect(mysqlGtidReplication.behind(`${A}:1-18`, `${A}:1-5`)).toEqual({ transactions: 13 });
     expect(mysqlGtidReplication.waitForPosition!(`${A}:1-18`, 250)).toEqual({ sql: 'SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?) AS reached', params: [`${A}:1-18`, 0.25] });
     // 0 seconds would mean "no timeout" to the server.

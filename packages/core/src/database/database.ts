@@ -180,7 +180,8 @@ export class Database extends PooledStatements {
    * An opaque token for the primary's position now, taken after your commit: pass it to
    * `db.replica({ consistentWith: token })` to read your own writes from a replica (PostgreSQL:
    * the WAL LSN; MariaDB: the GTID position; MySQL: the GTID set). A plain string, safe to keep in a session or cookie.
-   * @throws {UnsupportedFeatureError} for a backend without replication support.
+   * @throws {UnsupportedFeatureError} for a backend without replication support, or a server that
+   *   reports no position (MySQL with GTIDs off).
    */
   async commitToken(options: { signal?: AbortSignal } = {}): Promise<string> {
     const live = this.#runtime;
@@ -190,7 +191,16 @@ export class Database extends PooledStatements {
       throw new UnsupportedFeatureError(`${this.alias}: the ${runtime.dialect.name} backend has no commit positions (read replicas)`, 'commitToken', runtime.dialect.name);
     }
     const row = await replicationRow(runtime, replication, (sql) => sql.commitPositionSql, this.config.queryExecutionTimeoutMs, options.signal);
-    return String(row?.['position']);
+    const position = row?.['position'];
+    // A token that names no position would count as replayed everywhere: read-your-writes would silently not hold.
+    if (position === null || position === undefined) {
+      throw new UnsupportedFeatureError(
+        `${this.alias}: the server reports no replication position to wait for (on MySQL: gtid_mode is not ON)`,
+        'commitToken',
+        runtime.dialect.name,
+      );
+    }
+    return String(position);
   }
 
   /** Drain and close this database's pool (and its sync connection). Safe to call twice. */

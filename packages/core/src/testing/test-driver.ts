@@ -1,5 +1,6 @@
 import type { DatabaseConfig } from '../config/database-config.js';
 import type {
+  Dialect,
   Driver,
   DriverCapabilities,
   DriverConnectOptions,
@@ -7,6 +8,7 @@ import type {
   DriverExecuteOptions,
   DriverResult,
   PipelinedStatement,
+  ReplicationSql,
 } from '../driver/driver.js';
 import { TestDriverError, testDialect } from './test-dialect.js';
 
@@ -67,6 +69,8 @@ export interface TestDriverOptions {
    * after another in the order sent. `execute` while any is in flight is a violation. Default false.
    */
   pipelining?: boolean;
+  /** `dialect.replication`, for tests of read replicas and commit tokens; the statements it names are scripted with `script()`. Default none. */
+  replication?: ReplicationSql;
 }
 
 interface Running {
@@ -104,7 +108,7 @@ const TRANSACTION_CONTROL = /^(BEGIN|COMMIT|ROLLBACK|SAVEPOINT |RELEASE SAVEPOIN
  */
 export class TestDriver implements Driver {
   readonly specVersion = 'v1' as const;
-  readonly dialect = testDialect;
+  readonly dialect: Dialect;
   readonly capabilities: DriverCapabilities;
   readonly clientName = 'dal-test-driver 1';
   /** Scripted tables for `SELECT * FROM name`. */
@@ -134,6 +138,7 @@ export class TestDriver implements Driver {
     this.#runsNow = options.executeNow ?? false;
     this.#pipelines = options.pipelining ?? false;
     this.#serverVersion = options.serverVersion ?? 'test 1.0';
+    this.dialect = options.replication === undefined ? testDialect : Object.freeze({ ...testDialect, replication: options.replication });
     const capabilities: DriverCapabilities = { cancel: options.cancel ?? true, savepoints: true, transactionalDdl: true, returning: false, sync: false };
     this.capabilities = Object.freeze(this.#pipelines ? { ...capabilities, pipelining: true } : capabilities);
   }
