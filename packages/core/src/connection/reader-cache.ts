@@ -22,6 +22,9 @@ export class ReaderCache {
   readonly #readers = new Map<string, CachedReader | null>();
   readonly #prepare: (nativeSql: string) => SyncDriverReader | undefined;
   readonly #target: TranslateTarget;
+  /** The statement looked up last, and what it found (an entry of the map, or null). */
+  #lastSql: string | undefined;
+  #last: CachedReader | null = null;
 
   private constructor(prepare: (nativeSql: string) => SyncDriverReader | undefined, target: TranslateTarget) {
     this.#prepare = prepare;
@@ -38,8 +41,10 @@ export class ReaderCache {
    * @throws {TranslationError} when `sql` does not translate.
    */
   get(sql: string): CachedReader | null {
+    // A loop runs one statement many times: the same text as last time skips the map lookup.
+    if (sql === this.#lastSql) return this.#last;
     const known = this.#readers.get(sql);
-    if (known !== undefined) return known;
+    if (known !== undefined) return this.#hit(sql, known);
     const compiled = compile(sql, this.#target);
     // Native named placeholders (parameterCount -1) keep the general path, which checks them.
     if (compiled.parameterCount < 0) return this.#remember(sql, null);
@@ -55,11 +60,19 @@ export class ReaderCache {
 
   clear(): void {
     this.#readers.clear();
+    this.#lastSql = undefined;
+    this.#last = null;
+  }
+
+  #hit(sql: string, entry: CachedReader | null): CachedReader | null {
+    this.#lastSql = sql;
+    this.#last = entry;
+    return entry;
   }
 
   #remember(sql: string, entry: CachedReader | null): CachedReader | null {
     if (this.#readers.size >= MAX_READERS) this.#readers.delete(this.#readers.keys().next().value as string);
     this.#readers.set(sql, entry);
-    return entry;
+    return this.#hit(sql, entry);
   }
 }
