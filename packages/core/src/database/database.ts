@@ -102,8 +102,8 @@ export class Database extends PooledStatements {
    * @throws {DriverNotInstalledError} when the backend's package is missing.
    */
   connection(options: { signal?: AbortSignal } = {}): Promise<Connection> {
-    const live = this.#runtime;
-    if (live !== undefined && !live.pool.closed) return connectionOf(live, options.signal);
+    const live = this.#liveRuntime();
+    if (live !== undefined) return connectionOf(live, options.signal);
     return this.#openRuntime().then((opened) => connectionOf(opened, options.signal));
   }
 
@@ -167,8 +167,7 @@ export class Database extends PooledStatements {
     this.#assertOpen();
     return new ReplicaHandle(
       async () => {
-        const live = this.#runtime;
-        const primary = live !== undefined && !live.pool.closed ? live : await this.#openRuntime();
+        const primary = this.#liveRuntime() ?? (await this.#openRuntime());
         return { primary: writerOf(primary), set: primary.replicas };
       },
       options,
@@ -184,8 +183,7 @@ export class Database extends PooledStatements {
    *   reports no position (MySQL with GTIDs off).
    */
   async commitToken(options: { signal?: AbortSignal } = {}): Promise<string> {
-    const live = this.#runtime;
-    const runtime = writerOf(live !== undefined && !live.pool.closed ? live : await this.#openRuntime());
+    const runtime = writerOf(this.#liveRuntime() ?? (await this.#openRuntime()));
     const replication = runtime.dialect.replication;
     if (replication === undefined) {
       throw new UnsupportedFeatureError(`${this.alias}: the ${runtime.dialect.name} backend has no commit positions (read replicas)`, 'commitToken', runtime.dialect.name);
@@ -217,8 +215,8 @@ export class Database extends PooledStatements {
 
   /** On the writer: pipelined on a shared connection, on the lent idle one (SQLite inline), or on a checked-out one. */
   protected override statement(sql: string, params: readonly unknown[] | undefined, options: ExecuteOptions | undefined, shape: ResultShape): Promise<unknown> {
-    const live = this.#runtime;
-    if (live === undefined || live.pool.closed) {
+    const live = this.#liveRuntime();
+    if (live === undefined) {
       return this.#openRuntime().then((opened) => this.#pooledStatement(writerOf(opened), sql, params, options, shape));
     }
     const runtime = writerOf(live);
@@ -283,6 +281,12 @@ export class Database extends PooledStatements {
 
   #assertOpen(): void {
     if (this.#closed) throw new PoolClosedError(`${this.alias}: the database was closed`);
+  }
+
+  /** The pool this Database runs on, unless it was not opened yet or has been closed (then `#openRuntime`). */
+  #liveRuntime(): PoolRuntime | undefined {
+    const live = this.#runtime;
+    return live !== undefined && !live.pool.closed ? live : undefined;
   }
 
   async #openRuntime(): Promise<PoolRuntime> {

@@ -49,6 +49,8 @@ export class PoolRuntime {
   /** The config's replicas and where writes go now, when it has replicas (set by PoolManager). */
   replicas: ReplicaSet | undefined;
   readonly #slowMs: number;
+  /** Told when a statement is refused because the server is read-only (see `watchReadOnlyWrites`). */
+  #onReadOnlyWrite: (() => void) | undefined;
   readonly #errorContext: { alias: string; sql?: string };
   #leakTimer: NodeJS.Timeout | undefined;
   readonly #reportedLeaks = new WeakSet<Lease>();
@@ -149,8 +151,6 @@ export class PoolRuntime {
     if (this.#onReadOnlyWrite !== undefined && this.dialect.replication?.isReadOnlyError(mapped) === true) this.#onReadOnlyWrite();
     return mapped;
   }
-
-  #onReadOnlyWrite: (() => void) | undefined;
 
   /** Call `listener` when a statement on this pool is refused because the server is read-only (a replica set then looks for the primary). */
   watchReadOnlyWrites(listener: () => void): void {

@@ -33,6 +33,12 @@ interface Chosen {
   set: ReplicaSet | undefined;
 }
 
+/** `conn`, on `node`, chosen for a read: counted among the node's reads. */
+function served(conn: Connection, node: ReplicaNode, set: ReplicaSet): Chosen {
+  node.reads++;
+  return { conn, node, set };
+}
+
 /**
  * The read API of a Database on its replicas (`db.replica(options)`): each statement or
  * connection goes to a healthy replica within the lag limits (in turn), or to the primary when
@@ -102,21 +108,14 @@ export class ReplicaHandle extends PooledStatements {
     const nearest = candidates[0];
     if (nearest !== undefined) {
       const conn = await this.#waitForToken(set, nearest, token, signal);
-      if (conn !== undefined) {
-        nearest.reads++;
-        return { conn, node: nearest, set };
-      }
+      if (conn !== undefined) return served(conn, nearest, set);
     }
     return this.#lend(set, set.fallback(`none replayed the commit token within maxWaitMs ${this.#maxWaitMs}`), signal);
   }
 
   async #lend(set: ReplicaSet, node: ReplicaNode, signal: AbortSignal | undefined): Promise<Chosen> {
     const runtime = node.runtime!;
-    if (node === set.writerNode) {
-      const lease = await runtime.acquire(signal);
-      node.reads++;
-      return { conn: new Connection(runtime, lease), node, set };
-    }
+    if (node === set.writerNode) return served(new Connection(runtime, await runtime.acquire(signal)), node, set);
     let lease: Lease;
     // Waiting for a replica's breaker to close would stall a read the primary can serve now.
     const breakerOpened = new AbortController();
@@ -131,8 +130,7 @@ export class ReplicaHandle extends PooledStatements {
     } finally {
       off?.();
     }
-    node.reads++;
-    return { conn: new Connection(runtime, lease), node, set };
+    return served(new Connection(runtime, lease), node, set);
   }
 
   /**
