@@ -9,7 +9,7 @@ import { DatabaseConfig, setInstrumentation } from '@dal/core';
 import { SqliteDatabase } from '@dal/driver-sqlite';
 import { interleavedSamples } from './lib/harness.mjs';
 import { PORTABLE_POINT_SELECT as PORTABLE, POINT_ROWS as ROWS, sqlitePointTable } from './lib/sqlite-point-table.mjs';
-import { median } from './lib/stats.mjs';
+import { ratioToFirstTable } from './lib/stats.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -65,14 +65,8 @@ const contenders = {
 
 const concurrency = Number(args.concurrency);
 const samples = await interleavedSamples(contenders, { rounds: Number(args.rounds), ms: Number(args.ms), concurrency, rows: ROWS });
-const names = Object.keys(contenders);
 if (!(timedMs > 0)) throw new Error('the timed contender measured nothing');
 
-const base = median(samples['better-sqlite3 (raw)'] ?? []);
-console.log(`| contender (point select, concurrency ${concurrency}) | median ops/s | ratio to raw | µs per call |\n| --- | --- | --- | --- |`);
-for (const name of names) {
-  const value = median(samples[name] ?? []);
-  console.log(`| ${name} | ${Math.round(value).toLocaleString('en-US')} | ${(value / base).toFixed(3)} | ${(1e6 / value).toFixed(2)} |`);
-}
+console.log(ratioToFirstTable(`contender (point select, concurrency ${concurrency})`, samples));
 await db.close();
 table.close();

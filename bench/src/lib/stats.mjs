@@ -56,3 +56,20 @@ export function markdownTable(header, rows) {
   const line = (/** @type {readonly string[]} */ cells) => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }
+
+/**
+ * The table the SQLite hot-path scripts print: each contender's median ops/s, its ratio to the
+ * first contender's median (the raw call) and the time per call.
+ * @param {string} title the first column's header
+ * @param {Record<string, number[]>} samples ops/s per contender, the baseline first
+ * @returns {string}
+ */
+export function ratioToFirstTable(title, samples) {
+  const names = Object.keys(samples);
+  const base = median(samples[names[0] ?? ''] ?? []);
+  const rows = names.map((name) => {
+    const value = median(samples[name] ?? []);
+    return [name, Math.round(value).toLocaleString('en-US'), (value / base).toFixed(3), (1e6 / value).toFixed(2)];
+  });
+  return markdownTable([title, 'median ops/s', 'ratio to raw', 'µs per call'], rows);
+}
