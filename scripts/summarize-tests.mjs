@@ -7,9 +7,11 @@ const root = join(import.meta.dirname, '..');
 let passed = 0;
 let failed = 0;
 let skipped = 0;
-const dirs = ['packages', 'examples'].flatMap((d) =>
-  existsSync(join(root, d)) ? readdirSync(join(root, d)).map((name) => join(root, d, name)) : [],
-);
+// The workspaces of pnpm-workspace.yaml: every folder of packages/ and examples/, and bench/.
+const dirs = [
+  ...['packages', 'examples'].flatMap((d) => (existsSync(join(root, d)) ? readdirSync(join(root, d)).map((name) => join(root, d, name)) : [])),
+  join(root, 'bench'),
+];
 for (const dir of dirs) {
   const file = join(dir, '.vitest-report.json');
   if (!existsSync(file)) continue;
