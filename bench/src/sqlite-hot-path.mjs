@@ -9,7 +9,7 @@ import { DatabaseConfig, setInstrumentation } from '@dal/core';
 import { SqliteDatabase } from '@dal/driver-sqlite';
 import { interleavedSamples } from './lib/harness.mjs';
 import { PORTABLE_POINT_SELECT as PORTABLE, POINT_ROWS as ROWS, sqlitePointTable } from './lib/sqlite-point-table.mjs';
-import { ratioToFirstTable } from './lib/stats.mjs';
+import { ratioTable } from './lib/stats.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -67,6 +67,6 @@ const concurrency = Number(args.concurrency);
 const samples = await interleavedSamples(contenders, { rounds: Number(args.rounds), ms: Number(args.ms), concurrency, rows: ROWS });
 if (!(timedMs > 0)) throw new Error('the timed contender measured nothing');
 
-console.log(ratioToFirstTable(`contender (point select, concurrency ${concurrency})`, samples));
+console.log(ratioTable(`contender (point select, concurrency ${concurrency})`, samples, 'better-sqlite3 (raw)'));
 await db.close();
 table.close();

@@ -14,7 +14,7 @@ import { DatabaseConfig } from '@dal/core';
 import { SqliteDatabase, createSqliteDriver } from '@dal/driver-sqlite';
 import { interleavedSamples } from './lib/harness.mjs';
 import { PORTABLE_POINT_SELECT as PORTABLE, POINT_ROWS as ROWS, sqlitePointTable } from './lib/sqlite-point-table.mjs';
-import { ratioToFirstTable } from './lib/stats.mjs';
+import { ratioTable } from './lib/stats.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -72,7 +72,7 @@ const concurrency = Number(args.concurrency);
 const samples = await interleavedSamples(contenders, { rounds: Number(args.rounds), ms: Number(args.ms), concurrency, rows: ROWS });
 if (!(timedMs > 0) || rounded !== 0) throw new Error('the timed contenders measured nothing, or found a rounded integer');
 
-console.log(ratioToFirstTable(`layer (point select, concurrency ${concurrency})`, samples));
+console.log(ratioTable(`layer (point select, concurrency ${concurrency})`, samples, 'better-sqlite3 (raw)'));
 driverConnection.close();
 await db.close();
 table.close();

@@ -59,15 +59,15 @@ export function markdownTable(header, rows) {
 
 /**
  * The table the SQLite hot-path scripts print: each contender's median ops/s, its ratio to the
- * first contender's median (the raw call) and the time per call.
+ * baseline's median (the raw call) and the time per call, in the order of `samples`.
  * @param {string} title the first column's header
- * @param {Record<string, number[]>} samples ops/s per contender, the baseline first
+ * @param {Record<string, number[]>} samples ops/s per contender
+ * @param {string} baseline the contender the ratios are to
  * @returns {string}
  */
-export function ratioToFirstTable(title, samples) {
-  const names = Object.keys(samples);
-  const base = median(samples[names[0] ?? ''] ?? []);
-  const rows = names.map((name) => {
+export function ratioTable(title, samples, baseline) {
+  const base = median(samples[baseline] ?? []);
+  const rows = Object.keys(samples).map((name) => {
     const value = median(samples[name] ?? []);
     return [name, Math.round(value).toLocaleString('en-US'), (value / base).toFixed(3), (1e6 / value).toFixed(2)];
   });
